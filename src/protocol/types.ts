@@ -1,0 +1,129 @@
+/** Wire types of the HTTP contract (`shared/api.md`), shared by the Worker and the SDK. */
+
+export type Encoding = "utf8" | "base64";
+
+/** A message as a producer sends it. Only `body` is required. */
+export interface MessageInput {
+  body: string;
+  encoding?: Encoding;
+  tag?: string;
+  keys?: string[];
+  properties?: Record<string, string>;
+  shardingKey?: string;
+  msgId?: string;
+  delayLevel?: number;
+  delayMs?: number;
+  deliverAt?: number;
+  priority?: number;
+  expireAt?: number;
+}
+
+/** A message as delivered by pull, receive or query. */
+export interface Message {
+  msgId: string;
+  topic: string;
+  queue: number;
+  offset: number;
+  body: string;
+  encoding: Encoding;
+  tag?: string;
+  keys?: string[];
+  properties?: Record<string, string>;
+  shardingKey?: string;
+  priority: number;
+  expireAt?: number;
+  bornAt: number;
+  storedAt: number;
+  reconsumeTimes: number;
+  /** Present on messages handed out by receive. */
+  receipt?: string;
+}
+
+export type SendStatus = "stored" | "scheduled" | "duplicate" | "expired";
+
+export interface SendResult {
+  msgId: string;
+  queue: number;
+  offset: number | null;
+  storedAt: number;
+  status: SendStatus;
+}
+
+export type OverflowPolicy =
+  | "reject"
+  | "drop-oldest"
+  | "drop-newest"
+  | "drop-lowest-priority"
+  | "drop-earliest-deadline";
+
+export const OverflowPolicies: readonly OverflowPolicy[] = [
+  "reject",
+  "drop-oldest",
+  "drop-newest",
+  "drop-lowest-priority",
+  "drop-earliest-deadline",
+];
+
+export interface TopicConfig {
+  topic: string;
+  queues: number;
+  retentionMs: number;
+  maxMessageBytes: number;
+  maxBacklogMessages: number | null;
+  maxBacklogBytes: number | null;
+  overflowPolicy: OverflowPolicy;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface QueueStats {
+  queue: number;
+  minOffset: number;
+  maxOffset: number;
+  messages: number;
+  bytes: number;
+  scheduled: number;
+  dropped: number;
+  expired: number;
+}
+
+export interface GroupConfig {
+  group: string;
+  maxReconsumeTimes: number;
+  orderly: boolean;
+  retryDelaysMs: number[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ProducerGroupConfig {
+  producerGroup: string;
+  checkUrl: string | null;
+  checkAfterMs: number;
+  checkIntervalMs: number;
+  maxChecks: number;
+}
+
+export interface PullResult {
+  messages: Message[];
+  nextOffset: number;
+  minOffset: number;
+  maxOffset: number;
+  skipped: number;
+}
+
+export interface GroupQueueStats {
+  queue: number;
+  offset: number;
+  maxOffset: number;
+  lag: number;
+  inflight: number;
+  retrying: number;
+  dlq: number;
+  /** Messages below the group's committed offset that retention removed unread. */
+  lostToRetention?: number;
+}
+
+export type AckResult =
+  | { receipt: string; ok: true }
+  | { receipt: string; error: { code: string; message: string } };
