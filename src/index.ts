@@ -1,9 +1,11 @@
-import { Hono } from "hono";
-import type { Env } from "./env.ts";
+/**
+ * The edgemq Worker: the gateway (default export), the Durable Object
+ * classes, and the RPC entrypoint for Service Bindings.
+ */
+import { app } from "./gateway/app.ts";
 
 export { QueueShard } from "./broker/queue-shard.ts";
 export { TopicRegistry } from "./registry/topic-registry.ts";
+export { EdgemqRpc } from "./rpc-entrypoint.ts";
 
-const app = new Hono<{ Bindings: Env }>();
-app.get("/v1/health", (c) => c.json({ ok: true }));
 export default app;

@@ -1,5 +1,397 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.ts";
+import { EdgemqError } from "../protocol/errors.ts";
+import { compileFilter } from "../protocol/filter.ts";
+import { encodeTxId } from "../protocol/ids.ts";
+import type { NormalizedMessage } from "../protocol/validate.ts";
+import type {
+  GroupConfig,
+  GroupQueueStats,
+  Message,
+  PullResult,
+  QueueStats,
+  SendResult,
+  TopicConfig,
+} from "../protocol/types.ts";
+import { runCheck } from "./check-back.ts";
+import {
+  type AckOutcome,
+  type Claimed,
+  type GroupMessageStatus,
+  type HalfRow,
+  type ReceiptRef,
+  ShardStore,
+  type TransactionCheckConfig,
+} from "./store.ts";
+import { nextAlarmAt, retentionDueAt } from "./timing.ts";
+import { Waiters } from "./waiters.ts";
 
-/** One queue of one topic: the broker. (Being written.) */
-export class QueueShard extends DurableObject<Env> {}
+/** Options of a pull, as the gateway passes them. */
+export interface ShardPullOptions {
+  offset?: number;
+  group?: string;
+  max: number;
+  waitMs: number;
+  filter?: string;
+}
+
+/**
+ * One queue of one topic: the broker. Everything about a queue happens in
+ * this single-threaded object, so appends are totally ordered without locks.
+ * The class is a thin adapter: storage logic is in {@link ShardStore},
+ * timing maths in `timing.ts`, waiting in {@link Waiters}.
+ */
+export class QueueShard extends DurableObject<Env> {
+  private readonly store: ShardStore;
+  private readonly waiters = new Waiters();
+  /** The alarm time currently set, mirrored to skip redundant setAlarm calls. */
+  private armedAt: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.store = new ShardStore(ctx.storage.sql);
+    void ctx.blockConcurrencyWhile(async () => {
+      this.armedAt = await ctx.storage.getAlarm();
+      // Re-arm from the stored timers after a restart.
+      if (this.configured()) await this.rearm(Date.now());
+    });
+  }
+
+  private configured(): boolean {
+    try {
+      this.store.topicConfig();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Runs `fn`, turning an EdgemqError into one that survives RPC. */
+  private call<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw e instanceof EdgemqError ? e.toRpcError() : e;
+    }
+  }
+
+  /** Runs `fn` in one SQLite transaction; on failure the in-memory mirror is reloaded. */
+  private atomically<T>(fn: () => T): T {
+    try {
+      return this.ctx.storage.transactionSync(fn);
+    } catch (e) {
+      this.store.init();
+      throw e;
+    }
+  }
+
+  private async ensureAlarm(at: number | null): Promise<void> {
+    if (at === null) return;
+    if (this.armedAt === null || at < this.armedAt) {
+      this.armedAt = at;
+      await this.ctx.storage.setAlarm(at);
+    }
+  }
+
+  /** Arms the single alarm at the earliest stored timer. */
+  private async rearm(now: number, more = false): Promise<void> {
+    const s = this.store;
+    const config = s.topicConfig();
+    const next = nextAlarmAt(
+      [
+        s.nextScheduledAt(),
+        s.nextVisibleAt(now),
+        s.nextCheckAt(),
+        retentionDueAt(s.oldestStoredAt(), config.retentionMs, s.lastSweep),
+      ],
+      now,
+      more,
+    );
+    if (next === this.armedAt) return;
+    this.armedAt = next;
+    if (next === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(next);
+  }
+
+  // ---- admin ---------------------------------------------------------------
+
+  async configure(config: TopicConfig, queue: number): Promise<void> {
+    this.store.configure(config, queue);
+    await this.rearm(Date.now());
+  }
+
+  /** Deletes everything this shard holds. */
+  async destroy(): Promise<void> {
+    this.waiters.cancelAll();
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.armedAt = null;
+    this.store.init();
+  }
+
+  stats(): QueueStats {
+    return this.call(() => this.store.stats());
+  }
+
+  groupStats(group: string): GroupQueueStats {
+    return this.call(() => this.store.groupStats(group));
+  }
+
+  async purge(): Promise<{ minOffset: number }> {
+    const r = this.call(() => this.atomically(() => this.store.purge(Date.now())));
+    await this.rearm(Date.now());
+    return r;
+  }
+
+  // ---- produce -------------------------------------------------------------
+
+  async send(messages: NormalizedMessage[]): Promise<SendResult[]> {
+    const now = Date.now();
+    const results = this.call(() => {
+      if (this.ctx.storage.sql.databaseSize > 0 && this.nearStorageLimit()) {
+        throw new EdgemqError("STORAGE_FULL", "this queue's storage is nearly full; send later or purge");
+      }
+      return this.atomically(() => this.store.append(messages, now));
+    });
+    let earliest: number | null = null;
+    let stored = false;
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
+      if (r.status === "stored") stored = true;
+      else if (r.status === "scheduled") {
+        const due = messages[i]!.deliverAt!;
+        if (earliest === null || due < earliest) earliest = due;
+      }
+    }
+    if (stored) {
+      if (this.armedAt === null) {
+        const config = this.store.topicConfig();
+        await this.ensureAlarm(retentionDueAt(now, config.retentionMs, this.store.lastSweep));
+      }
+      this.waiters.wake();
+    }
+    await this.ensureAlarm(earliest);
+    return results;
+  }
+
+  private nearStorageLimit(): boolean {
+    return this.ctx.storage.sql.databaseSize >= Number(this.storageLimit());
+  }
+
+  /** Overridable in tests through the `EDGEMQ_SHARD_STORAGE_LIMIT` binding. */
+  private storageLimit(): number {
+    const v = (this.env as Env & { EDGEMQ_SHARD_STORAGE_LIMIT?: string }).EDGEMQ_SHARD_STORAGE_LIMIT;
+    return v ? Number(v) : 9.5 * 1024 ** 3;
+  }
+
+  async recall(msgId: string): Promise<void> {
+    this.call(() => this.atomically(() => this.store.recall(msgId)));
+    await this.rearm(Date.now());
+  }
+
+  // ---- pull ----------------------------------------------------------------
+
+  /**
+   * Reads by offset; with `waitMs`, holds the request until a message the
+   * filter lets through is appended (woken by the append, not by polling).
+   */
+  async pull(opts: ShardPullOptions): Promise<PullResult> {
+    const filter = this.call(() => compileFilter(opts.filter));
+    const start = this.call(() => {
+      this.store.topicConfig();
+      if (opts.offset !== undefined) return opts.offset;
+      const committed = this.store.committedOffset(opts.group!);
+      return committed ?? this.store.minOffset();
+    });
+    let offset = start;
+    const attempt = (): PullResult | null => {
+      const r = this.store.pull(offset, opts.max, filter, Date.now());
+      if (r.messages.length > 0 || r.skipped > 0) return r;
+      // Nothing yet: keep the scan position, so a selective filter does not rescan.
+      offset = r.nextOffset;
+      return null;
+    };
+    const first = this.call(attempt);
+    if (first || opts.waitMs <= 0) return first ?? this.store.pull(offset, opts.max, filter, Date.now());
+    const woken = await this.waiters.wait(opts.waitMs, attempt);
+    return woken ?? this.call(() => this.store.pull(offset, opts.max, filter, Date.now()));
+  }
+
+  commitOffset(group: string, offset: number): void {
+    this.call(() => this.store.commitOffset(group, offset, Date.now()));
+  }
+
+  committedOffset(group: string): number | null {
+    return this.store.committedOffset(group);
+  }
+
+  resetOffset(group: string, to: { timestamp: number } | { to: "earliest" | "latest" }): number {
+    return this.call(() => {
+      const s = this.store;
+      s.topicConfig();
+      const offset =
+        "timestamp" in to
+          ? s.offsetForTimestamp(to.timestamp)
+          : to.to === "earliest"
+            ? s.minOffset()
+            : s.maxOffset();
+      return this.atomically(() => s.resetGroup(group, offset, Date.now()));
+    });
+  }
+
+  // ---- receive / ack -------------------------------------------------------
+
+  /** Claims up to `max` messages for the group now (never waits). */
+  async receive(
+    group: GroupConfig,
+    max: number,
+    invisibleMs: number,
+    filter?: string,
+  ): Promise<Claimed[]> {
+    const now = Date.now();
+    const f = this.call(() => compileFilter(filter));
+    const claimed = this.call(() =>
+      this.atomically(() => this.store.receive(group, max, invisibleMs, f, now)),
+    );
+    if (claimed.length) await this.ensureAlarm(now + invisibleMs);
+    return claimed;
+  }
+
+  /**
+   * Resolves true as soon as a receive by `group` would hand out something,
+   * false after `waitMs`. Claims nothing, so a client that went away loses
+   * nothing; `cancelWait(waitId)` ends it early.
+   */
+  async waitReceivable(group: string, filter: string | undefined, waitMs: number, waitId: string): Promise<boolean> {
+    const f = this.call(() => compileFilter(filter));
+    const check = () => (this.store.hasReceivable(group, f, Date.now()) ? true : null);
+    if (this.call(check)) return true;
+    if (waitMs <= 0) return false;
+    return (await this.waiters.wait(waitMs, check, waitId)) ?? false;
+  }
+
+  cancelWait(waitId: string): void {
+    this.waiters.cancel(waitId);
+  }
+
+  ack(group: string, refs: ReceiptRef[]): AckOutcome[] {
+    return this.call(() => this.atomically(() => this.store.ack(group, refs, Date.now())));
+  }
+
+  async nack(group: GroupConfig, refs: ReceiptRef[], delayMs?: number): Promise<AckOutcome[]> {
+    const now = Date.now();
+    const out = this.call(() => this.atomically(() => this.store.nack(group, refs, delayMs, now)));
+    await this.rearm(now);
+    if (delayMs === 0) this.waiters.wake();
+    return out;
+  }
+
+  changeInvisibility(group: string, ref: ReceiptRef, invisibleMs: number): string {
+    const now = Date.now();
+    const handle = this.call(() => this.atomically(() => this.store.changeInvisibility(group, ref, invisibleMs, now)));
+    void this.ensureAlarm(now + invisibleMs);
+    return handle;
+  }
+
+  deadLetters(group: string, limit: number): Message[] {
+    return this.call(() => this.store.deadLetters(group, limit));
+  }
+
+  async resendDeadLetters(group: string, msgIds: string[] | null): Promise<string[]> {
+    const ids = this.call(() => this.atomically(() => this.store.resendDeadLetters(group, msgIds, Date.now())));
+    if (ids.length) this.waiters.wake();
+    return ids;
+  }
+
+  // ---- query ---------------------------------------------------------------
+
+  findById(msgId: string): (Message & { groups: Record<string, GroupMessageStatus> }) | null {
+    return this.call(() => this.store.findById(msgId));
+  }
+
+  findByKey(key: string, limit: number): Message[] {
+    return this.call(() => this.store.findByKey(key, limit));
+  }
+
+  findByTime(from: number, to: number, limit: number): Message[] {
+    return this.call(() => this.store.findByTime(from, to, limit));
+  }
+
+  // ---- transactions --------------------------------------------------------
+
+  async prepare(m: NormalizedMessage, producerGroup: string, check: TransactionCheckConfig): Promise<number> {
+    const now = Date.now();
+    const id = this.call(() => this.atomically(() => this.store.prepare(m, producerGroup, check, now)));
+    if (check.checkUrl) await this.ensureAlarm(now + check.checkAfterMs);
+    return id;
+  }
+
+  async endTransaction(id: number, commit: boolean): Promise<{ status: "committed" | "rolledBack"; offset: number | null; msgId: string }> {
+    const r = this.call(() =>
+      this.atomically(() => this.store.endTransaction(id, commit, Date.now(), commit ? "producer commit" : "producer rollback")),
+    );
+    if (commit) this.waiters.wake();
+    return { ...r, msgId: this.store.half(id)!.msg_id };
+  }
+
+  openTransactions(limit: number): HalfRow[] {
+    return this.store.openHalves(limit);
+  }
+
+  // ---- timers --------------------------------------------------------------
+
+  /**
+   * The one alarm: moves due scheduled messages, lapses receipts, sweeps
+   * retention and starts transaction check-backs, each in bounded batches,
+   * then re-arms at the earliest remaining timer.
+   */
+  override async alarm(): Promise<void> {
+    this.armedAt = null;
+    if (!this.configured()) return;
+    const now = Date.now();
+    const s = this.store;
+    let more = false;
+    const checks = this.atomically(() => {
+      more = s.moveDue(now).more || more;
+      more = s.lapseReceipts(now).more || more;
+      const config = s.topicConfig();
+      const due = retentionDueAt(s.oldestStoredAt(), config.retentionMs, s.lastSweep);
+      if (due !== null && due <= now) more = s.sweepRetention(now).more || more;
+      return s.claimDueChecks(now);
+    });
+    this.waiters.wake();
+    await this.rearm(Date.now(), more);
+    if (checks.length) await this.runChecks(checks);
+  }
+
+  /** Asks producer groups about open transactions; a slow check URL never holds up sends. */
+  private async runChecks(rows: HalfRow[]): Promise<void> {
+    const topic = this.store.topicConfig().topic;
+    await Promise.all(
+      rows.map(async (row) => {
+        const txId = encodeTxId({ topic, queue: this.store.queueId, id: row.id });
+        const verdict = await runCheck(row, topic, txId, this.env.TOKEN_SECRET);
+        if (verdict === "commit" || verdict === "rollback") {
+          try {
+            this.atomically(() =>
+              this.store.endTransaction(row.id, verdict === "commit", Date.now(), `check-back ${verdict}`),
+            );
+            if (verdict === "commit") this.waiters.wake();
+          } catch (e) {
+            // Ended meanwhile by the producer: its word stands.
+            if (!(e instanceof EdgemqError)) throw e;
+          }
+        } else if (verdict === "exhausted") {
+          try {
+            this.atomically(() =>
+              this.store.endTransaction(row.id, false, Date.now(), "check-back limit reached"),
+            );
+          } catch (e) {
+            if (!(e instanceof EdgemqError)) throw e;
+          }
+        }
+      }),
+    );
+    await this.rearm(Date.now());
+  }
+}

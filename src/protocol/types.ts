@@ -39,7 +39,12 @@ export interface Message {
   receipt?: string;
 }
 
-export type SendStatus = "stored" | "scheduled" | "duplicate" | "expired";
+/**
+ * `expired`: past its `expireAt` at send, never delivered. `dropped`: the
+ * topic's overflow policy (`drop-newest`, or a lower priority or earlier
+ * deadline than everything stored) discarded it on arrival.
+ */
+export type SendStatus = "stored" | "scheduled" | "duplicate" | "expired" | "dropped";
 
 export interface SendResult {
   msgId: string;

@@ -1,5 +1,220 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.ts";
+import { EdgemqError } from "../protocol/errors.ts";
+import { Limits } from "../protocol/limits.ts";
+import type { GroupConfig, ProducerGroupConfig, TopicConfig } from "../protocol/types.ts";
+import {
+  type GroupConfigInput,
+  type ProducerGroupInput,
+  type TopicConfigInput,
+  defaultGroupConfig,
+} from "../protocol/validate.ts";
+import { assignQueues, liveMembers } from "./assignment.ts";
+import { REGISTRY_SCHEMA } from "./schema.ts";
 
-/** Topic, group and producer-group configuration. (Being written.) */
-export class TopicRegistry extends DurableObject<Env> {}
+export interface Membership {
+  members: string[];
+  assignment: Record<string, number[]>;
+}
+
+/**
+ * The NameServer's memory: topic, consumer-group and producer-group config,
+ * group subscriptions and heartbeat membership. One instance (named
+ * "registry"); the gateway caches what it reads, so the data path rarely
+ * comes here.
+ */
+export class TopicRegistry extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(REGISTRY_SCHEMA);
+  }
+
+  private read<T>(table: string, name: string): T | null {
+    const row = this.sql
+      .exec<{ config: string }>(`SELECT config FROM ${table} WHERE name = ?`, name)
+      .toArray()[0];
+    return row ? (JSON.parse(row.config) as T) : null;
+  }
+
+  private write(table: string, name: string, config: unknown): void {
+    this.sql.exec(
+      `INSERT OR REPLACE INTO ${table} (name, config) VALUES (?, ?)`,
+      name,
+      JSON.stringify(config),
+    );
+  }
+
+  // ---- topics --------------------------------------------------------------
+
+  /** Creates or updates a topic. Queues may grow, never shrink. */
+  putTopic(name: string, input: TopicConfigInput): { config: TopicConfig; previous: TopicConfig | null } {
+    const now = Date.now();
+    const previous = this.read<TopicConfig>("topic", name);
+    const config: TopicConfig = {
+      topic: name,
+      queues: input.queues ?? previous?.queues ?? Limits.defaultQueues,
+      retentionMs: input.retentionMs ?? previous?.retentionMs ?? Limits.defaultRetentionMs,
+      maxMessageBytes: input.maxMessageBytes ?? previous?.maxMessageBytes ?? Limits.defaultMaxMessageBytes,
+      maxBacklogMessages:
+        input.maxBacklogMessages !== undefined ? input.maxBacklogMessages : (previous?.maxBacklogMessages ?? null),
+      maxBacklogBytes:
+        input.maxBacklogBytes !== undefined ? input.maxBacklogBytes : (previous?.maxBacklogBytes ?? null),
+      overflowPolicy: input.overflowPolicy ?? previous?.overflowPolicy ?? "reject",
+      createdAt: previous?.createdAt ?? now,
+      updatedAt: now,
+    };
+    if (previous && config.queues < previous.queues) {
+      throw new EdgemqError(
+        "BAD_REQUEST",
+        `queues may grow but never shrink (topic has ${previous.queues})`,
+      );
+    }
+    this.write("topic", name, config);
+    return { config, previous };
+  }
+
+  getTopic(name: string): TopicConfig | null {
+    return this.read<TopicConfig>("topic", name);
+  }
+
+  listTopics(): TopicConfig[] {
+    return this.sql
+      .exec<{ config: string }>("SELECT config FROM topic ORDER BY name")
+      .toArray()
+      .map((r) => JSON.parse(r.config) as TopicConfig);
+  }
+
+  deleteTopic(name: string): TopicConfig | null {
+    const config = this.read<TopicConfig>("topic", name);
+    this.sql.exec("DELETE FROM topic WHERE name = ?", name);
+    this.sql.exec("DELETE FROM subscription WHERE topic = ?", name);
+    return config;
+  }
+
+  // ---- consumer groups -----------------------------------------------------
+
+  putGroup(name: string, input: GroupConfigInput): GroupConfig {
+    const now = Date.now();
+    const previous = this.read<GroupConfig>("grp", name) ?? defaultGroupConfig(name, now);
+    const config: GroupConfig = { ...previous, ...input, group: name, updatedAt: now };
+    this.write("grp", name, config);
+    return config;
+  }
+
+  /** A group's config; created with defaults when `create` and it is new. */
+  getGroup(name: string, create = false): GroupConfig | null {
+    const config = this.read<GroupConfig>("grp", name);
+    if (config || !create) return config;
+    const fresh = defaultGroupConfig(name, Date.now());
+    this.write("grp", name, fresh);
+    return fresh;
+  }
+
+  listGroups(): GroupConfig[] {
+    return this.sql
+      .exec<{ config: string }>("SELECT config FROM grp ORDER BY name")
+      .toArray()
+      .map((r) => JSON.parse(r.config) as GroupConfig);
+  }
+
+  deleteGroup(name: string): boolean {
+    const existed = this.read("grp", name) !== null;
+    this.sql.exec("DELETE FROM grp WHERE name = ?", name);
+    this.sql.exec("DELETE FROM subscription WHERE grp = ?", name);
+    this.sql.exec("DELETE FROM member WHERE grp = ?", name);
+    return existed;
+  }
+
+  /** Records that `group` consumes `topic` (and creates the group with defaults if new). */
+  subscribe(group: string, topic: string): GroupConfig {
+    const config = this.getGroup(group, true)!;
+    this.sql.exec("INSERT OR IGNORE INTO subscription (grp, topic) VALUES (?, ?)", group, topic);
+    return config;
+  }
+
+  subscriptions(group: string): string[] {
+    return this.sql
+      .exec<{ topic: string }>("SELECT topic FROM subscription WHERE grp = ? ORDER BY topic", group)
+      .toArray()
+      .map((r) => r.topic);
+  }
+
+  /** Groups consuming a topic (for topic-wide stats). */
+  subscribers(topic: string): string[] {
+    return this.sql
+      .exec<{ grp: string }>("SELECT grp FROM subscription WHERE topic = ? ORDER BY grp", topic)
+      .toArray()
+      .map((r) => r.grp);
+  }
+
+  // ---- membership ----------------------------------------------------------
+
+  /**
+   * Records a pull consumer's heartbeat and answers the live members and its
+   * share of each topic's queues.
+   */
+  heartbeat(group: string, clientId: string, topics: string[]): Membership {
+    const now = Date.now();
+    this.getGroup(group, true);
+    this.sql.exec(
+      "INSERT OR REPLACE INTO member (grp, client_id, topics, last_seen) VALUES (?, ?, ?, ?)",
+      group,
+      clientId,
+      JSON.stringify(topics),
+      now,
+    );
+    for (const t of topics) {
+      this.sql.exec("INSERT OR IGNORE INTO subscription (grp, topic) VALUES (?, ?)", group, t);
+    }
+    this.sql.exec("DELETE FROM member WHERE grp = ? AND last_seen < ?", group, now - Limits.memberTimeoutMs);
+    const members = this.members(group, now);
+    const assignment: Record<string, number[]> = {};
+    for (const t of topics) {
+      const config = this.getTopic(t);
+      if (!config) continue;
+      const sharing = members.filter((m) => m.topics.includes(t)).map((m) => m.clientId);
+      assignment[t] = assignQueues(sharing.indexOf(clientId), sharing.length, config.queues);
+    }
+    return { members: members.map((m) => m.clientId), assignment };
+  }
+
+  members(group: string, now = Date.now()): { clientId: string; topics: string[]; lastSeen: number }[] {
+    const rows = this.sql
+      .exec<{ client_id: string; topics: string; last_seen: number }>(
+        "SELECT client_id, topics, last_seen FROM member WHERE grp = ? ORDER BY client_id",
+        group,
+      )
+      .toArray()
+      .map((r) => ({ clientId: r.client_id, topics: JSON.parse(r.topics) as string[], lastSeen: r.last_seen }));
+    return liveMembers(rows, now, Limits.memberTimeoutMs);
+  }
+
+  // ---- producer groups -----------------------------------------------------
+
+  putProducerGroup(name: string, input: ProducerGroupInput): ProducerGroupConfig {
+    const previous = this.read<ProducerGroupConfig>("producer_group", name);
+    const config: ProducerGroupConfig = {
+      producerGroup: name,
+      checkUrl: input.checkUrl !== undefined ? input.checkUrl : (previous?.checkUrl ?? null),
+      checkAfterMs: input.checkAfterMs ?? previous?.checkAfterMs ?? 6000,
+      checkIntervalMs: input.checkIntervalMs ?? previous?.checkIntervalMs ?? 60_000,
+      maxChecks: input.maxChecks ?? previous?.maxChecks ?? 15,
+    };
+    this.write("producer_group", name, config);
+    return config;
+  }
+
+  getProducerGroup(name: string): ProducerGroupConfig | null {
+    return this.read<ProducerGroupConfig>("producer_group", name);
+  }
+
+  listProducerGroups(): ProducerGroupConfig[] {
+    return this.sql
+      .exec<{ config: string }>("SELECT config FROM producer_group ORDER BY name")
+      .toArray()
+      .map((r) => JSON.parse(r.config) as ProducerGroupConfig);
+  }
+}

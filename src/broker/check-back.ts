@@ -1,0 +1,76 @@
+/**
+ * Transaction check-back: asks a producer group whether an open half message
+ * should be committed or rolled back. Runs outside the shard's storage
+ * critical path (plain fetch), with a timeout, so a slow check URL never
+ * stalls sends.
+ */
+import type { NormalizedMessage } from "../protocol/validate.ts";
+import type { HalfRow, TransactionCheckConfig } from "./store.ts";
+
+export type CheckVerdict = "commit" | "rollback" | "unknown" | "exhausted";
+
+const CHECK_TIMEOUT_MS = 5000;
+
+/** Hex HMAC-SHA256 of `body` with `secret`: the `X-Edgemq-Signature` header. */
+export async function signBody(body: string, secret: string): Promise<string> {
+  const enc = new TextEncoder();
+  const key = await crypto.subtle.importKey(
+    "raw",
+    enc.encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(body)));
+  return Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Runs one check. `row.checks` already counts this one; past the producer
+ * group's `maxChecks` the answer is `exhausted` (the caller rolls back).
+ * Errors, timeouts and garbage answers are `unknown`: the check is deferred.
+ */
+export async function runCheck(
+  row: HalfRow,
+  topic: string,
+  txId: string,
+  secret: string | undefined,
+): Promise<CheckVerdict> {
+  const { message, check } = JSON.parse(row.msg) as {
+    message: NormalizedMessage;
+    check: TransactionCheckConfig;
+  };
+  if (row.checks > check.maxChecks) return "exhausted";
+  if (!check.checkUrl) return "unknown";
+  const body = JSON.stringify({
+    txId,
+    msgId: row.msg_id,
+    topic,
+    producerGroup: row.producer_group,
+    message: {
+      msgId: message.msgId,
+      body: message.body,
+      encoding: message.encoding,
+      ...(message.tag !== null && { tag: message.tag }),
+      ...(message.keys.length && { keys: message.keys }),
+      ...(message.properties && { properties: message.properties }),
+      ...(message.shardingKey !== null && { shardingKey: message.shardingKey }),
+    },
+    checkTimes: row.checks,
+  });
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (secret) headers["x-edgemq-signature"] = await signBody(body, secret);
+  try {
+    const res = await fetch(check.checkUrl, {
+      method: "POST",
+      headers,
+      body,
+      signal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
+    });
+    if (!res.ok) return "unknown";
+    const answer = (await res.json()) as { status?: unknown };
+    return answer.status === "commit" || answer.status === "rollback" ? answer.status : "unknown";
+  } catch {
+    return "unknown";
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * The SQLite schema of one queue shard. Data and indexes are separate tables
+ * (the seed's point 14): the commit log is keyed by the dense offset, and
+ * every other access path is an index table or a SQLite index over it.
+ */
+export const SHARD_SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (
+  k TEXT PRIMARY KEY,
+  v
+) WITHOUT ROWID;
+
+-- The commit log. msg_offset is assigned densely from meta.next_offset and never changes.
+CREATE TABLE IF NOT EXISTS log (
+  msg_offset INTEGER PRIMARY KEY,
+  msg_id TEXT NOT NULL,
+  tag TEXT,
+  keys TEXT,
+  props TEXT,
+  sharding_key TEXT,
+  body TEXT NOT NULL,
+  base64 INTEGER NOT NULL,
+  priority INTEGER NOT NULL,
+  expire_at INTEGER,
+  born_at INTEGER NOT NULL,
+  stored_at INTEGER NOT NULL,
+  size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_by_time ON log (stored_at);
+
+-- Key index: message keys to offsets.
+CREATE TABLE IF NOT EXISTS msg_key (
+  key TEXT NOT NULL,
+  msg_offset INTEGER NOT NULL,
+  PRIMARY KEY (key, msg_offset)
+) WITHOUT ROWID;
+
+-- msgId index: dedup of producer retries and lookup by id. A row points at the
+-- log (msg_offset) or, while the message waits, at the timer table (sched_id).
+CREATE TABLE IF NOT EXISTS ids (
+  msg_id TEXT PRIMARY KEY,
+  msg_offset INTEGER,
+  sched_id INTEGER,
+  stored_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ids_by_time ON ids (stored_at);
+
+-- Scheduled (delayed) messages, sorted by due time: the timer index.
+CREATE TABLE IF NOT EXISTS scheduled (
+  id INTEGER PRIMARY KEY,
+  due_at INTEGER NOT NULL,
+  msg TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scheduled_by_due ON scheduled (due_at, id);
+
+-- Consumer groups seen by this shard: config snapshot, committed pull offset,
+-- and the pop cursor (every offset below it was handed out or filtered out).
+CREATE TABLE IF NOT EXISTS grp (
+  name TEXT PRIMARY KEY,
+  config TEXT NOT NULL,
+  committed INTEGER,
+  pop_next INTEGER,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Pop state per group and message: state 0 in flight, 1 waiting to retry,
+-- 2 acked beyond an orderly group's cursor. visible_at is the timer.
+CREATE TABLE IF NOT EXISTS inflight (
+  grp TEXT NOT NULL,
+  msg_offset INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  visible_at INTEGER NOT NULL,
+  deliveries INTEGER NOT NULL,
+  handle TEXT NOT NULL,
+  sharding_key TEXT,
+  PRIMARY KEY (grp, msg_offset)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS inflight_by_visible ON inflight (visible_at) WHERE state < 2;
+CREATE INDEX IF NOT EXISTS inflight_by_key ON inflight (grp, sharding_key) WHERE sharding_key IS NOT NULL;
+
+-- Dead letters per group; the message stays in the log.
+CREATE TABLE IF NOT EXISTS dlq (
+  grp TEXT NOT NULL,
+  msg_offset INTEGER NOT NULL,
+  reconsume_times INTEGER NOT NULL,
+  moved_at INTEGER NOT NULL,
+  PRIMARY KEY (grp, msg_offset)
+) WITHOUT ROWID;
+
+-- Half (prepared) messages of transactions.
+CREATE TABLE IF NOT EXISTS half (
+  id INTEGER PRIMARY KEY,
+  msg_id TEXT NOT NULL,
+  producer_group TEXT NOT NULL,
+  msg TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  check_at INTEGER,
+  checks INTEGER NOT NULL DEFAULT 0,
+  state INTEGER NOT NULL DEFAULT 0,
+  msg_offset INTEGER,
+  ended_at INTEGER,
+  end_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS half_by_check ON half (check_at) WHERE state = 0;
+`;
+
+/** Extra indexes created only for topics whose overflow policy needs them. */
+export const POLICY_INDEXES = {
+  "drop-lowest-priority": "CREATE INDEX IF NOT EXISTS log_by_priority ON log (priority, msg_offset)",
+  "drop-earliest-deadline":
+    "CREATE INDEX IF NOT EXISTS log_by_deadline ON log (expire_at, msg_offset) WHERE expire_at IS NOT NULL",
+} as const;

@@ -1,0 +1,75 @@
+/**
+ * Timing maths of a shard, as pure functions of `now` so they are unit-tested
+ * directly: retry backoff, when the single alarm should fire, and how much
+ * due work one alarm run may do.
+ */
+
+/** At most this many rows of one kind of due work per alarm run or request. */
+export const BATCH = {
+  /** Scheduled messages moved into the log per alarm run. */
+  scheduled: 1000,
+  /** Lapsed receipts turned into retries (or dead letters) per alarm run. */
+  lapsed: 1000,
+  /** Messages deleted by retention per alarm run. */
+  retention: 5000,
+  /** Transaction check-backs started per alarm run. */
+  checks: 32,
+  /** Log rows a pull or receive scans past filtered-out messages. */
+  scan: 2000,
+} as const;
+
+/** Retention sweeps run at most this often, so a steady stream does not arm an alarm per message. */
+export const RETENTION_SWEEP_INTERVAL_MS = 1000;
+
+/**
+ * The delay before the next delivery of a message that has been delivered
+ * `deliveries` times and failed: the group's list indexed by the failure
+ * count, its last entry repeating (RocketMQ's level backoff).
+ */
+export function retryDelayMs(deliveries: number, delays: readonly number[]): number {
+  if (delays.length === 0) return 0;
+  const i = Math.min(Math.max(deliveries - 1, 0), delays.length - 1);
+  return delays[i]!;
+}
+
+/** Whether a delivery that just failed was the last one the group allows. */
+export function exhausted(deliveries: number, maxReconsumeTimes: number): boolean {
+  return deliveries > maxReconsumeTimes;
+}
+
+/**
+ * When the retention sweep is next due: when the oldest stored message
+ * passes `retentionMs`, but never sooner than one sweep interval after the
+ * last sweep (`lastSweep`), so the sweep batches deletions.
+ */
+export function retentionDueAt(
+  oldestStoredAt: number | null,
+  retentionMs: number,
+  lastSweep: number,
+): number | null {
+  if (oldestStoredAt === null) return null;
+  return Math.max(oldestStoredAt + retentionMs, lastSweep + RETENTION_SWEEP_INTERVAL_MS);
+}
+
+/**
+ * The single alarm time of a shard: the earliest of its timers, never in the
+ * past (an overdue timer fires as soon as possible), or null when nothing is
+ * pending. `more` says a bounded batch left due work behind, so the alarm must
+ * fire again at once.
+ */
+export function nextAlarmAt(
+  timers: ReadonlyArray<number | null | undefined>,
+  now: number,
+  more = false,
+): number | null {
+  let next: number | null = more ? now : null;
+  for (const t of timers) {
+    if (t !== null && t !== undefined && (next === null || t < next)) next = t;
+  }
+  return next === null ? null : Math.max(next, now);
+}
+
+/** The cut-off below which stored messages are past retention. */
+export function retentionCutoff(now: number, retentionMs: number): number {
+  return now - retentionMs;
+}

@@ -1,0 +1,55 @@
+/**
+ * The gateway Worker: edgemq's NameServer. Stateless; authenticates,
+ * validates and routes every call to the registry or a queue shard.
+ */
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { EdgemqError } from "../protocol/errors.ts";
+import { authenticate, type GatewayEnv, requireAdmin } from "./auth.ts";
+import { readJson } from "./http.ts";
+import { groupRoutes } from "./routes/groups.ts";
+import { messageRoutes } from "./routes/messages.ts";
+import { topicRoutes } from "./routes/topics.ts";
+import { transactionRoutes } from "./routes/transactions.ts";
+import { mintToken, parseMintRequest } from "./tokens.ts";
+
+export const app = new Hono<GatewayEnv>();
+
+app.use(
+  "/v1/*",
+  cors({
+    origin: (origin, c) => {
+      const allowed = (c.env.CORS_ORIGINS ?? "").split(",").map((s: string) => s.trim()).filter(Boolean);
+      return allowed.includes(origin) ? origin : null;
+    },
+    allowHeaders: ["Authorization", "Content-Type"],
+    allowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+    maxAge: 600,
+  }),
+);
+
+app.get("/v1/health", (c) => c.json({ ok: true }));
+
+app.use("/v1/*", authenticate);
+
+app.post("/v1/tokens", async (c) => {
+  requireAdmin(c);
+  const secret = c.env.TOKEN_SECRET;
+  if (!secret) throw new EdgemqError("NOT_CONFIGURED", "TOKEN_SECRET is not set, so no tokens can be minted");
+  const { claims, ttlSeconds } = parseMintRequest(await readJson(c, 64 * 1024));
+  return c.json(await mintToken(claims, ttlSeconds, secret));
+});
+
+app.route("/v1/topics", messageRoutes);
+app.route("/v1/topics", topicRoutes);
+app.route("/v1/groups", groupRoutes);
+app.route("/v1", transactionRoutes);
+
+app.notFound((c) => c.json(new EdgemqError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`).toJSON(), 404));
+
+app.onError((err, c) => {
+  const known = EdgemqError.from(err);
+  if (known) return c.json(known.toJSON(), known.status as 400);
+  console.error("unhandled error", err);
+  return c.json(new EdgemqError("INTERNAL", "internal error").toJSON(), 500);
+});

@@ -1,0 +1,513 @@
+/**
+ * The gateway's broker service: the NameServer role (cached routes and
+ * config) and the fan-out over a topic's queue shards. Routes and the RPC
+ * entrypoint both call this, so HTTP and Service Binding clients get the same
+ * behaviour.
+ */
+import type { QueueShard, ShardPullOptions } from "../broker/queue-shard.ts";
+import type { Env } from "../env.ts";
+import { EdgemqError, badRequest } from "../protocol/errors.ts";
+import { compileFilter } from "../protocol/filter.ts";
+import { encodeReceipt, encodeTxId, parseReceipt, parseTxId } from "../protocol/ids.ts";
+import { Limits } from "../protocol/limits.ts";
+import { queueFor } from "../protocol/routing.ts";
+import type {
+  AckResult,
+  GroupConfig,
+  GroupQueueStats,
+  Message,
+  ProducerGroupConfig,
+  PullResult,
+  SendResult,
+  TopicConfig,
+} from "../protocol/types.ts";
+import { type NormalizedMessage, normalizeBatch, normalizeMessage } from "../protocol/validate.ts";
+import type { TopicRegistry } from "../registry/topic-registry.ts";
+
+/** Isolate-wide caches: the route refresh of RocketMQ clients, about 30 s. */
+const topicCache = new Map<string, { config: TopicConfig; until: number }>();
+const groupCache = new Map<string, { config: GroupConfig; until: number }>();
+const subscribed = new Set<string>();
+let rotation = 0;
+
+/** Calls a Durable Object, turning RPC errors back into EdgemqError. */
+export async function rpc<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw EdgemqError.from(e) ?? e;
+  }
+}
+
+export interface ReceiveOptions {
+  max: number;
+  invisibleMs: number;
+  waitMs: number;
+  filter?: string;
+}
+
+export class BrokerService {
+  constructor(private readonly env: Env) {}
+
+  registry(): DurableObjectStub<TopicRegistry> {
+    return this.env.REGISTRY.get(this.env.REGISTRY.idFromName("registry"));
+  }
+
+  shard(topic: string, queue: number): DurableObjectStub<QueueShard> {
+    return this.env.SHARDS.get(this.env.SHARDS.idFromName(`${topic}#${queue}`));
+  }
+
+  private queues(config: TopicConfig): number[] {
+    return Array.from({ length: config.queues }, (_, i) => i);
+  }
+
+  // ---- config and routes ---------------------------------------------------
+
+  /** A topic's config from the cache, or the registry; TOPIC_NOT_FOUND when unknown. */
+  async topic(name: string): Promise<TopicConfig> {
+    const hit = topicCache.get(name);
+    if (hit && hit.until > Date.now()) return hit.config;
+    const config = await rpc(() => this.registry().getTopic(name));
+    if (!config) {
+      topicCache.delete(name);
+      throw new EdgemqError("TOPIC_NOT_FOUND", `topic ${name} not found`);
+    }
+    topicCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
+    return config;
+  }
+
+  /** Runs a shard call; a shard that says its topic is gone drops the cached route. */
+  private async onShard<T>(topic: string, fn: () => Promise<T> | T): Promise<T> {
+    try {
+      return await rpc(fn);
+    } catch (e) {
+      if (e instanceof EdgemqError && e.code === "TOPIC_NOT_FOUND") topicCache.delete(topic);
+      throw e;
+    }
+  }
+
+  async putTopic(name: string, input: Parameters<TopicRegistry["putTopic"]>[1]): Promise<TopicConfig> {
+    const { config } = await rpc(() => this.registry().putTopic(name, input));
+    await Promise.all(this.queues(config).map((q) => rpc(() => this.shard(name, q).configure(config, q))));
+    topicCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
+    return config;
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    const config = await rpc(() => this.registry().deleteTopic(name));
+    if (!config) throw new EdgemqError("TOPIC_NOT_FOUND", `topic ${name} not found`);
+    topicCache.delete(name);
+    for (const key of subscribed) if (key.endsWith(`\u0000${name}`)) subscribed.delete(key);
+    await Promise.all(this.queues(config).map((q) => rpc(() => this.shard(name, q).destroy())));
+  }
+
+  async group(name: string): Promise<GroupConfig> {
+    const hit = groupCache.get(name);
+    if (hit && hit.until > Date.now()) return hit.config;
+    const config = (await rpc(() => this.registry().getGroup(name, true)))!;
+    groupCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
+    return config;
+  }
+
+  async putGroup(name: string, input: Parameters<TopicRegistry["putGroup"]>[1]): Promise<GroupConfig> {
+    const config = await rpc(() => this.registry().putGroup(name, input));
+    groupCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
+    return config;
+  }
+
+  /** Records (once per isolate) that a group consumes a topic, creating the group if new. */
+  async subscribe(group: string, topic: string): Promise<GroupConfig> {
+    const key = `${group}\u0000${topic}`;
+    if (!subscribed.has(key)) {
+      const config = await rpc(() => this.registry().subscribe(group, topic));
+      groupCache.set(group, { config, until: Date.now() + Limits.routeCacheMs });
+      subscribed.add(key);
+    }
+    return this.group(group);
+  }
+
+  private checkQueue(config: TopicConfig, queue: number): void {
+    if (!Number.isSafeInteger(queue) || queue < 0 || queue >= config.queues) {
+      throw badRequest(`queue must be an integer from 0 to ${config.queues - 1}`);
+    }
+  }
+
+  // ---- send ----------------------------------------------------------------
+
+  /** The queue of a message: pinned, else by sharding key, else by msgId. */
+  private route(config: TopicConfig, m: NormalizedMessage, pinned: number | undefined): number {
+    if (pinned !== undefined) return pinned;
+    return queueFor(m.shardingKey ?? m.msgId, config.queues);
+  }
+
+  /**
+   * Sends a batch. Every message is validated before any shard is touched, so
+   * one bad message stores nothing; results come in request order.
+   */
+  async send(topic: string, body: unknown, pinned?: number): Promise<{ results: SendResult[] }> {
+    const config = await this.topic(topic);
+    if (pinned !== undefined) this.checkQueue(config, pinned);
+    const messages = normalizeBatch(body, Date.now(), config.maxMessageBytes, newMsgId);
+    const byQueue = new Map<number, { index: number[]; messages: NormalizedMessage[] }>();
+    messages.forEach((m, i) => {
+      const q = this.route(config, m, pinned);
+      let part = byQueue.get(q);
+      if (!part) byQueue.set(q, (part = { index: [], messages: [] }));
+      part.index.push(i);
+      part.messages.push(m);
+    });
+    const results = new Array<SendResult>(messages.length);
+    await Promise.all(
+      [...byQueue].map(async ([q, part]) => {
+        const stored = await this.onShard(topic, () => this.shard(topic, q).send(part.messages));
+        stored.forEach((r, j) => (results[part.index[j]!] = r));
+      }),
+    );
+    return { results };
+  }
+
+  /** Recalls a scheduled message not yet due (it may sit on any queue). */
+  async recall(topic: string, msgId: string): Promise<void> {
+    const config = await this.topic(topic);
+    const outcomes = await Promise.all(
+      this.queues(config).map((q) =>
+        this.onShard(topic, () => this.shard(topic, q).recall(msgId)).then(
+          () => "ok" as const,
+          (e: unknown) => {
+            if (e instanceof EdgemqError && (e.code === "MESSAGE_NOT_FOUND" || e.code === "NOT_RECALLABLE")) {
+              return e;
+            }
+            throw e;
+          },
+        ),
+      ),
+    );
+    if (outcomes.includes("ok")) return;
+    const notRecallable = outcomes.find((o) => o !== "ok" && o.code === "NOT_RECALLABLE");
+    throw notRecallable ?? new EdgemqError("MESSAGE_NOT_FOUND", `no message ${msgId} in topic ${topic}`);
+  }
+
+  // ---- pull and offsets ----------------------------------------------------
+
+  async pull(topic: string, queue: number, opts: ShardPullOptions): Promise<PullResult> {
+    const config = await this.topic(topic);
+    this.checkQueue(config, queue);
+    compileFilter(opts.filter);
+    if (opts.offset === undefined && opts.group === undefined) {
+      throw badRequest("offset or group is required");
+    }
+    if (opts.group !== undefined) await this.subscribe(opts.group, topic);
+    return this.onShard(topic, () => this.shard(topic, queue).pull(opts));
+  }
+
+  async commitOffset(group: string, topic: string, queue: number, offset: number): Promise<void> {
+    const config = await this.topic(topic);
+    this.checkQueue(config, queue);
+    await this.subscribe(group, topic);
+    await this.onShard(topic, () => this.shard(topic, queue).commitOffset(group, offset));
+  }
+
+  async groupTopicStats(group: string, topic: string): Promise<GroupQueueStats[]> {
+    const config = await this.topic(topic);
+    return Promise.all(
+      this.queues(config).map((q) => this.onShard(topic, () => this.shard(topic, q).groupStats(group))),
+    );
+  }
+
+  async resetOffsets(
+    group: string,
+    topic: string,
+    to: { timestamp: number } | { to: "earliest" | "latest" },
+  ): Promise<{ queue: number; offset: number }[]> {
+    const config = await this.topic(topic);
+    await this.subscribe(group, topic);
+    return Promise.all(
+      this.queues(config).map(async (q) => ({
+        queue: q,
+        offset: await this.onShard(topic, () => this.shard(topic, q).resetOffset(group, to)),
+      })),
+    );
+  }
+
+  // ---- receive and ack -----------------------------------------------------
+
+  /**
+   * Receives across every queue of the topic. Claims only what it returns;
+   * when nothing is ready it waits on all shards without claiming and claims
+   * from the first that wakes, so a client that goes away while waiting loses
+   * nothing.
+   */
+  async receive(group: string, topic: string, opts: ReceiveOptions): Promise<{ messages: Message[] }> {
+    const config = await this.topic(topic);
+    compileFilter(opts.filter);
+    const groupConfig = await this.subscribe(group, topic);
+    const deadline = Date.now() + opts.waitMs;
+    for (;;) {
+      const messages = await this.claim(topic, config, groupConfig, opts);
+      const left = deadline - Date.now();
+      if (messages.length || left <= 0) return { messages };
+      const woke = await this.waitAny(topic, config, group, opts.filter, left);
+      if (!woke) return { messages: [] };
+    }
+  }
+
+  private async claim(
+    topic: string,
+    config: TopicConfig,
+    group: GroupConfig,
+    opts: ReceiveOptions,
+  ): Promise<Message[]> {
+    const out: Message[] = [];
+    // Start at a rotating queue so concurrent consumers spread over the shards.
+    const start = rotation++ % config.queues;
+    for (let i = 0; i < config.queues && out.length < opts.max; i++) {
+      const q = (start + i) % config.queues;
+      const claimed = await this.onShard(topic, () =>
+        this.shard(topic, q).receive(group, opts.max - out.length, opts.invisibleMs, opts.filter),
+      );
+      for (const c of claimed) {
+        out.push({
+          ...c.message,
+          receipt: encodeReceipt({ topic, group: group.group, queue: q, offset: c.message.offset, handle: c.handle }),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Resolves true when any shard has something for the group, false after `waitMs`. */
+  private async waitAny(
+    topic: string,
+    config: TopicConfig,
+    group: string,
+    filter: string | undefined,
+    waitMs: number,
+  ): Promise<boolean> {
+    const waitId = crypto.randomUUID();
+    const shards = this.queues(config).map((q) => this.shard(topic, q));
+    const woke = await new Promise<boolean>((resolve, reject) => {
+      let pending = shards.length;
+      for (const s of shards) {
+        rpc(() => s.waitReceivable(group, filter, waitMs, waitId)).then((ok) => {
+          if (ok) resolve(true);
+          else if (--pending === 0) resolve(false);
+        }, reject);
+      }
+    });
+    // End the other shards' waits now rather than at their timeout.
+    if (woke) for (const s of shards) void rpc(() => s.cancelWait(waitId)).catch(() => {});
+    return woke;
+  }
+
+  /** Validates receipts against the topic and group named by the request; all or nothing. */
+  private receipts(group: string, topic: string, config: TopicConfig, receipts: unknown) {
+    if (!Array.isArray(receipts) || receipts.length === 0 || receipts.length > Limits.maxReceipts) {
+      throw badRequest(`receipts must be an array of 1..${Limits.maxReceipts} receipts`);
+    }
+    return receipts.map((r, i) => {
+      const p = parseReceipt(r);
+      if (p.topic !== topic || p.group !== group) {
+        throw badRequest(`receipts[${i}] belongs to another topic or group`);
+      }
+      this.checkQueue(config, p.queue);
+      return { receipt: r as string, ...p };
+    });
+  }
+
+  async settle(
+    group: string,
+    topic: string,
+    receipts: unknown,
+    nack: false | { delayMs?: number },
+  ): Promise<{ results: AckResult[] }> {
+    const config = await this.topic(topic);
+    const parsed = this.receipts(group, topic, config, receipts);
+    const groupConfig = nack ? await this.group(group) : null;
+    const byQueue = new Map<number, number[]>();
+    parsed.forEach((p, i) => byQueue.set(p.queue, [...(byQueue.get(p.queue) ?? []), i]));
+    const results = new Array<AckResult>(parsed.length);
+    await Promise.all(
+      [...byQueue].map(async ([q, idx]) => {
+        const refs = idx.map((i) => ({ offset: parsed[i]!.offset, handle: parsed[i]!.handle }));
+        const stub = this.shard(topic, q);
+        const outcomes = await this.onShard(topic, () =>
+          nack ? stub.nack(groupConfig!, refs, nack.delayMs) : stub.ack(group, refs),
+        );
+        outcomes.forEach((o, j) => {
+          const receipt = parsed[idx[j]!]!.receipt;
+          results[idx[j]!] = o.ok
+            ? { receipt, ok: true }
+            : { receipt, error: { code: o.code, message: o.message } };
+        });
+      }),
+    );
+    return { results };
+  }
+
+  async changeInvisibility(
+    group: string,
+    topic: string,
+    receipt: unknown,
+    invisibleMs: number,
+  ): Promise<{ receipt: string }> {
+    const config = await this.topic(topic);
+    const [p] = this.receipts(group, topic, config, [receipt]);
+    const handle = await this.onShard(topic, () =>
+      this.shard(topic, p!.queue).changeInvisibility(group, { offset: p!.offset, handle: p!.handle }, invisibleMs),
+    );
+    return { receipt: encodeReceipt({ ...p!, handle }) };
+  }
+
+  // ---- groups --------------------------------------------------------------
+
+  async groupTopics(group: string): Promise<string[]> {
+    return rpc(() => this.registry().subscriptions(group));
+  }
+
+  async deadLetters(group: string, limit: number): Promise<Message[]> {
+    const topics = await this.groupTopics(group);
+    const lists = await Promise.all(
+      topics.map(async (t) => {
+        const config = await this.topic(t).catch(() => null);
+        if (!config) return [];
+        const perQueue = await Promise.all(
+          this.queues(config).map((q) => this.onShard(t, () => this.shard(t, q).deadLetters(group, limit))),
+        );
+        return perQueue.flat();
+      }),
+    );
+    return lists.flat().slice(0, limit);
+  }
+
+  async resendDeadLetters(group: string, msgIds: string[] | null): Promise<string[]> {
+    const topics = await this.groupTopics(group);
+    const lists = await Promise.all(
+      topics.map(async (t) => {
+        const config = await this.topic(t).catch(() => null);
+        if (!config) return [];
+        const perQueue = await Promise.all(
+          this.queues(config).map((q) => this.onShard(t, () => this.shard(t, q).resendDeadLetters(group, msgIds))),
+        );
+        return perQueue.flat();
+      }),
+    );
+    return lists.flat();
+  }
+
+  // ---- query ---------------------------------------------------------------
+
+  async findById(topic: string, msgId: string) {
+    const config = await this.topic(topic);
+    const found = await Promise.all(
+      this.queues(config).map((q) => this.onShard(topic, () => this.shard(topic, q).findById(msgId))),
+    );
+    const hit = found.find((m) => m !== null);
+    if (!hit) throw new EdgemqError("MESSAGE_NOT_FOUND", `no message ${msgId} in topic ${topic}`);
+    return hit;
+  }
+
+  async find(
+    topic: string,
+    by: { key: string } | { from: number; to: number },
+    limit: number,
+  ): Promise<Message[]> {
+    const config = await this.topic(topic);
+    const lists = await Promise.all(
+      this.queues(config).map((q) =>
+        this.onShard(topic, () =>
+          "key" in by
+            ? this.shard(topic, q).findByKey(by.key, limit)
+            : this.shard(topic, q).findByTime(by.from, by.to, limit),
+        ),
+      ),
+    );
+    return lists
+      .flat()
+      .sort((a, b) => a.storedAt - b.storedAt || a.queue - b.queue || a.offset - b.offset)
+      .slice(0, limit);
+  }
+
+  async queueStats(topic: string) {
+    const config = await this.topic(topic);
+    return Promise.all(this.queues(config).map((q) => this.onShard(topic, () => this.shard(topic, q).stats())));
+  }
+
+  async purge(topic: string) {
+    const config = await this.topic(topic);
+    return Promise.all(
+      this.queues(config).map(async (q) => ({
+        queue: q,
+        ...(await this.onShard(topic, () => this.shard(topic, q).purge())),
+      })),
+    );
+  }
+
+  // ---- transactions --------------------------------------------------------
+
+  async prepare(topic: string, body: unknown): Promise<{ txId: string; msgId: string }> {
+    const config = await this.topic(topic);
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw badRequest('body must be {"message": {...}, "producerGroup": "..."}');
+    }
+    const { message, producerGroup } = body as { message?: unknown; producerGroup?: unknown };
+    if (typeof producerGroup !== "string" || !Limits.namePattern.test(producerGroup)) {
+      throw new EdgemqError("INVALID_NAME", `producerGroup must match ${Limits.namePattern.source}`);
+    }
+    const m = normalizeMessage(message, Date.now(), config.maxMessageBytes, newMsgId);
+    if (m.deliverAt !== null) throw badRequest("a transactional message cannot be scheduled");
+    const pg: ProducerGroupConfig = (await rpc(() => this.registry().getProducerGroup(producerGroup))) ?? {
+      producerGroup,
+      checkUrl: null,
+      checkAfterMs: 6000,
+      checkIntervalMs: 60_000,
+      maxChecks: 15,
+    };
+    const queue = this.route(config, m, undefined);
+    const id = await this.onShard(topic, () =>
+      this.shard(topic, queue).prepare(m, producerGroup, {
+        checkUrl: pg.checkUrl,
+        checkAfterMs: pg.checkAfterMs,
+        checkIntervalMs: pg.checkIntervalMs,
+        maxChecks: pg.maxChecks,
+      }),
+    );
+    return { txId: encodeTxId({ topic, queue, id }), msgId: m.msgId };
+  }
+
+  async endTransaction(txId: string, commit: boolean): Promise<{ status: "committed" | "rolledBack" }> {
+    const p = parseTxId(txId);
+    const config = await this.topic(p.topic).catch((e: unknown) => {
+      throw e instanceof EdgemqError && e.code === "TOPIC_NOT_FOUND"
+        ? new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction")
+        : e;
+    });
+    if (p.queue >= config.queues) throw new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction");
+    const r = await this.onShard(p.topic, () => this.shard(p.topic, p.queue).endTransaction(p.id, commit));
+    return { status: r.status };
+  }
+
+  async openTransactions(topic: string, limit: number) {
+    const config = await this.topic(topic);
+    const now = Date.now();
+    const lists = await Promise.all(
+      this.queues(config).map(async (q) =>
+        (await this.onShard(topic, () => this.shard(topic, q).openTransactions(limit))).map((h) => ({
+          txId: encodeTxId({ topic, queue: q, id: h.id }),
+          msgId: h.msg_id,
+          producerGroup: h.producer_group,
+          queue: q,
+          createdAt: h.created_at,
+          ageMs: now - h.created_at,
+          checks: h.checks,
+          nextCheckAt: h.check_at,
+        })),
+      ),
+    );
+    return lists.flat().sort((a, b) => a.createdAt - b.createdAt).slice(0, limit);
+  }
+}
+
+/** A broker-made msgId: random, unique, URL-safe. */
+export function newMsgId(): string {
+  return crypto.randomUUID().replace(/-/g, "").toUpperCase();
+}

@@ -1,0 +1,57 @@
+import { WorkerEntrypoint } from "cloudflare:workers";
+import type { Env } from "./env.ts";
+import { app } from "./gateway/app.ts";
+import { TRUSTED } from "./gateway/auth.ts";
+import { EdgemqError } from "./protocol/errors.ts";
+import type { EdgemqRpcApi, PullOptions, ReceiveOptions, RpcAnswer } from "./protocol/rpc.ts";
+import type { AckResult, Message, MessageInput, PullResult, SendResult } from "./protocol/types.ts";
+
+/**
+ * edgemq for Workers on the same account, through a Service Binding: no HTTP
+ * hop, no token (a binding is already a grant). `request` runs the very same
+ * routes as HTTP, so validation and errors are identical.
+ */
+export class EdgemqRpc extends WorkerEntrypoint<Env> implements EdgemqRpcApi {
+  async request(method: string, path: string, body?: unknown): Promise<RpcAnswer> {
+    if (!path.startsWith("/v1/")) throw new EdgemqError("NOT_FOUND", "paths start with /v1/").toRpcError();
+    const init: RequestInit = { method };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { "content-type": "application/json" };
+    }
+    const res = await app.request(`http://edgemq.internal${path}`, init, { ...this.env, [TRUSTED]: true }, this.ctx);
+    return { status: res.status, body: await res.json() };
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const answer = await this.request(method, path, body);
+    if (answer.status >= 400) throw (EdgemqError.from(answer.body) ?? new EdgemqError("INTERNAL", "error")).toRpcError();
+    return answer.body as T;
+  }
+
+  send(topic: string, messages: MessageInput[], queue?: number): Promise<{ results: SendResult[] }> {
+    const q = queue === undefined ? "" : `?queue=${queue}`;
+    return this.call("POST", `/v1/topics/${encodeURIComponent(topic)}/messages${q}`, { messages });
+  }
+
+  receive(group: string, topic: string, options: ReceiveOptions = {}): Promise<{ messages: Message[] }> {
+    return this.call("POST", `/v1/groups/${encodeURIComponent(group)}/topics/${encodeURIComponent(topic)}/receive`, options);
+  }
+
+  ack(group: string, topic: string, receipts: string[]): Promise<{ results: AckResult[] }> {
+    return this.call("POST", `/v1/groups/${encodeURIComponent(group)}/topics/${encodeURIComponent(topic)}/ack`, { receipts });
+  }
+
+  nack(group: string, topic: string, receipts: string[], delayMs?: number): Promise<{ results: AckResult[] }> {
+    return this.call("POST", `/v1/groups/${encodeURIComponent(group)}/topics/${encodeURIComponent(topic)}/nack`, {
+      receipts,
+      ...(delayMs !== undefined && { delayMs }),
+    });
+  }
+
+  pull(topic: string, queue: number, options: PullOptions = {}): Promise<PullResult> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) qs.set(k, String(v));
+    return this.call("GET", `/v1/topics/${encodeURIComponent(topic)}/queues/${queue}/messages?${qs}`);
+  }
+}
