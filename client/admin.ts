@@ -1,0 +1,245 @@
+/**
+ * Administration (RocketMQ's `mqadmin`): topics, consumer groups, lag,
+ * offset resets, message queries, dead letters, tokens and producer groups.
+ * Needs a token with every permission (the `ADMIN_TOKEN`, or a binding).
+ *
+ * ```ts
+ * const admin = new Admin({ endpoint, token: ADMIN_TOKEN });
+ * await admin.createTopic("orders", { queues: 8 });
+ * const token = await admin.createToken({ sub: "web", publish: ["orders"], ttlSeconds: 3600 });
+ * ```
+ */
+import type {
+  GroupConfig,
+  GroupQueueStats,
+  Message,
+  ProducerGroupConfig,
+  QueueStats,
+  TopicConfig,
+} from "../src/protocol/types.ts";
+import type {
+  GroupConfigInput,
+  ProducerGroupInput,
+  TopicConfigInput,
+} from "../src/protocol/validate.ts";
+import { query, seg } from "./message.ts";
+import { requestWithRetry, type RetryOptions } from "./retry.ts";
+import { type Connection, createTransport, type Transport } from "./transport.ts";
+
+/** Options of {@link Admin}. */
+export type AdminOptions = Connection & { retry?: RetryOptions };
+
+/** A topic's config with its per-queue numbers. */
+export interface TopicDetails extends TopicConfig {
+  queueStats: QueueStats[];
+}
+
+/** A group's config with its progress on each topic it consumes. */
+export interface GroupDetails extends GroupConfig {
+  topics: Record<string, GroupQueueStats[]>;
+}
+
+/** A group's offsets on one topic. */
+export interface QueueLag {
+  queue: number;
+  offset: number;
+  maxOffset: number;
+  lag: number;
+}
+
+/** Where a message stands for each group. */
+export type MessageGroupState = "consumed" | "pending" | "inflight" | "retrying" | "dlq";
+
+/** A message found by id, with its state per group. */
+export interface QueriedMessage extends Message {
+  groups: Record<string, MessageGroupState>;
+}
+
+/** Claims of a scoped token. Patterns may end with `*`. */
+export interface TokenClaims {
+  /** Who the token is for. */
+  sub: string;
+  /** Topics it may send to (and run transactions on). */
+  publish?: string[];
+  /** Topics it may pull and receive from. */
+  subscribe?: string[];
+  /** Groups it may receive, ack and commit offsets for. */
+  groups?: string[];
+  /** Lifetime. */
+  ttlSeconds?: number;
+}
+
+/** Administrative calls of the contract. */
+export class Admin {
+  readonly #transport: Transport;
+  readonly #retry: RetryOptions;
+
+  constructor(options: AdminOptions) {
+    this.#transport = createTransport(options);
+    this.#retry = { ...options.retry };
+  }
+
+  /** Whether the broker answers (`GET /v1/health`, no token needed). */
+  async health(): Promise<boolean> {
+    const answer = (await this.#call("GET", "/v1/health")) as { ok?: boolean };
+    return answer?.ok === true;
+  }
+
+  // Topics
+
+  /** Creates a topic, or updates it: queues may grow, never shrink. */
+  createTopic(topic: string, config: TopicConfigInput = {}): Promise<TopicConfig> {
+    return this.#call("PUT", `/v1/topics/${seg(topic)}`, config) as Promise<TopicConfig>;
+  }
+
+  /** Same call as {@link createTopic}: `PUT` creates or updates. */
+  updateTopic(topic: string, config: TopicConfigInput): Promise<TopicConfig> {
+    return this.createTopic(topic, config);
+  }
+
+  /** Every topic's config. */
+  async listTopics(): Promise<TopicConfig[]> {
+    return ((await this.#call("GET", "/v1/topics")) as { topics: TopicConfig[] }).topics;
+  }
+
+  /** A topic's config and queue numbers. */
+  getTopic(topic: string): Promise<TopicDetails> {
+    return this.#call("GET", `/v1/topics/${seg(topic)}`) as Promise<TopicDetails>;
+  }
+
+  /** Deletes a topic and its data. */
+  async deleteTopic(topic: string): Promise<void> {
+    await this.#call("DELETE", `/v1/topics/${seg(topic)}`);
+  }
+
+  /** Deletes every stored message; config and group offsets stay (moved to the new minimum). */
+  async purgeTopic(topic: string): Promise<void> {
+    await this.#call("POST", `/v1/topics/${seg(topic)}/purge`);
+  }
+
+  /** The topic's queue count (the NameServer call). */
+  route(topic: string): Promise<{ topic: string; queues: number }> {
+    return this.#call("GET", `/v1/topics/${seg(topic)}/route`) as Promise<{ topic: string; queues: number }>;
+  }
+
+  // Consumer groups
+
+  /** Creates or updates a consumer group (retries, order mode). */
+  createGroup(group: string, config: GroupConfigInput = {}): Promise<GroupConfig> {
+    return this.#call("PUT", `/v1/groups/${seg(group)}`, config) as Promise<GroupConfig>;
+  }
+
+  /** Same call as {@link createGroup}. */
+  updateGroup(group: string, config: GroupConfigInput): Promise<GroupConfig> {
+    return this.createGroup(group, config);
+  }
+
+  /** A group's config and per-topic progress (offset, lag, in flight, retrying, DLQ). */
+  getGroup(group: string): Promise<GroupDetails> {
+    return this.#call("GET", `/v1/groups/${seg(group)}`) as Promise<GroupDetails>;
+  }
+
+  /** A group's offsets and lag on a topic, per queue. */
+  async lag(group: string, topic: string): Promise<QueueLag[]> {
+    const answer = (await this.#call("GET", `/v1/groups/${seg(group)}/topics/${seg(topic)}/offsets`)) as {
+      offsets: QueueLag[];
+    };
+    return answer.offsets;
+  }
+
+  /** The sum of a group's lag on a topic. */
+  async totalLag(group: string, topic: string): Promise<number> {
+    return (await this.lag(group, topic)).reduce((sum, q) => sum + q.lag, 0);
+  }
+
+  /**
+   * Resets a group's offsets on a topic: to the first message stored at or
+   * after a time (Unix ms or Date), or to `earliest`/`latest`. Creates the
+   * group if new. Resolves with the new offset of each queue.
+   */
+  async resetOffsets(
+    group: string,
+    topic: string,
+    to: number | Date | "earliest" | "latest",
+  ): Promise<{ queue: number; offset: number }[]> {
+    const body =
+      to === "earliest" || to === "latest" ? { to } : { timestamp: to instanceof Date ? to.getTime() : to };
+    const answer = (await this.#call(
+      "POST",
+      `/v1/groups/${seg(group)}/topics/${seg(topic)}/offsets/reset`,
+      body,
+    )) as { offsets: { queue: number; offset: number }[] };
+    return answer.offsets;
+  }
+
+  /** Commits a group's offset on one queue (the next offset to read). */
+  async commitOffset(group: string, topic: string, queue: number, offset: number): Promise<void> {
+    await this.#call("PUT", `/v1/groups/${seg(group)}/topics/${seg(topic)}/queues/${queue}/offset`, { offset });
+  }
+
+  // Messages
+
+  /** A message by id, with its state for each group; rejects `MESSAGE_NOT_FOUND`. */
+  queryMessage(topic: string, msgId: string): Promise<QueriedMessage> {
+    return this.#call("GET", `/v1/topics/${seg(topic)}/messages/${seg(msgId)}`) as Promise<QueriedMessage>;
+  }
+
+  /** Messages carrying a key. */
+  async queryByKey(topic: string, key: string): Promise<Message[]> {
+    const answer = (await this.#call("GET", `/v1/topics/${seg(topic)}/messages${query({ key })}`)) as {
+      messages: Message[];
+    };
+    return answer.messages;
+  }
+
+  /** Messages stored in `[from, to)` (Unix ms or Dates), at most `limit` (default 100). */
+  async queryByTime(topic: string, from: number | Date, to: number | Date, limit?: number): Promise<Message[]> {
+    const ms = (t: number | Date) => (t instanceof Date ? t.getTime() : t);
+    const answer = (await this.#call(
+      "GET",
+      `/v1/topics/${seg(topic)}/messages${query({ from: ms(from), to: ms(to), limit })}`,
+    )) as { messages: Message[] };
+    return answer.messages;
+  }
+
+  /** Recalls a scheduled message not yet due (`NOT_RECALLABLE` once delivered). */
+  async recall(topic: string, msgId: string): Promise<void> {
+    await this.#call("DELETE", `/v1/topics/${seg(topic)}/messages/${seg(msgId)}`);
+  }
+
+  // Dead letters
+
+  /** The messages in a group's dead-letter queue. */
+  async listDlq(group: string): Promise<Message[]> {
+    const answer = (await this.#call("GET", `/v1/groups/${seg(group)}/dlq/messages`)) as { messages: Message[] };
+    return answer.messages;
+  }
+
+  /**
+   * Takes messages out of a group's DLQ and delivers them to that group
+   * again (same msgId, reconsumeTimes back to 0). No ids: all of them.
+   */
+  async resendDlq(group: string, msgIds?: string[]): Promise<unknown> {
+    return this.#call("POST", `/v1/groups/${seg(group)}/dlq/resend`, msgIds ? { msgIds } : {});
+  }
+
+  // Tokens and producer groups
+
+  /** Mints a scoped token (an HS256 JWT signed with the broker's `TOKEN_SECRET`). */
+  async createToken(claims: TokenClaims): Promise<string> {
+    return ((await this.#call("POST", "/v1/tokens", claims)) as { token: string }).token;
+  }
+
+  /** Creates or updates a producer group: the check URL and schedule of transaction check-backs. */
+  putProducerGroup(producerGroup: string, config: ProducerGroupInput): Promise<ProducerGroupConfig> {
+    return this.#call(
+      "PUT",
+      `/v1/producer-groups/${seg(producerGroup)}`,
+      config,
+    ) as Promise<ProducerGroupConfig>;
+  }
+
+  #call(method: string, path: string, body?: unknown): Promise<unknown> {
+    return requestWithRetry(this.#transport, method, path, body, this.#retry);
+  }
+}
