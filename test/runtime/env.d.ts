@@ -1,0 +1,12 @@
+/** Types of the test runtime's `env` and `exports`: the main Worker's bindings and exports. */
+import type { Env as WorkerEnv } from "../../src/env.ts";
+
+declare global {
+  namespace Cloudflare {
+    interface Env extends WorkerEnv {}
+    interface GlobalProps {
+      mainModule: typeof import("../../src/index.ts");
+      durableNamespaces: "QueueShard" | "TopicRegistry";
+    }
+  }
+}
