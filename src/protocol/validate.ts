@@ -309,6 +309,22 @@ export function parseTopicConfig(body: unknown): TopicConfigInput {
   return out;
 }
 
+/**
+ * Checks a topic's merged config for bounds that contradict each other: a
+ * byte bound below `maxMessageBytes` would refuse (or drop) a message the
+ * topic itself accepts, so it is refused up front.
+ */
+export function checkBacklogBounds(config: {
+  maxMessageBytes: number;
+  maxBacklogBytes: number | null;
+}): void {
+  if (config.maxBacklogBytes !== null && config.maxBacklogBytes < config.maxMessageBytes) {
+    throw badRequest(
+      `maxBacklogBytes (${config.maxBacklogBytes}) must not be smaller than maxMessageBytes (${config.maxMessageBytes})`,
+    );
+  }
+}
+
 export type GroupConfigInput = Partial<Pick<GroupConfig, "maxReconsumeTimes" | "orderly" | "retryDelaysMs">>;
 
 export function parseGroupConfig(body: unknown): GroupConfigInput {

@@ -7,6 +7,7 @@ import {
   type GroupConfigInput,
   type ProducerGroupInput,
   type TopicConfigInput,
+  checkBacklogBounds,
   defaultGroupConfig,
 } from "../protocol/validate.ts";
 import { assignQueues, liveMembers } from "./assignment.ts";
@@ -72,6 +73,7 @@ export class TopicRegistry extends DurableObject<Env> {
         `queues may grow but never shrink (topic has ${previous.queues})`,
       );
     }
+    checkBacklogBounds(config);
     this.write("topic", name, config);
     return { config, previous };
   }
