@@ -956,8 +956,10 @@ export class ShardStore {
     const config = this.topicConfig();
     const cutoff = retentionCutoff(now, config.retentionMs);
     const rows = this.sql
-      .exec<{ msg_offset: number; size: number; keys: string | null }>(
-        "SELECT msg_offset, size, keys FROM log WHERE stored_at < ? ORDER BY msg_offset LIMIT ?",
+      .exec<{ msg_offset: number; size: number }>(
+        // Store time never decreases with the offset, so the time index yields the
+        // oldest offsets first and the scan stops at the batch size or the cutoff.
+        "SELECT msg_offset, size FROM log WHERE stored_at < ? ORDER BY stored_at, msg_offset LIMIT ?",
         cutoff,
         BATCH.retention,
       )
@@ -980,9 +982,13 @@ export class ShardStore {
       idCutoff,
     );
     this.sql.exec("DELETE FROM half WHERE state <> 0 AND ended_at < ?", now - Limits.dedupWindowMs);
-    this.counters.last_sweep = now;
+    const more = rows.length === BATCH.retention;
+    // Only a finished sweep starts the sweep interval: a partial one must go
+    // on at once, or retention would fall behind any stream faster than one
+    // batch per interval.
+    if (!more) this.counters.last_sweep = now;
     this.saveCounters(...COUNTER_KEYS);
-    return { deleted: rows.length, more: rows.length === BATCH.retention };
+    return { deleted: rows.length, more };
   }
 
   /** Deletes every stored message (and pending schedule), keeping config and moving group positions up. */
