@@ -130,7 +130,7 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   stats(): QueueStats {
-    return this.call(() => this.store.stats());
+    return this.call(() => this.store.stats(Date.now()));
   }
 
   groupStats(group: string): GroupQueueStats {
@@ -184,9 +184,10 @@ export class QueueShard extends DurableObject<Env> {
     return v ? Number(v) : 9.5 * 1024 ** 3;
   }
 
-  async recall(msgId: string): Promise<void> {
-    this.call(() => this.atomically(() => this.store.recall(msgId)));
-    await this.rearm(Date.now());
+  async recall(msgId: string): Promise<"recalled" | "delivered" | "unknown"> {
+    const outcome = this.call(() => this.atomically(() => this.store.recall(msgId)));
+    if (outcome === "recalled") await this.rearm(Date.now());
+    return outcome;
   }
 
   // ---- pull ----------------------------------------------------------------

@@ -26,6 +26,9 @@ CREATE TABLE IF NOT EXISTS log (
   size INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_by_time ON log (stored_at);
+-- Deadlines: counts expired messages for stats (and picks victims of drop-earliest-deadline).
+-- Partial, so messages without expireAt cost nothing here.
+CREATE INDEX IF NOT EXISTS log_by_deadline ON log (expire_at, msg_offset) WHERE expire_at IS NOT NULL;
 
 -- Key index: message keys to offsets.
 CREATE TABLE IF NOT EXISTS msg_key (

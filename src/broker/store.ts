@@ -592,7 +592,7 @@ export class ShardStore {
       }
       const row = this.logRow(r.msg_offset);
       if (!row || (row.expire_at !== null && row.expire_at <= now) || !this.matches(row, filter)) {
-        if (row && row.expire_at !== null && row.expire_at <= now) this.counters.expired++;
+        // An expired one is counted by stats(), once, however many groups pass it.
         this.sql.exec("DELETE FROM inflight WHERE grp = ? AND msg_offset = ?", group.group, r.msg_offset);
         continue;
       }
@@ -653,7 +653,6 @@ export class ShardStore {
         continue;
       }
       if (row.expire_at !== null && row.expire_at <= now) {
-        this.counters.expired++;
         pass();
         continue;
       }
@@ -919,8 +918,12 @@ export class ShardStore {
     return { moved, more: due.length === BATCH.scheduled };
   }
 
-  /** Recalls a scheduled message not yet due. */
-  recall(msgId: string): void {
+  /**
+   * Recalls a scheduled message not yet moved into the log. Answers what
+   * happened rather than throwing, since the gateway asks every queue and
+   * all but one are expected to say `unknown`.
+   */
+  recall(msgId: string): "recalled" | "delivered" | "unknown" {
     this.topicConfig();
     const row = this.sql
       .exec<{ msg_offset: number | null; sched_id: number | null }>(
@@ -928,14 +931,13 @@ export class ShardStore {
         msgId,
       )
       .toArray()[0];
-    if (!row) throw new EdgemqError("MESSAGE_NOT_FOUND", `no message ${msgId}`);
-    if (row.sched_id === null) {
-      throw new EdgemqError("NOT_RECALLABLE", `message ${msgId} was already delivered`);
-    }
+    if (!row) return "unknown";
+    if (row.sched_id === null) return "delivered";
     this.sql.exec("DELETE FROM scheduled WHERE id = ?", row.sched_id);
     this.sql.exec("DELETE FROM ids WHERE msg_id = ?", msgId);
     this.counters.scheduled--;
     this.saveCounters("scheduled");
+    return "recalled";
   }
 
   // ---- retention, purge ----------------------------------------------------
@@ -966,6 +968,8 @@ export class ShardStore {
       .toArray();
     if (rows.length) {
       const last = rows[rows.length - 1]!.msg_offset;
+      // Expired ones leave the live count of stats() here, so they join the counter.
+      this.counters.expired += this.countExpired(now, last);
       this.sql.exec("DELETE FROM log WHERE msg_offset <= ?", last);
       this.sql.exec("DELETE FROM msg_key WHERE msg_offset <= ?", last);
       this.sql.exec("DELETE FROM inflight WHERE msg_offset <= ?", last);
@@ -1017,7 +1021,24 @@ export class ShardStore {
 
   // ---- stats and query -----------------------------------------------------
 
-  stats(): QueueStats {
+  /** Stored messages past their expireAt (at or below offset `upTo`): never delivered, still counted. */
+  private countExpired(now: number, upTo = Number.MAX_SAFE_INTEGER): number {
+    return this.sql
+      .exec<{ n: number }>(
+        "SELECT count(*) AS n FROM log WHERE expire_at <= ? AND msg_offset <= ?",
+        now,
+        upTo,
+      )
+      .one().n;
+  }
+
+  /**
+   * Queue statistics. `expired` counts each message that will never be
+   * delivered because of its expireAt exactly once: those expired at send or
+   * while scheduled, those removed by retention after expiring (the counter),
+   * and those still stored past their expireAt (counted live, by the index).
+   */
+  stats(now: number): QueueStats {
     return {
       queue: this.queue,
       minOffset: this.minOffset(),
@@ -1026,7 +1047,7 @@ export class ShardStore {
       bytes: this.counters.bytes,
       scheduled: this.counters.scheduled,
       dropped: this.counters.dropped,
-      expired: this.counters.expired,
+      expired: this.counters.expired + this.countExpired(now),
     };
   }
 

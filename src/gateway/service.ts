@@ -170,21 +170,13 @@ export class BrokerService {
   async recall(topic: string, msgId: string): Promise<void> {
     const config = await this.topic(topic);
     const outcomes = await Promise.all(
-      this.queues(config).map((q) =>
-        this.onShard(topic, () => this.shard(topic, q).recall(msgId)).then(
-          () => "ok" as const,
-          (e: unknown) => {
-            if (e instanceof EdgemqError && (e.code === "MESSAGE_NOT_FOUND" || e.code === "NOT_RECALLABLE")) {
-              return e;
-            }
-            throw e;
-          },
-        ),
-      ),
+      this.queues(config).map((q) => this.onShard(topic, () => this.shard(topic, q).recall(msgId))),
     );
-    if (outcomes.includes("ok")) return;
-    const notRecallable = outcomes.find((o) => o !== "ok" && o.code === "NOT_RECALLABLE");
-    throw notRecallable ?? new EdgemqError("MESSAGE_NOT_FOUND", `no message ${msgId} in topic ${topic}`);
+    if (outcomes.includes("recalled")) return;
+    if (outcomes.includes("delivered")) {
+      throw new EdgemqError("NOT_RECALLABLE", `message ${msgId} was already delivered`);
+    }
+    throw new EdgemqError("MESSAGE_NOT_FOUND", `no message ${msgId} in topic ${topic}`);
   }
 
   // ---- pull and offsets ----------------------------------------------------
