@@ -19,7 +19,8 @@ export function isAbortError(e: unknown): boolean {
   return (
     typeof e === "object" &&
     e !== null &&
-    ((e as { name?: unknown }).name === "AbortError" || (e as { name?: unknown }).name === "TimeoutError")
+    ((e as { name?: unknown }).name === "AbortError" ||
+      (e as { name?: unknown }).name === "TimeoutError")
   );
 }
 

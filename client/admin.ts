@@ -119,7 +119,10 @@ export class Admin {
 
   /** The topic's queue count (the NameServer call). */
   route(topic: string): Promise<{ topic: string; queues: number }> {
-    return this.#call("GET", `/v1/topics/${seg(topic)}/route`) as Promise<{ topic: string; queues: number }>;
+    return this.#call("GET", `/v1/topics/${seg(topic)}/route`) as Promise<{
+      topic: string;
+      queues: number;
+    }>;
   }
 
   // Consumer groups
@@ -141,7 +144,10 @@ export class Admin {
 
   /** A group's offsets and lag on a topic, per queue. */
   async lag(group: string, topic: string): Promise<QueueLag[]> {
-    const answer = (await this.#call("GET", `/v1/groups/${seg(group)}/topics/${seg(topic)}/offsets`)) as {
+    const answer = (await this.#call(
+      "GET",
+      `/v1/groups/${seg(group)}/topics/${seg(topic)}/offsets`,
+    )) as {
       offsets: QueueLag[];
     };
     return answer.offsets;
@@ -163,7 +169,9 @@ export class Admin {
     to: number | Date | "earliest" | "latest",
   ): Promise<{ queue: number; offset: number }[]> {
     const body =
-      to === "earliest" || to === "latest" ? { to } : { timestamp: to instanceof Date ? to.getTime() : to };
+      to === "earliest" || to === "latest"
+        ? { to }
+        : { timestamp: to instanceof Date ? to.getTime() : to };
     const answer = (await this.#call(
       "POST",
       `/v1/groups/${seg(group)}/topics/${seg(topic)}/offsets/reset`,
@@ -174,26 +182,41 @@ export class Admin {
 
   /** Commits a group's offset on one queue (the next offset to read). */
   async commitOffset(group: string, topic: string, queue: number, offset: number): Promise<void> {
-    await this.#call("PUT", `/v1/groups/${seg(group)}/topics/${seg(topic)}/queues/${queue}/offset`, { offset });
+    await this.#call(
+      "PUT",
+      `/v1/groups/${seg(group)}/topics/${seg(topic)}/queues/${queue}/offset`,
+      { offset },
+    );
   }
 
   // Messages
 
   /** A message by id, with its state for each group; rejects `MESSAGE_NOT_FOUND`. */
   queryMessage(topic: string, msgId: string): Promise<QueriedMessage> {
-    return this.#call("GET", `/v1/topics/${seg(topic)}/messages/${seg(msgId)}`) as Promise<QueriedMessage>;
+    return this.#call(
+      "GET",
+      `/v1/topics/${seg(topic)}/messages/${seg(msgId)}`,
+    ) as Promise<QueriedMessage>;
   }
 
   /** Messages carrying a key. */
   async queryByKey(topic: string, key: string): Promise<Message[]> {
-    const answer = (await this.#call("GET", `/v1/topics/${seg(topic)}/messages${query({ key })}`)) as {
+    const answer = (await this.#call(
+      "GET",
+      `/v1/topics/${seg(topic)}/messages${query({ key })}`,
+    )) as {
       messages: Message[];
     };
     return answer.messages;
   }
 
   /** Messages stored in `[from, to)` (Unix ms or Dates), at most `limit` (default 100). */
-  async queryByTime(topic: string, from: number | Date, to: number | Date, limit?: number): Promise<Message[]> {
+  async queryByTime(
+    topic: string,
+    from: number | Date,
+    to: number | Date,
+    limit?: number,
+  ): Promise<Message[]> {
     const ms = (t: number | Date) => (t instanceof Date ? t.getTime() : t);
     const answer = (await this.#call(
       "GET",
@@ -211,7 +234,9 @@ export class Admin {
 
   /** The messages in a group's dead-letter queue. */
   async listDlq(group: string): Promise<Message[]> {
-    const answer = (await this.#call("GET", `/v1/groups/${seg(group)}/dlq/messages`)) as { messages: Message[] };
+    const answer = (await this.#call("GET", `/v1/groups/${seg(group)}/dlq/messages`)) as {
+      messages: Message[];
+    };
     return answer.messages;
   }
 
@@ -231,7 +256,10 @@ export class Admin {
   }
 
   /** Creates or updates a producer group: the check URL and schedule of transaction check-backs. */
-  putProducerGroup(producerGroup: string, config: ProducerGroupInput): Promise<ProducerGroupConfig> {
+  putProducerGroup(
+    producerGroup: string,
+    config: ProducerGroupInput,
+  ): Promise<ProducerGroupConfig> {
     return this.#call(
       "PUT",
       `/v1/producer-groups/${seg(producerGroup)}`,

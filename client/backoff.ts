@@ -35,7 +35,11 @@ export const DefaultBackoff: Required<BackoffOptions> = {
  * `cap = min(maxMs, baseMs * factor^attempt)`, and the delay is
  * `cap * (1 - jitter + jitter * random)`.
  */
-export function backoffDelay(attempt: number, random: number, options: BackoffOptions = {}): number {
+export function backoffDelay(
+  attempt: number,
+  random: number,
+  options: BackoffOptions = {},
+): number {
   const { baseMs, maxMs, factor, jitter } = { ...DefaultBackoff, ...options };
   const n = Math.max(0, Math.floor(attempt));
   // Computed in a way that cannot overflow to Infinity for large attempts.

@@ -131,7 +131,8 @@ export class Batcher<T extends { size: number }, R> {
     this.#inflight.add(run);
     void run.then(() => {
       this.#inflight.delete(run);
-      for (const k of orderKeys) if (this.#lastByOrderKey.get(k) === run) this.#lastByOrderKey.delete(k);
+      for (const k of orderKeys)
+        if (this.#lastByOrderKey.get(k) === run) this.#lastByOrderKey.delete(k);
     });
   }
 }

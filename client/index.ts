@@ -33,7 +33,11 @@ export type {
   SendStatus,
   TopicConfig,
 } from "../src/protocol/types.ts";
-export type { GroupConfigInput, ProducerGroupInput, TopicConfigInput } from "../src/protocol/validate.ts";
+export type {
+  GroupConfigInput,
+  ProducerGroupInput,
+  TopicConfigInput,
+} from "../src/protocol/validate.ts";
 
 export {
   Admin,
@@ -71,11 +75,7 @@ export {
   type OutboxRecordInfo,
 } from "./outbox.ts";
 export { Producer, type ProducerOptions } from "./producer.ts";
-export {
-  type MessageModel,
-  PullConsumer,
-  type PullConsumerOptions,
-} from "./pull-consumer.ts";
+export { type MessageModel, PullConsumer, type PullConsumerOptions } from "./pull-consumer.ts";
 export {
   type MessageHandler,
   PushConsumer,

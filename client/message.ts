@@ -86,12 +86,16 @@ export function fromBase64(text: string): Uint8Array {
 
 /** The body of a delivered message as text (decoding base64 bodies as UTF-8). */
 export function bodyText(message: Pick<Message, "body" | "encoding">): string {
-  return message.encoding === "base64" ? new TextDecoder().decode(fromBase64(message.body)) : message.body;
+  return message.encoding === "base64"
+    ? new TextDecoder().decode(fromBase64(message.body))
+    : message.body;
 }
 
 /** The body of a delivered message as bytes. */
 export function bodyBytes(message: Pick<Message, "body" | "encoding">): Uint8Array {
-  return message.encoding === "base64" ? fromBase64(message.body) : new TextEncoder().encode(message.body);
+  return message.encoding === "base64"
+    ? fromBase64(message.body)
+    : new TextEncoder().encode(message.body);
 }
 
 /**
@@ -107,17 +111,28 @@ export function prepareMessage(input: ProducerMessage): OutgoingMessage {
   }
   const { topic, queue, body, deliverAt, ...rest } = input;
   checkName(topic, "topic");
-  if (queue !== undefined && (!Number.isSafeInteger(queue) || queue < 0 || queue >= Limits.maxQueues)) {
-    throw new EdgemqError("BAD_REQUEST", `queue must be an integer from 0 to ${Limits.maxQueues - 1}`);
+  if (
+    queue !== undefined &&
+    (!Number.isSafeInteger(queue) || queue < 0 || queue >= Limits.maxQueues)
+  ) {
+    throw new EdgemqError(
+      "BAD_REQUEST",
+      `queue must be an integer from 0 to ${Limits.maxQueues - 1}`,
+    );
   }
-  const message: MessageInput & { msgId: string } = { ...rest, body: "", msgId: rest.msgId ?? newMsgId() };
+  const message: MessageInput & { msgId: string } = {
+    ...rest,
+    body: "",
+    msgId: rest.msgId ?? newMsgId(),
+  };
   if (body instanceof Uint8Array) {
     message.body = toBase64(body);
     message.encoding = "base64";
   } else {
     message.body = body;
   }
-  if (deliverAt !== undefined) message.deliverAt = deliverAt instanceof Date ? deliverAt.getTime() : deliverAt;
+  if (deliverAt !== undefined)
+    message.deliverAt = deliverAt instanceof Date ? deliverAt.getTime() : deliverAt;
   // Drop undefined fields: the broker rejects unknown or ill-typed ones and
   // JSON would drop them anyway, but size and equality checks should agree.
   for (const k of Object.keys(message) as (keyof MessageInput)[]) {

@@ -51,7 +51,10 @@ export class IndexedDbOffsetStore implements OffsetStore {
   /** `name`: the IndexedDB database. Default `edgemq-offsets`. */
   constructor(name = "edgemq-offsets") {
     if (typeof indexedDB === "undefined") {
-      throw new EdgemqError("BAD_REQUEST", "IndexedDbOffsetStore needs IndexedDB, which this runtime lacks");
+      throw new EdgemqError(
+        "BAD_REQUEST",
+        "IndexedDbOffsetStore needs IndexedDB, which this runtime lacks",
+      );
     }
     this.#db = openDB<OffsetSchema>(name, 1, {
       upgrade(db) {

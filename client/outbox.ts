@@ -130,7 +130,10 @@ type PassOutcome = "empty" | "failed" | "offline" | "closed";
 const STORE = "messages";
 
 function defaultOnlineTarget(): EventTarget | null {
-  const g = globalThis as unknown as { navigator?: { onLine?: unknown }; addEventListener?: unknown };
+  const g = globalThis as unknown as {
+    navigator?: { onLine?: unknown };
+    addEventListener?: unknown;
+  };
   // Only where the platform reports connectivity (browsers): Workers have a
   // global addEventListener too, for other events.
   return typeof g.navigator?.onLine === "boolean" && typeof g.addEventListener === "function"
@@ -139,7 +142,9 @@ function defaultOnlineTarget(): EventTarget | null {
 }
 
 function defaultIsOnline(): boolean {
-  return (globalThis as unknown as { navigator?: { onLine?: unknown } }).navigator?.onLine !== false;
+  return (
+    (globalThis as unknown as { navigator?: { onLine?: unknown } }).navigator?.onLine !== false
+  );
 }
 
 /** Keeps a 4xx that may heal (expired token, missing permission granted later) instead of dropping. */
@@ -187,7 +192,8 @@ export class Outbox extends EventTarget {
     this.#maxBatch = Math.min(1000, Math.max(1, options.maxBatchMessages ?? 500));
     this.#lingerMs = options.lingerMs ?? 5;
     this.#backoff = { baseMs: 1000, maxMs: 60_000, ...options.backoff };
-    this.#onlineTarget = options.onlineEvents === undefined ? defaultOnlineTarget() : options.onlineEvents;
+    this.#onlineTarget =
+      options.onlineEvents === undefined ? defaultOnlineTarget() : options.onlineEvents;
     this.#isOnline = options.isOnline ?? defaultIsOnline;
     if (typeof indexedDB === "undefined") {
       throw new EdgemqError("BAD_REQUEST", "the outbox needs IndexedDB, which this runtime lacks");
@@ -342,9 +348,18 @@ export class Outbox extends EventTarget {
     // caller is told, and before any network call.
     await tx.done;
     for (const r of dropped) {
-      const error = new EdgemqError("QUEUE_FULL", `outbox full: dropped the oldest message ${r.msgId}`);
+      const error = new EdgemqError(
+        "QUEUE_FULL",
+        `outbox full: dropped the oldest message ${r.msgId}`,
+      );
       this.#settle(r.msgId, (w) => w.reject(error));
-      this.#emit("error", { error, kept: false, msgId: r.msgId, topic: r.topic, message: r.message });
+      this.#emit("error", {
+        error,
+        kept: false,
+        msgId: r.msgId,
+        topic: r.topic,
+        message: r.message,
+      });
     }
     for (const info of queued) this.#emit("queued", info);
   }
@@ -509,4 +524,3 @@ export class Outbox extends EventTarget {
     });
   }
 }
-

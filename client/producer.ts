@@ -23,11 +23,7 @@ import {
 } from "./message.ts";
 import { Outbox, type OutboxOptions } from "./outbox.ts";
 import { requestWithRetry, type RetryHook, type RetryOptions } from "./retry.ts";
-import {
-  type LocalTransaction,
-  runTransaction,
-  type TransactionResult,
-} from "./transaction.ts";
+import { type LocalTransaction, runTransaction, type TransactionResult } from "./transaction.ts";
 import { type Connection, createTransport, isRetryable, type Transport } from "./transport.ts";
 
 /** Options of a {@link Producer}: a connection plus tuning. */
@@ -72,7 +68,10 @@ export class Producer {
       this.#batcher = new Batcher<SendJob, SendResult>(
         (_key, entries) => this.#flushBatch(entries),
         (job) => `${job.topic}\u0000${job.queue ?? ""}`,
-        (job) => (job.message.shardingKey === undefined ? undefined : `${job.topic}\u0000${job.message.shardingKey}`),
+        (job) =>
+          job.message.shardingKey === undefined
+            ? undefined
+            : `${job.topic}\u0000${job.message.shardingKey}`,
         options.batch,
       );
     }
@@ -84,7 +83,8 @@ export class Producer {
       // The outbox sends once per drain and does its own backoff, so a
       // failure resolves `send` as `queued` quickly instead of retrying here.
       this.outbox = new Outbox(
-        (topic, queue, messages) => this.#post(topic, queue, messages, { ...this.#retry, maxAttempts: 1 }),
+        (topic, queue, messages) =>
+          this.#post(topic, queue, messages, { ...this.#retry, maxAttempts: 1 }),
         outboxOptions,
       );
     }
@@ -123,12 +123,18 @@ export class Producer {
       } catch (e) {
         const err = EdgemqError.from(e);
         if (!err) throw e;
-        throw new EdgemqError(err.code, `messages[${i}]: ${err.message}`, { ...err.details, index: i });
+        throw new EdgemqError(err.code, `messages[${i}]: ${err.message}`, {
+          ...err.details,
+          index: i,
+        });
       }
     });
     const first = jobs[0]!;
     if (jobs.some((j) => j.topic !== first.topic || j.queue !== first.queue)) {
-      throw new EdgemqError("BAD_REQUEST", "all messages of a batch must go to the same topic (and queue)");
+      throw new EdgemqError(
+        "BAD_REQUEST",
+        "all messages of a batch must go to the same topic (and queue)",
+      );
     }
     if (this.outbox) return this.outbox.enqueue(jobs);
     return this.#post(
@@ -154,10 +160,20 @@ export class Producer {
     this.#checkOpen();
     const producerGroup = options.producerGroup ?? this.#producerGroup;
     if (!producerGroup) {
-      throw new EdgemqError("BAD_REQUEST", "transactions need a producerGroup (in the Producer options or here)");
+      throw new EdgemqError(
+        "BAD_REQUEST",
+        "transactions need a producerGroup (in the Producer options or here)",
+      );
     }
     const job = prepareMessage(message);
-    return runTransaction(this.#transport, job.topic, job.message, producerGroup, executeLocal, this.#retry);
+    return runTransaction(
+      this.#transport,
+      job.topic,
+      job.message,
+      producerGroup,
+      executeLocal,
+      this.#retry,
+    );
   }
 
   /**

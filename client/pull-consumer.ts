@@ -173,7 +173,10 @@ export class PullConsumer extends EventTarget {
     const next = [...(answer?.assignment?.[this.topic] ?? [])].sort((a, b) => a - b);
     const removed = this.#queues.filter((q) => !next.includes(q));
     if (removed.length) {
-      if (this.#autoCommit) await this.#commitQueues(removed).catch((error: unknown) => this.#emit("error", { error, stage: "commit" }));
+      if (this.#autoCommit)
+        await this.#commitQueues(removed).catch((error: unknown) =>
+          this.#emit("error", { error, stage: "commit" }),
+        );
       for (const q of removed) {
         this.#positions.delete(q);
         this.#committed.delete(q);
@@ -195,10 +198,14 @@ export class PullConsumer extends EventTarget {
     const stop = anySignal([signal, this.#abort.signal])!;
     await this.start();
     if (this.mode === "broadcasting" && Date.now() - this.#lastRoute > this.#routeRefreshMs) {
-      await this.#refreshRoute().catch((error: unknown) => this.#emit("error", { error, stage: "route" }));
+      await this.#refreshRoute().catch((error: unknown) =>
+        this.#emit("error", { error, stage: "route" }),
+      );
     }
     if (this.#autoCommit && Date.now() - this.#lastCommit >= this.#autoCommitIntervalMs) {
-      await this.commit().catch((error: unknown) => this.#emit("error", { error, stage: "commit" }));
+      await this.commit().catch((error: unknown) =>
+        this.#emit("error", { error, stage: "commit" }),
+      );
     }
     const queues = this.#queues;
     if (queues.length === 0) {
@@ -274,13 +281,17 @@ export class PullConsumer extends EventTarget {
   /** Moves every held queue to its first stored message. */
   async seekToBeginning(): Promise<void> {
     await this.start();
-    await Promise.all(this.#queues.map(async (q) => this.seek(q, (await this.#probe(q)).minOffset)));
+    await Promise.all(
+      this.#queues.map(async (q) => this.seek(q, (await this.#probe(q)).minOffset)),
+    );
   }
 
   /** Moves every held queue past its last message: only new messages are read. */
   async seekToEnd(): Promise<void> {
     await this.start();
-    await Promise.all(this.#queues.map(async (q) => this.seek(q, (await this.#probe(q)).maxOffset)));
+    await Promise.all(
+      this.#queues.map(async (q) => this.seek(q, (await this.#probe(q)).maxOffset)),
+    );
   }
 
   /**

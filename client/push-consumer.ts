@@ -27,7 +27,12 @@ import { sleep } from "./abort.ts";
 import { type BackoffOptions, backoffDelay } from "./backoff.ts";
 import { Batcher } from "./batcher.ts";
 import { EdgemqEvent } from "./events.ts";
-import { SimpleConsumer, type ReceiveConsumerOptions, subscriptionsOf, throwIfFailed } from "./simple-consumer.ts";
+import {
+  SimpleConsumer,
+  type ReceiveConsumerOptions,
+  subscriptionsOf,
+  throwIfFailed,
+} from "./simple-consumer.ts";
 import { createTransport } from "./transport.ts";
 
 /** Handles one message; returning acks it, throwing nacks it (retried later). */
@@ -123,7 +128,11 @@ export class PushConsumer extends EventTarget {
     super();
     this.group = checkName(options.group, "group");
     const transport = createTransport(options);
-    const receiveOptions: ReceiveConsumerOptions = { transport, group: options.group, subscriptions: {} };
+    const receiveOptions: ReceiveConsumerOptions = {
+      transport,
+      group: options.group,
+      subscriptions: {},
+    };
     if (options.invisibleMs !== undefined) receiveOptions.invisibleMs = options.invisibleMs;
     if (options.waitMs !== undefined) receiveOptions.waitMs = options.waitMs;
     if (options.retry !== undefined) receiveOptions.retry = options.retry;
@@ -175,7 +184,8 @@ export class PushConsumer extends EventTarget {
   subscribe(topic: string, handler: MessageHandler, options: { filter?: string } = {}): this {
     if (this.#stopping) throw new EdgemqError("BAD_REQUEST", "the consumer is shut down");
     checkName(topic, "topic");
-    if (this.#topics.has(topic)) throw new EdgemqError("BAD_REQUEST", `already subscribed to ${topic}`);
+    if (this.#topics.has(topic))
+      throw new EdgemqError("BAD_REQUEST", `already subscribed to ${topic}`);
     this.#topics.add(topic);
     const loop = this.#loop(topic, options.filter ?? "*", handler);
     this.#loops.add(loop);
@@ -228,7 +238,9 @@ export class PushConsumer extends EventTarget {
 
   #dispatch(message: Message, handler: MessageHandler): void {
     const key =
-      this.#orderly && message.shardingKey !== undefined ? `${message.topic}\u0000${message.shardingKey}` : undefined;
+      this.#orderly && message.shardingKey !== undefined
+        ? `${message.topic}\u0000${message.shardingKey}`
+        : undefined;
     const run = async (): Promise<void> => {
       try {
         if (key !== undefined && this.#failedKeys.has(key)) {
@@ -250,21 +262,21 @@ export class PushConsumer extends EventTarget {
         this.#slots.release(1);
       }
     };
-    let done: Promise<void>;
+    let job: Promise<void>;
     if (key !== undefined) {
-      done = (this.#chains.get(key) ?? Promise.resolve()).then(run);
-      this.#chains.set(key, done);
-      void done.then(() => {
-        if (this.#chains.get(key) === done) {
+      job = (this.#chains.get(key) ?? Promise.resolve()).then(run);
+      this.#chains.set(key, job);
+      void job.then(() => {
+        if (this.#chains.get(key) === job) {
           this.#chains.delete(key);
           this.#failedKeys.delete(key);
         }
       });
     } else {
-      done = run();
+      job = run();
     }
-    this.#inflight.add(done);
-    void done.then(() => this.#inflight.delete(done));
+    this.#inflight.add(job);
+    void job.then(() => this.#inflight.delete(job));
   }
 
   /** Acks or nacks through the shared batchers; failures become `error` events, never rejections. */

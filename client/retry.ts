@@ -52,7 +52,12 @@ export async function requestWithRetry(
         )
       : undefined;
     try {
-      return await transport.request(method, path, body, anySignal([options.signal, timeout?.signal]));
+      return await transport.request(
+        method,
+        path,
+        body,
+        anySignal([options.signal, timeout?.signal]),
+      );
     } catch (e) {
       if (options.signal?.aborted) throw options.signal.reason ?? e;
       let error = e;

@@ -55,7 +55,11 @@ export interface ReceiveCallOptions {
 }
 
 /** Normalizes `topic`/`filter`/`subscriptions` into one map. */
-export function subscriptionsOf(options: { topic?: string; filter?: string; subscriptions?: Subscriptions }): Subscriptions {
+export function subscriptionsOf(options: {
+  topic?: string;
+  filter?: string;
+  subscriptions?: Subscriptions;
+}): Subscriptions {
   const subs: Subscriptions = { ...options.subscriptions };
   if (options.topic !== undefined) subs[options.topic] = options.filter ?? "*";
   for (const t of Object.keys(subs)) checkName(t, "topic");
@@ -97,7 +101,8 @@ export class SimpleConsumer {
    */
   async receive(options: ReceiveCallOptions = {}): Promise<Message[]> {
     const topic = options.topic ?? this.#topics[this.#next++ % Math.max(1, this.#topics.length)];
-    if (topic === undefined) throw new EdgemqError("BAD_REQUEST", "no topic subscribed: give topic or subscriptions");
+    if (topic === undefined)
+      throw new EdgemqError("BAD_REQUEST", "no topic subscribed: give topic or subscriptions");
     const waitMs = Math.min(options.waitMs ?? this.#waitMs, Limits.maxWaitMs);
     const body: Record<string, unknown> = {
       max: options.max ?? Limits.defaultMax,
@@ -138,7 +143,11 @@ export class SimpleConsumer {
 
   /** Gives several messages back; one result per message, in order. */
   async nackMany(messages: Message[], options: { delayMs?: number } = {}): Promise<AckResult[]> {
-    return this.#settle("nack", messages, options.delayMs === undefined ? {} : { delayMs: options.delayMs });
+    return this.#settle(
+      "nack",
+      messages,
+      options.delayMs === undefined ? {} : { delayMs: options.delayMs },
+    );
   }
 
   /**
@@ -158,7 +167,11 @@ export class SimpleConsumer {
     return answer.receipt;
   }
 
-  async #settle(kind: "ack" | "nack", messages: Message[], extra: Record<string, unknown>): Promise<AckResult[]> {
+  async #settle(
+    kind: "ack" | "nack",
+    messages: Message[],
+    extra: Record<string, unknown>,
+  ): Promise<AckResult[]> {
     // One request per topic, results put back in the caller's order.
     const byTopic = new Map<string, number[]>();
     messages.forEach((m, i) => {
@@ -193,7 +206,10 @@ export class SimpleConsumer {
 
 function receiptOf(message: Message): string {
   if (typeof message.receipt !== "string") {
-    throw new EdgemqError("BAD_REQUEST", `message ${message.msgId} has no receipt: only received messages can be acked`);
+    throw new EdgemqError(
+      "BAD_REQUEST",
+      `message ${message.msgId} has no receipt: only received messages can be acked`,
+    );
   }
   return message.receipt;
 }
@@ -201,6 +217,8 @@ function receiptOf(message: Message): string {
 /** Turns a failed ack result into the error it carries. */
 export function throwIfFailed(result: AckResult | undefined): void {
   if (result && "error" in result) {
-    throw EdgemqError.from({ error: result.error }) ?? new EdgemqError("INTERNAL", result.error.message);
+    throw (
+      EdgemqError.from({ error: result.error }) ?? new EdgemqError("INTERNAL", result.error.message)
+    );
   }
 }

@@ -74,9 +74,13 @@ export async function runTransaction(
   }
   if (resolution === "unknown") return { txId: half.txId, msgId: half.msgId, status: "unknown" };
   if (resolution !== "commit" && resolution !== "rollback") {
-    throw new EdgemqError("BAD_REQUEST", `executeLocal returned ${String(resolution)}; expected commit, rollback or unknown`, {
-      txId: half.txId,
-    });
+    throw new EdgemqError(
+      "BAD_REQUEST",
+      `executeLocal returned ${String(resolution)}; expected commit, rollback or unknown`,
+      {
+        txId: half.txId,
+      },
+    );
   }
   const status = await endTransaction(transport, half, resolution, retry);
   return { txId: half.txId, msgId: half.msgId, status };
@@ -100,11 +104,15 @@ async function endTransaction(
   } catch (e) {
     const err = EdgemqError.from(e);
     if (!err) throw e;
-    const wrapped = new EdgemqError(err.code, `${resolution} of transaction ${half.txId} failed: ${err.message}`, {
-      ...err.details,
-      txId: half.txId,
-      msgId: half.msgId,
-    });
+    const wrapped = new EdgemqError(
+      err.code,
+      `${resolution} of transaction ${half.txId} failed: ${err.message}`,
+      {
+        ...err.details,
+        txId: half.txId,
+        msgId: half.msgId,
+      },
+    );
     wrapped.cause = e;
     throw wrapped;
   }
@@ -131,7 +139,10 @@ export interface CheckHandlerOptions {
 const encoder = new TextEncoder();
 
 function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
 }
 
 function hexToBytes(hex: string): Uint8Array<ArrayBuffer> | undefined {
@@ -152,17 +163,30 @@ function hexToBytes(hex: string): Uint8Array<ArrayBuffer> | undefined {
  * constant time, so the answer's timing leaks nothing about the right
  * signature. A missing or wrong signature gets 401 and `check` is not called.
  */
-export function createCheckHandler(options: CheckHandlerOptions): (request: Request) => Promise<Response> {
-  const secret = typeof options.secret === "string" ? encoder.encode(options.secret) : new Uint8Array(options.secret);
-  const key = crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+export function createCheckHandler(
+  options: CheckHandlerOptions,
+): (request: Request) => Promise<Response> {
+  const secret =
+    typeof options.secret === "string"
+      ? encoder.encode(options.secret)
+      : new Uint8Array(options.secret);
+  const key = crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, [
+    "verify",
+  ]);
   return async (request: Request): Promise<Response> => {
     if (request.method !== "POST") {
       return json(405, { error: { code: "METHOD_NOT_ALLOWED", message: "use POST" } });
     }
     const raw = new Uint8Array(await request.arrayBuffer());
     const signature = hexToBytes(request.headers.get("x-edgemq-signature")?.trim() ?? "");
-    if (!signature || signature.length !== 32 || !(await crypto.subtle.verify("HMAC", await key, signature, raw))) {
-      return json(401, { error: { code: "UNAUTHORIZED", message: "missing or invalid X-Edgemq-Signature" } });
+    if (
+      !signature ||
+      signature.length !== 32 ||
+      !(await crypto.subtle.verify("HMAC", await key, signature, raw))
+    ) {
+      return json(401, {
+        error: { code: "UNAUTHORIZED", message: "missing or invalid X-Edgemq-Signature" },
+      });
     }
     let payload: TransactionCheck;
     try {

@@ -66,11 +66,15 @@ export type Connection = HttpConnection | BindingConnection | TransportConnectio
 /** Builds the transport a {@link Connection} describes. */
 export function createTransport(connection: Connection): Transport {
   if ("transport" in connection && connection.transport) return connection.transport;
-  if ("binding" in connection && connection.binding) return new BindingTransport(connection.binding);
+  if ("binding" in connection && connection.binding)
+    return new BindingTransport(connection.binding);
   if ("endpoint" in connection && typeof connection.endpoint === "string") {
     return new HttpTransport(connection);
   }
-  throw new EdgemqError("BAD_REQUEST", "give either { endpoint, token } or { binding } (or { transport })");
+  throw new EdgemqError(
+    "BAD_REQUEST",
+    "give either { endpoint, token } or { binding } (or { transport })",
+  );
 }
 
 /** Fallback codes for answers that are not contract error bodies (a proxy's HTML 502, say). */
@@ -94,8 +98,11 @@ const fallbackCodes: Record<number, ErrorCode> = {
  */
 export function errorFromAnswer(status: number, body: unknown, retryAfterMs?: number): EdgemqError {
   const parsed = EdgemqError.from(body);
-  const code: ErrorCode = parsed?.code ?? fallbackCodes[status] ?? (status >= 500 ? "INTERNAL" : "BAD_REQUEST");
-  const message = parsed?.message ?? `HTTP ${status}${typeof body === "string" && body ? `: ${body.slice(0, 200)}` : ""}`;
+  const code: ErrorCode =
+    parsed?.code ?? fallbackCodes[status] ?? (status >= 500 ? "INTERNAL" : "BAD_REQUEST");
+  const message =
+    parsed?.message ??
+    `HTTP ${status}${typeof body === "string" && body ? `: ${body.slice(0, 200)}` : ""}`;
   const details: Record<string, unknown> = { ...parsed?.details, httpStatus: status };
   if (retryAfterMs !== undefined) details.retryAfterMs = retryAfterMs;
   return new EdgemqError(code, message, details);
@@ -154,7 +161,12 @@ export class HttpTransport implements Transport {
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   }
 
-  async request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
     throwIfAborted(signal);
     const headers: Record<string, string> = { accept: "application/json" };
     const token = typeof this.#token === "function" ? await this.#token() : this.#token;
@@ -190,7 +202,11 @@ export class HttpTransport implements Transport {
       }
     }
     if (!response.ok) {
-      throw errorFromAnswer(response.status, parsed, parseRetryAfter(response.headers.get("retry-after")));
+      throw errorFromAnswer(
+        response.status,
+        parsed,
+        parseRetryAfter(response.headers.get("retry-after")),
+      );
     }
     if (typeof parsed === "string") {
       throw new EdgemqError("INTERNAL", `answer is not JSON: ${parsed.slice(0, 200)}`, {
@@ -215,7 +231,12 @@ export class BindingTransport implements Transport {
     this.#binding = binding;
   }
 
-  async request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
     throwIfAborted(signal);
     let answer: RpcAnswer;
     try {
@@ -228,7 +249,8 @@ export class BindingTransport implements Transport {
       if (coded) throw coded;
       throw networkError(e, "service binding call failed");
     }
-    if (answer.status < 200 || answer.status > 299) throw errorFromAnswer(answer.status, answer.body);
+    if (answer.status < 200 || answer.status > 299)
+      throw errorFromAnswer(answer.status, answer.body);
     return answer.body;
   }
 }

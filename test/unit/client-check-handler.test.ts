@@ -64,7 +64,9 @@ describe("createCheckHandler", () => {
     const body = JSON.stringify(check);
     const response = await handler(post(body, await sign(body, "attacker-secret")));
     expect(response.status).toBe(401);
-    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("UNAUTHORIZED");
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      "UNAUTHORIZED",
+    );
     expect(asked).toBe(false);
   });
 
@@ -96,7 +98,9 @@ describe("createCheckHandler", () => {
       },
     });
     const body = JSON.stringify(check);
-    expect(await (await handler(post(body, await sign(body)))).json()).toEqual({ status: "unknown" });
+    expect(await (await handler(post(body, await sign(body)))).json()).toEqual({
+      status: "unknown",
+    });
   });
 
   it("refuses methods other than POST", async () => {

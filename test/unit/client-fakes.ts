@@ -24,7 +24,12 @@ export class FakeTransport implements Transport {
     this.route = route;
   }
 
-  async request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
     // Deep copy: the SDK may reuse the body object between attempts, and
     // assertions should see what was sent at the time.
     const call = { method, path, body: body === undefined ? undefined : structuredClone(body) };
@@ -64,7 +69,8 @@ export class FakeBroker {
   /** Handles a send call; other calls throw NOT_FOUND. */
   handle(call: Call): { results: SendResult[] } {
     const m = /^\/v1\/topics\/([^/?]+)\/messages/.exec(call.path);
-    if (call.method !== "POST" || !m) answerError("NOT_FOUND", `no route ${call.method} ${call.path}`);
+    if (call.method !== "POST" || !m)
+      answerError("NOT_FOUND", `no route ${call.method} ${call.path}`);
     const topic = decodeURIComponent(m[1]!);
     const messages = (call.body as { messages: MessageInput[] }).messages;
     const results = messages.map((message) => {
@@ -94,7 +100,10 @@ export class FakeBroker {
 export const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `check` until it is true or `timeoutMs` passes. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 3000,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > until) throw new Error("condition not met in time");

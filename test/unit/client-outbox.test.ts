@@ -20,7 +20,9 @@ class Network {
   }
 }
 
-function setup(options: { name?: string; network?: Network; broker?: FakeBroker; outbox?: OutboxOptions } = {}) {
+function setup(
+  options: { name?: string; network?: Network; broker?: FakeBroker; outbox?: OutboxOptions } = {},
+) {
   const network = options.network ?? new Network();
   const broker = options.broker ?? new FakeBroker();
   const transport = new FakeTransport((c) => {
@@ -69,8 +71,12 @@ describe("Outbox", () => {
     network.up = false;
     const { producer, outbox, transport } = setup({ network });
     const queued: string[] = [];
-    outbox.addEventListener("queued", (e) => queued.push((e as EdgemqEvent<{ msgId: string }>).detail.msgId));
-    const results = await Promise.all(["1", "2", "3"].map((body) => producer.send({ topic: "t", body })));
+    outbox.addEventListener("queued", (e) =>
+      queued.push((e as EdgemqEvent<{ msgId: string }>).detail.msgId),
+    );
+    const results = await Promise.all(
+      ["1", "2", "3"].map((body) => producer.send({ topic: "t", body })),
+    );
     expect(results.map((r) => r.status)).toEqual(["queued", "queued", "queued"]);
     expect(results.map((r) => r.msgId)).toEqual(queued);
     expect(transport.calls).toHaveLength(0);
@@ -98,7 +104,8 @@ describe("Outbox", () => {
     const drained = nextEvent(outbox, "drained");
     network.goOnline();
     await drained;
-    const byKey = (k: string) => broker.stored.filter((s) => s.message.shardingKey === k).map((s) => s.message.body);
+    const byKey = (k: string) =>
+      broker.stored.filter((s) => s.message.shardingKey === k).map((s) => s.message.body);
     expect(byKey("a")).toEqual(["a1", "a2", "a3"]);
     expect(byKey("b")).toEqual(["b1", "b2", "b3"]);
     expect(broker.bodies()).toEqual(bodies);
@@ -113,7 +120,9 @@ describe("Outbox", () => {
     await producer.send({ topic: "t", body: "1" });
     await producer.send({ topic: "t", body: "2" });
     const sent: string[] = [];
-    outbox.addEventListener("sent", (e) => sent.push((e as EdgemqEvent<{ msgId: string }>).detail.msgId));
+    outbox.addEventListener("sent", (e) =>
+      sent.push((e as EdgemqEvent<{ msgId: string }>).detail.msgId),
+    );
     const drained = nextEvent<{ sent: number }>(outbox, "drained");
     network.goOnline();
     expect((await drained).sent).toBe(2);
@@ -126,7 +135,8 @@ describe("Outbox", () => {
     const offline = new Network();
     offline.up = false;
     const first = setup({ name, network: offline });
-    for (const body of ["1", "2", "3"]) await first.producer.send({ topic: "t", body, shardingKey: "k" });
+    for (const body of ["1", "2", "3"])
+      await first.producer.send({ topic: "t", body, shardingKey: "k" });
     await first.producer.close();
 
     const broker = new FakeBroker();
@@ -153,9 +163,14 @@ describe("Outbox", () => {
   it("with overflow drop-oldest, evicts the oldest message and reports it in an error event", async () => {
     const network = new Network();
     network.up = false;
-    const { producer, outbox } = setup({ network, outbox: { maxMessages: 2, overflow: "drop-oldest" } });
+    const { producer, outbox } = setup({
+      network,
+      outbox: { maxMessages: 2, overflow: "drop-oldest" },
+    });
     const errors: OutboxErrorDetail[] = [];
-    outbox.addEventListener("error", (e) => errors.push((e as EdgemqEvent<OutboxErrorDetail>).detail));
+    outbox.addEventListener("error", (e) =>
+      errors.push((e as EdgemqEvent<OutboxErrorDetail>).detail),
+    );
     const first = await producer.send({ topic: "t", body: "1" });
     await producer.send({ topic: "t", body: "2" });
     await producer.send({ topic: "t", body: "3" });
@@ -194,7 +209,9 @@ describe("Outbox", () => {
   it("rejects the send of a message the broker refuses for good", async () => {
     const { producer, outbox, transport } = setup();
     transport.route = () => answerError("TOPIC_NOT_FOUND", "no topic");
-    await expect(producer.send({ topic: "t", body: "x" })).rejects.toMatchObject({ code: "TOPIC_NOT_FOUND" });
+    await expect(producer.send({ topic: "t", body: "x" })).rejects.toMatchObject({
+      code: "TOPIC_NOT_FOUND",
+    });
     expect(await outbox.pending()).toBe(0);
     await producer.close();
   });

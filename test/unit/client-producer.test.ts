@@ -9,8 +9,15 @@ const sends = (t: FakeTransport) => t.callsTo(/^POST \/v1\/topics\/[^/]+\/messag
 const sentMessages = (t: FakeTransport, i: number) =>
   (sends(t)[i]!.body as { messages: MessageInput[] }).messages;
 
-function producerOn(transport: FakeTransport, extra: Partial<ConstructorParameters<typeof Producer>[0]> = {}) {
-  return new Producer({ transport, retry: { baseMs: 1, maxMs: 2, random: () => 0 }, ...extra } as never);
+function producerOn(
+  transport: FakeTransport,
+  extra: Partial<ConstructorParameters<typeof Producer>[0]> = {},
+) {
+  return new Producer({
+    transport,
+    retry: { baseMs: 1, maxMs: 2, random: () => 0 },
+    ...extra,
+  } as never);
 }
 
 describe("Producer batching", () => {
@@ -48,7 +55,11 @@ describe("Producer batching", () => {
       producer.send({ topic: "b", body: "2" }),
       producer.send({ topic: "a", body: "3" }),
     ]);
-    expect(sends(t).map((c) => c.path).sort()).toEqual(["/v1/topics/a/messages", "/v1/topics/b/messages"]);
+    expect(
+      sends(t)
+        .map((c) => c.path)
+        .sort(),
+    ).toEqual(["/v1/topics/a/messages", "/v1/topics/b/messages"]);
   });
 
   it("flushes a batch as soon as it reaches maxMessages, without waiting for the linger", async () => {
@@ -58,7 +69,9 @@ describe("Producer batching", () => {
     const started = Date.now();
     await Promise.all(["1", "2", "3", "4"].map((body) => producer.send({ topic: "t", body })));
     expect(Date.now() - started).toBeLessThan(1000);
-    expect(sends(t).map((c) => (c.body as { messages: unknown[] }).messages.length)).toEqual([2, 2]);
+    expect(sends(t).map((c) => (c.body as { messages: unknown[] }).messages.length)).toEqual([
+      2, 2,
+    ]);
   });
 
   it("starts a new batch when the next message would pass the byte budget", async () => {
@@ -115,7 +128,9 @@ describe("Producer retries", () => {
       if (code) answerError(code, "try later");
       return broker.handle(c);
     });
-    const result = await producerOn(t, { retry: { maxAttempts: 5, baseMs: 1, random: () => 0 } }).send({
+    const result = await producerOn(t, {
+      retry: { maxAttempts: 5, baseMs: 1, random: () => 0 },
+    }).send({
       topic: "t",
       body: "x",
     });
@@ -134,7 +149,9 @@ describe("Producer retries", () => {
 
   it("does not retry a 4xx", async () => {
     const t = new FakeTransport(() => answerError("TOPIC_NOT_FOUND", "no such topic"));
-    const err = await producerOn(t).send({ topic: "t", body: "x" }).catch((e: unknown) => e);
+    const err = await producerOn(t)
+      .send({ topic: "t", body: "x" })
+      .catch((e: unknown) => e);
     expect((err as EdgemqError).code).toBe("TOPIC_NOT_FOUND");
     expect(sends(t)).toHaveLength(1);
   });
@@ -144,7 +161,9 @@ describe("Producer retries", () => {
     let n = 0;
     const t = new FakeTransport((c, signal) => {
       if (n++ === 0) {
-        return new Promise((_, reject) => signal?.addEventListener("abort", () => reject(signal.reason)));
+        return new Promise((_, reject) =>
+          signal?.addEventListener("abort", () => reject(signal.reason)),
+        );
       }
       return broker.handle(c);
     });
@@ -280,7 +299,9 @@ describe("Producer transactions", () => {
 
   it("needs a producer group", async () => {
     const t = txBroker();
-    await expect(producerOn(t).sendInTransaction({ topic: "t", body: "x" }, () => "commit")).rejects.toMatchObject({
+    await expect(
+      producerOn(t).sendInTransaction({ topic: "t", body: "x" }, () => "commit"),
+    ).rejects.toMatchObject({
       code: "BAD_REQUEST",
     });
   });
