@@ -44,13 +44,20 @@ interface OffsetSchema extends DBSchema {
   offsets: { key: [string, string, number]; value: OffsetRow };
 }
 
+type KeyQuery = Parameters<IDBPDatabase<OffsetSchema>["getAll"]>[1];
+
+/** Whether this runtime has IndexedDB (browsers; Node with fake-indexeddb). */
+export function hasIndexedDb(): boolean {
+  return (globalThis as { indexedDB?: unknown }).indexedDB !== undefined;
+}
+
 /** Offsets in IndexedDB: survive reloads of a browser page. */
 export class IndexedDbOffsetStore implements OffsetStore {
   readonly #db: Promise<IDBPDatabase<OffsetSchema>>;
 
   /** `name`: the IndexedDB database. Default `edgemq-offsets`. */
   constructor(name = "edgemq-offsets") {
-    if (typeof indexedDB === "undefined") {
+    if (!hasIndexedDb()) {
       throw new EdgemqError(
         "BAD_REQUEST",
         "IndexedDbOffsetStore needs IndexedDB, which this runtime lacks",
@@ -66,9 +73,14 @@ export class IndexedDbOffsetStore implements OffsetStore {
 
   async load(group: string, topic: string): Promise<QueueOffsets> {
     const db = await this.#db;
+    // Read through globalThis: the SDK is also type-checked with the
+    // Workers types, which have no IndexedDB globals.
+    const keyRange = (
+      globalThis as unknown as { IDBKeyRange: { bound(lower: unknown, upper: unknown): KeyQuery } }
+    ).IDBKeyRange;
     const rows = await db.getAll(
       "offsets",
-      IDBKeyRange.bound([group, topic, -Infinity], [group, topic, Infinity]),
+      keyRange.bound([group, topic, -Infinity], [group, topic, Infinity]),
     );
     const out: QueueOffsets = {};
     for (const r of rows) out[r.queue] = r.offset;

@@ -41,6 +41,7 @@ import { EdgemqError } from "../src/protocol/errors.ts";
 import type { MessageInput, SendResult } from "../src/protocol/types.ts";
 import { type BackoffOptions, backoffDelay } from "./backoff.ts";
 import { EdgemqEvent } from "./events.ts";
+import { hasIndexedDb } from "./offset-store.ts";
 import type { OutgoingMessage, ProducerSendResult } from "./message.ts";
 import { httpStatusOf, isRetryable } from "./transport.ts";
 
@@ -195,7 +196,7 @@ export class Outbox extends EventTarget {
     this.#onlineTarget =
       options.onlineEvents === undefined ? defaultOnlineTarget() : options.onlineEvents;
     this.#isOnline = options.isOnline ?? defaultIsOnline;
-    if (typeof indexedDB === "undefined") {
+    if (!hasIndexedDb()) {
       throw new EdgemqError("BAD_REQUEST", "the outbox needs IndexedDB, which this runtime lacks");
     }
     this.#db = openDB<OutboxSchema>(this.name, 1, {
