@@ -26,6 +26,22 @@ export async function signBody(body: string, secret: string): Promise<string> {
 }
 
 /**
+ * What to do with a half message after its `checks`-th check answered
+ * `answer`: the producer's commit or rollback stands; an unknown answer (or
+ * an error, a timeout, garbage) defers it, unless that was the last check the
+ * producer group allows, which makes it `exhausted` (rolled back at once
+ * rather than one more interval later).
+ */
+export function settleVerdict(
+  answer: "commit" | "rollback" | "unknown",
+  checks: number,
+  maxChecks: number,
+): CheckVerdict {
+  if (answer !== "unknown") return answer;
+  return checks >= maxChecks ? "exhausted" : "unknown";
+}
+
+/**
  * Runs one check. `row.checks` already counts this one; past the producer
  * group's `maxChecks` the answer is `exhausted` (the caller rolls back).
  * Errors, timeouts and garbage answers are `unknown`: the check is deferred.
@@ -67,10 +83,18 @@ export async function runCheck(
       body,
       signal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
     });
-    if (!res.ok) return "unknown";
-    const answer = (await res.json()) as { status?: unknown };
-    return answer.status === "commit" || answer.status === "rollback" ? answer.status : "unknown";
+    if (!res.ok) {
+      await res.body?.cancel();
+      return settleVerdict("unknown", row.checks, check.maxChecks);
+    }
+    const answer = (await res.json()) as { status?: unknown } | null;
+    const status = answer?.status;
+    return settleVerdict(
+      status === "commit" || status === "rollback" ? status : "unknown",
+      row.checks,
+      check.maxChecks,
+    );
   } catch {
-    return "unknown";
+    return settleVerdict("unknown", row.checks, check.maxChecks);
   }
 }

@@ -276,21 +276,25 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   ack(group: string, refs: ReceiptRef[]): AckOutcome[] {
-    return this.call(() => this.atomically(() => this.store.ack(group, refs, Date.now())));
+    const out = this.call(() => this.atomically(() => this.store.ack(group, refs, Date.now())));
+    // An ack can free an orderly group's key: waiting receives look again.
+    if (out.some((o) => o.ok)) this.waiters.wake();
+    return out;
   }
 
   async nack(group: GroupConfig, refs: ReceiptRef[], delayMs?: number): Promise<AckOutcome[]> {
     const now = Date.now();
     const out = this.call(() => this.atomically(() => this.store.nack(group, refs, delayMs, now)));
     await this.rearm(now);
-    if (delayMs === 0) this.waiters.wake();
+    // A retry due now, or a dead letter that frees an orderly key: waiting receives look again.
+    if (out.some((o) => o.ok)) this.waiters.wake();
     return out;
   }
 
-  changeInvisibility(group: string, ref: ReceiptRef, invisibleMs: number): string {
+  async changeInvisibility(group: string, ref: ReceiptRef, invisibleMs: number): Promise<string> {
     const now = Date.now();
     const handle = this.call(() => this.atomically(() => this.store.changeInvisibility(group, ref, invisibleMs, now)));
-    void this.ensureAlarm(now + invisibleMs);
+    await this.ensureAlarm(now + invisibleMs);
     return handle;
   }
 
@@ -332,7 +336,13 @@ export class QueueShard extends DurableObject<Env> {
       this.atomically(() => this.store.endTransaction(id, commit, Date.now(), commit ? "producer commit" : "producer rollback")),
     );
     if (commit) this.waiters.wake();
+    await this.rearm(Date.now());
     return { ...r, msgId: this.store.half(id)!.msg_id };
+  }
+
+  /** One transaction, open or ended (ended ones are kept a day), or null. */
+  transaction(id: number): HalfRow | null {
+    return this.store.half(id) ?? null;
   }
 
   openTransactions(limit: number): HalfRow[] {
@@ -362,7 +372,10 @@ export class QueueShard extends DurableObject<Env> {
     });
     this.waiters.wake();
     await this.rearm(Date.now(), more);
-    if (checks.length) await this.runChecks(checks);
+    // Not awaited: a check URL that hangs must not hold this alarm (and with it
+    // every later timer of the shard). Each row is already claimed, so a check
+    // lost with the object is simply repeated at its next check time.
+    if (checks.length) this.ctx.waitUntil(this.runChecks(checks));
   }
 
   /** Asks producer groups about open transactions; a slow check URL never holds up sends. */

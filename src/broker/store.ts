@@ -1145,13 +1145,21 @@ export class ShardStore {
 
   // ---- transactions (half messages) ----------------------------------------
 
+  /**
+   * Stores a half message and returns its id, the address a txId carries.
+   * Ids are never reused, even after ended transactions are swept or the
+   * topic is deleted and made again (they start from `now` × 1000), so a
+   * late commit of an old txId can never end a newer transaction.
+   */
   prepare(m: NormalizedMessage, producerGroup: string, check: TransactionCheckConfig, now: number): number {
     this.topicConfig();
     const checkAt = check.checkUrl ? now + check.checkAfterMs : null;
+    const last = this.sql.exec<{ id: number | null }>("SELECT max(id) AS id FROM half").one().id ?? 0;
     return this.sql
       .exec<{ id: number }>(
-        `INSERT INTO half (msg_id, producer_group, msg, created_at, check_at, checks, state)
-         VALUES (?, ?, ?, ?, ?, 0, 0) RETURNING id`,
+        `INSERT INTO half (id, msg_id, producer_group, msg, created_at, check_at, checks, state)
+         VALUES (?, ?, ?, ?, ?, ?, 0, 0) RETURNING id`,
+        Math.max(last + 1, now * 1000),
         m.msgId,
         producerGroup,
         JSON.stringify({ message: m, check }),

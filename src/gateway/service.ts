@@ -466,7 +466,8 @@ export class BrokerService {
     return { txId: encodeTxId({ topic, queue, id }), msgId: m.msgId };
   }
 
-  async endTransaction(txId: string, commit: boolean): Promise<{ status: "committed" | "rolledBack" }> {
+  /** The shard a txId names; TRANSACTION_NOT_FOUND when its topic or queue does not exist. */
+  private async txShard(txId: string) {
     const p = parseTxId(txId);
     const config = await this.topic(p.topic).catch((e: unknown) => {
       throw e instanceof EdgemqError && e.code === "TOPIC_NOT_FOUND"
@@ -474,8 +475,34 @@ export class BrokerService {
         : e;
     });
     if (p.queue >= config.queues) throw new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction");
-    const r = await this.onShard(p.topic, () => this.shard(p.topic, p.queue).endTransaction(p.id, commit));
+    return { ...p, stub: this.shard(p.topic, p.queue) };
+  }
+
+  async endTransaction(txId: string, commit: boolean): Promise<{ status: "committed" | "rolledBack" }> {
+    const p = await this.txShard(txId);
+    const r = await this.onShard(p.topic, () => p.stub.endTransaction(p.id, commit));
     return { status: r.status };
+  }
+
+  /** One transaction's state: open, or how and when it ended (ended ones are kept 24 h). */
+  async transaction(txId: string) {
+    const p = await this.txShard(txId);
+    const h = await this.onShard(p.topic, () => p.stub.transaction(p.id));
+    if (!h) throw new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction");
+    return {
+      txId,
+      topic: p.topic,
+      queue: p.queue,
+      msgId: h.msg_id,
+      producerGroup: h.producer_group,
+      status: h.state === 0 ? "open" : h.state === 1 ? "committed" : "rolledBack",
+      createdAt: h.created_at,
+      checks: h.checks,
+      nextCheckAt: h.check_at,
+      offset: h.msg_offset,
+      endedAt: h.ended_at,
+      endReason: h.end_reason,
+    };
   }
 
   async openTransactions(topic: string, limit: number) {

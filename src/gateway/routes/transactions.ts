@@ -32,6 +32,12 @@ for (const end of ["commit", "rollback"] as const) {
   });
 }
 
+transactionRoutes.get("/transactions/:txId", async (c) => {
+  const txId = c.req.param("txId");
+  requirePublish(c, parseTxId(txId).topic);
+  return c.json(await new BrokerService(c.env).transaction(txId));
+});
+
 transactionRoutes.put("/producer-groups/:pg", async (c) => {
   requireAdmin(c);
   const pg = nameParam(c, "pg");
