@@ -16,4 +16,11 @@ export interface Env {
    * of refusing every request as a deployed Worker does.
    */
   EDGEMQ_LOCAL?: string;
+  /** Cloudflare's rate limiting binding (`[[ratelimits]]`): per-token limits where deployed. */
+  RATE_LIMITER?: RateLimit;
+  /**
+   * Requests a minute per scoped-token subject when `RATE_LIMITER` is not
+   * bound (`npm start`): an in-isolate token bucket. Unset or "0": off.
+   */
+  RATE_LIMIT_PER_MINUTE?: string;
 }

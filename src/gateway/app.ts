@@ -4,14 +4,15 @@
  */
 import { Hono } from "hono";
 import { cors } from "hono/cors";
-import { EdgemqError } from "../protocol/errors.ts";
+import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { authenticate, type GatewayEnv, requireAdmin } from "./auth.ts";
 import { readJson } from "./http.ts";
+import { rateLimit } from "./rate-limit.ts";
 import { groupRoutes } from "./routes/groups.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { topicRoutes } from "./routes/topics.ts";
 import { transactionRoutes } from "./routes/transactions.ts";
-import { mintToken, parseMintRequest } from "./tokens.ts";
+import { MAX_TOKEN_BYTES, mintToken, parseMintRequest } from "./tokens.ts";
 
 export const app = new Hono<GatewayEnv>();
 
@@ -20,9 +21,13 @@ app.use(
   cors({
     origin: (origin, c) => {
       const allowed = (c.env.CORS_ORIGINS ?? "").split(",").map((s: string) => s.trim()).filter(Boolean);
+      // "*" lets any origin read answers: safe only because no cookies or credentials are involved.
+      if (allowed.includes("*")) return "*";
       return allowed.includes(origin) ? origin : null;
     },
+    // Tokens travel in Authorization, never cookies: credentials are not allowed.
     allowHeaders: ["Authorization", "Content-Type"],
+    exposeHeaders: ["Retry-After"],
     allowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
     maxAge: 600,
   }),
@@ -31,13 +36,16 @@ app.use(
 app.get("/v1/health", (c) => c.json({ ok: true }));
 
 app.use("/v1/*", authenticate);
+app.use("/v1/*", rateLimit);
 
 app.post("/v1/tokens", async (c) => {
   requireAdmin(c);
   const secret = c.env.TOKEN_SECRET;
   if (!secret) throw new EdgemqError("NOT_CONFIGURED", "TOKEN_SECRET is not set, so no tokens can be minted");
   const { claims, ttlSeconds } = parseMintRequest(await readJson(c, 64 * 1024));
-  return c.json(await mintToken(claims, ttlSeconds, secret));
+  const minted = await mintToken(claims, ttlSeconds, secret);
+  if (minted.token.length > MAX_TOKEN_BYTES) throw badRequest("too many or too long patterns: the token would be too large");
+  return c.json(minted);
 });
 
 app.route("/v1/topics", messageRoutes);

@@ -7,7 +7,8 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { Env } from "../env.ts";
 import { EdgemqError } from "../protocol/errors.ts";
-import { type TokenClaims, verifyToken } from "./tokens.ts";
+import { Limits } from "../protocol/limits.ts";
+import { MAX_TOKEN_BYTES, type TokenClaims, verifyToken } from "./tokens.ts";
 
 /** Who is calling: an admin, or the holder of a scoped token. */
 export type Principal = { admin: true; sub: string } | ({ admin: false } & TokenClaims);
@@ -27,12 +28,25 @@ export function timingSafeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
-/** Resolves the caller. Health never gets here; everything else does. */
+/** Query parameters that would carry a token in a URL (and so into logs and Referer headers). */
+const TOKEN_QUERY_PARAMS = ["token", "access_token", "access-token", "jwt", "auth", "authorization"];
+
+/**
+ * Resolves the caller. Health never gets here; everything else does. Tokens
+ * travel only in `Authorization: Bearer`; one offered in the query string is
+ * refused (400) so clients learn at once rather than leak it into logs.
+ */
 export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
   const env = c.env;
   if (env[TRUSTED]) {
     c.set("principal", { admin: true, sub: "service-binding" });
     return next();
+  }
+  const query = new URL(c.req.url).searchParams;
+  for (const name of TOKEN_QUERY_PARAMS) {
+    if (query.has(name)) {
+      throw new EdgemqError("BAD_REQUEST", `tokens go in the Authorization header, never in the URL (?${name}=)`);
+    }
   }
   if (!env.ADMIN_TOKEN && !env.TOKEN_SECRET) {
     if (env.EDGEMQ_LOCAL === "1") {
@@ -43,8 +57,9 @@ export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
     throw new EdgemqError("NOT_CONFIGURED", "set ADMIN_TOKEN or TOKEN_SECRET (wrangler secret put)");
   }
   const header = c.req.header("authorization") ?? "";
-  const m = /^Bearer ([^\s]+)$/i.exec(header);
-  if (!m) throw new EdgemqError("UNAUTHORIZED", "a bearer token is required");
+  if (header.length > MAX_TOKEN_BYTES + 16) throw new EdgemqError("UNAUTHORIZED", "token too large");
+  const m = /^Bearer +([!-~]+)$/i.exec(header);
+  if (!m) throw new EdgemqError("UNAUTHORIZED", "a bearer token is required (Authorization: Bearer <token>)");
   const token = m[1]!;
   if (env.ADMIN_TOKEN && timingSafeEqual(token, env.ADMIN_TOKEN)) {
     c.set("principal", { admin: true, sub: "admin" });
@@ -56,8 +71,12 @@ export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
   return next();
 };
 
-/** A trailing-`*` pattern match over a whole name (names cannot contain `/` or `.`). */
+/**
+ * A trailing-`*` pattern match over a whole name. Only names of the contract's
+ * pattern can match (no `/`, `.`, `%`), whatever the caller checked before.
+ */
 export function matchesPattern(pattern: string, name: string): boolean {
+  if (!Limits.namePattern.test(name)) return false;
   if (pattern.endsWith("*")) return name.startsWith(pattern.slice(0, -1));
   return pattern === name;
 }
@@ -78,16 +97,28 @@ export function requirePublish(c: Context<GatewayEnv>, topic: string): void {
   throw new EdgemqError("FORBIDDEN", `token may not publish to ${topic}`);
 }
 
-/** Requires the right to consume `topic` as `group` (pull, receive, ack, offsets). */
+/**
+ * Requires the right to consume `topic` (pull, receive, ack, nack,
+ * invisibility, offsets), and, when a group is named, to act as that group.
+ * A pull by offset without a group reads the log only: the topic scope covers it.
+ */
 export function requireSubscribe(c: Context<GatewayEnv>, topic: string, group: string | undefined): void {
   const p = c.get("principal");
   if (p.admin) return;
   if (!allowed(p.subscribe, topic)) throw new EdgemqError("FORBIDDEN", `token may not subscribe to ${topic}`);
-  if (group !== undefined && !allowed(p.groups, group)) {
-    throw new EdgemqError("FORBIDDEN", `token may not consume as group ${group}`);
-  }
-  if (group === undefined && !p.admin) {
-    // Pull by offset without a group reads the log: the subscribe scope covers it.
-    return;
-  }
+  if (group !== undefined) requireGroup(c, group);
+}
+
+/** Requires the right to act as consumer group `group` (its `groups` patterns). */
+export function requireGroup(c: Context<GatewayEnv>, group: string): void {
+  const p = c.get("principal");
+  if (p.admin || allowed(p.groups, group)) return;
+  throw new EdgemqError("FORBIDDEN", `token may not consume as group ${group}`);
+}
+
+/** Requires the right to publish to or subscribe to `topic` (reading its route). */
+export function requireTopicAccess(c: Context<GatewayEnv>, topic: string): void {
+  const p = c.get("principal");
+  if (p.admin || allowed(p.publish, topic) || allowed(p.subscribe, topic)) return;
+  throw new EdgemqError("FORBIDDEN", `token has no access to topic ${topic}`);
 }

@@ -6,19 +6,22 @@ import { checkName, intParam } from "../protocol/validate.ts";
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
+/** Nesting deeper than any valid request (a send is 4 levels deep) is refused before anything walks it. */
+export const MAX_JSON_DEPTH = 32;
+
 /**
- * Reads a JSON body of at most `maxBytes`. Invalid UTF-8 is rejected, never
- * replaced; an empty body reads as `undefined` when `optional`.
+ * Reads a JSON body of at most `maxBytes`. The body is read as a stream and
+ * abandoned once over the bound, whatever Content-Length claims. Invalid
+ * UTF-8 is rejected, never replaced; nesting deeper than
+ * {@link MAX_JSON_DEPTH} is rejected; an empty body reads as `undefined`
+ * when `optional`.
  */
 export async function readJson(c: Context, maxBytes: number = Limits.maxBatchBytes, optional = false): Promise<unknown> {
   const declared = Number(c.req.header("content-length") ?? "0");
   if (declared > maxBytes) {
     throw new EdgemqError("BATCH_TOO_LARGE", `request body over ${maxBytes} bytes`);
   }
-  const buf = await c.req.arrayBuffer();
-  if (buf.byteLength > maxBytes) {
-    throw new EdgemqError("BATCH_TOO_LARGE", `request body over ${maxBytes} bytes`);
-  }
+  const buf = await readBounded(c.req.raw, maxBytes);
   if (buf.byteLength === 0) {
     if (optional) return undefined;
     throw badRequest("a JSON body is required");
@@ -29,11 +32,58 @@ export async function readJson(c: Context, maxBytes: number = Limits.maxBatchByt
   } catch {
     throw badRequest("body is not valid UTF-8");
   }
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw badRequest("malformed JSON");
   }
+  if (depthOver(value, MAX_JSON_DEPTH)) throw badRequest(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  return value;
+}
+
+/** The request body, or BATCH_TOO_LARGE as soon as it passes `maxBytes`. */
+async function readBounded(req: Request, maxBytes: number): Promise<Uint8Array> {
+  if (!req.body) return new Uint8Array(0);
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      void reader.cancel().catch(() => {});
+      throw new EdgemqError("BATCH_TOO_LARGE", `request body over ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const ch of chunks) {
+    out.set(ch, at);
+    at += ch.byteLength;
+  }
+  return out;
+}
+
+/**
+ * True when `value` nests arrays/objects more than `max` deep. Iterative, so
+ * a hostile million-level body cannot overflow the stack here (JSON.parse
+ * copes; JSON.stringify and structured clone of such a value do not).
+ */
+export function depthOver(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (d >= max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === "object" && child !== null) stack.push([child, d + 1]);
+    }
+  }
+  return false;
 }
 
 /** A path parameter that names a topic or group. */

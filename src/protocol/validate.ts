@@ -188,7 +188,8 @@ export function normalizeMessage(
         throw badRequest(`at most ${Limits.maxProperties} properties`);
       }
       for (const [name, value] of entries) {
-        if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name) || name.length > Limits.maxPropertyNameBytes) {
+        // `__proto__` would become a prototype in any consumer that copies properties with Object.assign.
+        if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name) || name.length > Limits.maxPropertyNameBytes || name === "__proto__") {
           throw badRequest(`property name ${JSON.stringify(name.slice(0, 64))} is not an identifier`);
         }
         stringField(raw.properties, name, Limits.maxPropertyValueBytes, true);

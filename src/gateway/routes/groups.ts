@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { badRequest } from "../../protocol/errors.ts";
 import { Limits } from "../../protocol/limits.ts";
 import { intField, isObject, parseGroupConfig } from "../../protocol/validate.ts";
-import { type GatewayEnv, requireAdmin, requireSubscribe } from "../auth.ts";
+import { type GatewayEnv, requireAdmin, requireGroup, requireSubscribe } from "../auth.ts";
 import { nameParam, pathInt, queryInt, readJson } from "../http.ts";
 import { BrokerService, rpc } from "../service.ts";
 
@@ -58,9 +58,10 @@ groupRoutes.delete("/:group", async (c) => {
 
 groupRoutes.post("/:group/heartbeat", async (c) => {
   const group = nameParam(c, "group");
+  requireGroup(c, group);
   const body = objectBody(await readJson(c, SMALL));
   const clientId = body.clientId;
-  if (typeof clientId !== "string" || clientId.length === 0 || clientId.length > 256) {
+  if (typeof clientId !== "string" || clientId.length === 0 || clientId.length > 256 || !clientId.isWellFormed()) {
     throw badRequest("clientId must be a non-empty string");
   }
   const topics = body.topics;

@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import { EdgemqError } from "../../protocol/errors.ts";
 import { parseTopicConfig } from "../../protocol/validate.ts";
-import { type GatewayEnv, requireAdmin, requirePublish } from "../auth.ts";
+import { type GatewayEnv, requireAdmin, requireTopicAccess } from "../auth.ts";
 import { nameParam, readJson } from "../http.ts";
 import { BrokerService, rpc } from "../service.ts";
 
@@ -49,9 +49,8 @@ topicRoutes.post("/:topic/purge", async (c) => {
 
 topicRoutes.get("/:topic/route", async (c) => {
   const topic = nameParam(c, "topic");
-  // Producers and consumers both need the route; any valid token may read it.
-  const p = c.get("principal");
-  if (!p.admin && ![...p.publish, ...p.subscribe].length) requirePublish(c, topic);
+  // Producers and consumers both need the route: publish or subscribe on this topic will do.
+  requireTopicAccess(c, topic);
   const config = await new BrokerService(c.env).topic(topic);
   return c.json({ topic, queues: config.queues });
 });
