@@ -76,7 +76,8 @@ export class Producer {
       );
     }
     if (options.outbox) {
-      const outboxOptions: OutboxOptions = options.outbox === true ? {} : options.outbox;
+      // A copy: the caller's options object is not ours to change.
+      const outboxOptions: OutboxOptions = options.outbox === true ? {} : { ...options.outbox };
       if (outboxOptions.lingerMs === undefined && options.batch) {
         outboxOptions.lingerMs = options.batch.lingerMs;
       }
