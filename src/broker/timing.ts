@@ -16,6 +16,12 @@ export const BATCH = {
   checks: 32,
   /** Log rows a pull or receive scans past filtered-out messages. */
   scan: 2000,
+  /**
+   * Offsets past a message held back by its sharding key that an orderly
+   * group's receive still searches for other keys (in SQL, without bodies).
+   * Keys further behind wait until the held key moves on.
+   */
+  orderlyWindow: 100_000,
 } as const;
 
 /** Retention sweeps run at most this often, so a steady stream does not arm an alarm per message. */

@@ -1,6 +1,6 @@
 /** Consumer groups: config, stats, offsets, receive/ack, heartbeat, dead letters. */
 import { Hono } from "hono";
-import { badRequest } from "../../protocol/errors.ts";
+import { EdgemqError, badRequest } from "../../protocol/errors.ts";
 import { Limits } from "../../protocol/limits.ts";
 import { intField, isObject, parseGroupConfig } from "../../protocol/validate.ts";
 import { type GatewayEnv, requireAdmin, requireGroup, requireSubscribe } from "../auth.ts";
@@ -35,10 +35,12 @@ groupRoutes.get("/:group", async (c) => {
   const group = nameParam(c, "group");
   const svc = new BrokerService(c.env);
   const [config, topics, members] = await Promise.all([
-    svc.group(group),
+    rpc(() => svc.registry().getGroup(group)),
     svc.groupTopics(group),
     rpc(() => svc.registry().members(group)),
   ]);
+  // Reading a group never creates it (receive, pull and commit do).
+  if (!config) throw new EdgemqError("GROUP_NOT_FOUND", `group ${group} not found`);
   const stats: Record<string, unknown> = {};
   await Promise.all(
     topics.map(async (t) => {
