@@ -1,0 +1,118 @@
+/**
+ * Heartbeat membership of pull consumers in clustering mode: live members
+ * split each topic's queues evenly (AllocateMessageQueueAveragely), so every
+ * queue has exactly one live owner; a member is gone 30 s after its last
+ * heartbeat (expiry is aged in the registry's SQLite here, not slept).
+ */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { api, createTopic, unique } from "./helpers.ts";
+
+function heartbeat(group: string, clientId: unknown, topics: unknown) {
+  return api("POST", `/v1/groups/${group}/heartbeat`, { clientId, topics });
+}
+
+async function beat(group: string, clientId: string, topics: string[]) {
+  const r = await heartbeat(group, clientId, topics);
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  return r.body as { members: string[]; assignment: Record<string, number[]> };
+}
+
+/** Makes a member's last heartbeat `ageMs` old. */
+async function age(group: string, clientId: string, ageMs: number) {
+  const stub = env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
+  await runInDurableObject(stub, (_i, state) => {
+    state.storage.sql.exec(
+      "UPDATE member SET last_seen = ? WHERE grp = ? AND client_id = ?",
+      Date.now() - ageMs,
+      group,
+      clientId,
+    );
+  });
+}
+
+describe("heartbeat", () => {
+  it("gives a lone member every queue", async () => {
+    const topic = await createTopic({ queues: 4 });
+    const group = unique("g");
+    expect(await beat(group, "c1", [topic])).toEqual({ members: ["c1"], assignment: { [topic]: [0, 1, 2, 3] } });
+  });
+
+  it("splits queues evenly over live members, each queue with one owner", async () => {
+    const topic = await createTopic({ queues: 5 });
+    const group = unique("g");
+    for (const c of ["b", "a", "c"]) await beat(group, c, [topic]);
+    const shares = await Promise.all(["a", "b", "c"].map((c) => beat(group, c, [topic])));
+    expect(shares[0]!.members).toEqual(["a", "b", "c"]);
+    expect(shares.map((s) => s.assignment[topic])).toEqual([[0, 1], [2, 3], [4]]);
+  });
+
+  it("leaves members beyond the queue count idle", async () => {
+    const topic = await createTopic({ queues: 2 });
+    const group = unique("g");
+    for (const c of ["a", "b", "c"]) await beat(group, c, [topic]);
+    const shares = await Promise.all(["a", "b", "c"].map((c) => beat(group, c, [topic])));
+    expect(shares.map((s) => s.assignment[topic])).toEqual([[0], [1], []]);
+  });
+
+  it("splits each topic over the members that consume it", async () => {
+    const [t1, t2] = [await createTopic({ queues: 4 }), await createTopic({ queues: 2 })];
+    const group = unique("g");
+    await beat(group, "a", [t1, t2]);
+    await beat(group, "b", [t1]);
+    const a = await beat(group, "a", [t1, t2]);
+    expect(a.assignment).toEqual({ [t1]: [0, 1], [t2]: [0, 1] });
+    const b = await beat(group, "b", [t1]);
+    expect(b.assignment).toEqual({ [t1]: [2, 3] });
+  });
+
+  it("forgets a member 30 s after its last heartbeat and hands its queues over", async () => {
+    const topic = await createTopic({ queues: 4 });
+    const group = unique("g");
+    await beat(group, "a", [topic]);
+    await beat(group, "b", [topic]);
+    expect((await beat(group, "b", [topic])).assignment[topic]).toEqual([2, 3]);
+    await age(group, "a", 29_000);
+    expect((await beat(group, "b", [topic])).members).toEqual(["a", "b"]);
+    await age(group, "a", 30_001);
+    expect(await beat(group, "b", [topic])).toEqual({ members: ["b"], assignment: { [topic]: [0, 1, 2, 3] } });
+    // It comes back with its next heartbeat.
+    expect((await beat(group, "a", [topic])).assignment[topic]).toEqual([0, 1]);
+  });
+
+  it("lists live members in the group's stats", async () => {
+    const topic = await createTopic({ queues: 2 });
+    const group = unique("g");
+    await beat(group, "a", [topic]);
+    await beat(group, "b", [topic]);
+    await age(group, "b", 60_000);
+    const r = await api("GET", `/v1/groups/${group}`);
+    expect(r.status).toBe(200);
+    expect(r.body.members.map((m: { clientId: string }) => m.clientId)).toEqual(["a"]);
+    expect(Object.keys(r.body.topics)).toEqual([topic]);
+  });
+
+  it("rejects bad input and records nothing", async () => {
+    const topic = await createTopic({ queues: 2 });
+    const group = unique("g");
+    const bad: [unknown, unknown][] = [
+      [undefined, [topic]],
+      ["", [topic]],
+      [7, [topic]],
+      ["x".repeat(257), [topic]],
+      ["c", topic],
+      ["c", ["bad name!"]],
+      ["c", [1]],
+    ];
+    for (const [clientId, topics] of bad) {
+      const r = await heartbeat(group, clientId, topics);
+      expect(r.status, JSON.stringify([clientId, topics])).toBe(400);
+      expect(["BAD_REQUEST", "INVALID_NAME"]).toContain(r.body.error.code);
+    }
+    const missing = await heartbeat(group, "c", [unique("none")]);
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe("TOPIC_NOT_FOUND");
+    expect((await beat(group, "ok", [topic])).members).toEqual(["ok"]);
+  });
+});
