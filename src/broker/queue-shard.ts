@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.ts";
-import { EdgemqError } from "../protocol/errors.ts";
+import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { compileFilter } from "../protocol/filter.ts";
 import { encodeTxId } from "../protocol/ids.ts";
 import type { NormalizedMessage } from "../protocol/validate.ts";
@@ -23,8 +23,12 @@ import {
   ShardStore,
   type TransactionCheckConfig,
 } from "./store.ts";
+import { batchFootprint, resolveStorageLimit, wouldExceedStorage } from "./storage-limit.ts";
 import { nextAlarmAt, retentionDueAt } from "./timing.ts";
 import { Waiters } from "./waiters.ts";
+
+/** Key of the shard's own storage ceiling in its KV storage. */
+const STORAGE_LIMIT_KEY = "storage_limit";
 
 /** Options of a pull, as the gateway passes them. */
 export interface ShardPullOptions {
@@ -148,9 +152,7 @@ export class QueueShard extends DurableObject<Env> {
   async send(messages: NormalizedMessage[]): Promise<SendResult[]> {
     const now = Date.now();
     const results = this.call(() => {
-      if (this.ctx.storage.sql.databaseSize > 0 && this.nearStorageLimit()) {
-        throw new EdgemqError("STORAGE_FULL", "this queue's storage is nearly full; send later or purge");
-      }
+      this.checkStorage(messages);
       return this.atomically(() => this.store.append(messages, now));
     });
     let earliest: number | null = null;
@@ -174,14 +176,34 @@ export class QueueShard extends DurableObject<Env> {
     return results;
   }
 
-  private nearStorageLimit(): boolean {
-    return this.ctx.storage.sql.databaseSize >= Number(this.storageLimit());
+  /** Refuses a write that could take the database to its ceiling (see storage-limit.ts). */
+  private checkStorage(messages: readonly NormalizedMessage[]): void {
+    const limit = this.storageLimit();
+    const size = this.ctx.storage.sql.databaseSize;
+    if (wouldExceedStorage(size, batchFootprint(messages), limit)) {
+      throw new EdgemqError(
+        "STORAGE_FULL",
+        `queue ${this.store.queueId} holds ${size} of its ${limit} storage bytes; consume and let retention or a purge make room`,
+      );
+    }
   }
 
-  /** Overridable in tests through the `EDGEMQ_SHARD_STORAGE_LIMIT` binding. */
-  private storageLimit(): number {
-    const v = (this.env as Env & { EDGEMQ_SHARD_STORAGE_LIMIT?: string }).EDGEMQ_SHARD_STORAGE_LIMIT;
-    return v ? Number(v) : 9.5 * 1024 ** 3;
+  /** This shard's storage ceiling in bytes. */
+  storageLimit(): number {
+    const binding = (this.env as Env & { EDGEMQ_SHARD_STORAGE_LIMIT?: string }).EDGEMQ_SHARD_STORAGE_LIMIT;
+    return resolveStorageLimit(this.ctx.storage.kv.get<number>(STORAGE_LIMIT_KEY), binding);
+  }
+
+  /**
+   * Sets this shard's own storage ceiling in bytes (null: back to the
+   * binding or the default). For operators with smaller disks, and tests.
+   */
+  setStorageLimit(bytes: number | null): void {
+    if (bytes === null) this.ctx.storage.kv.delete(STORAGE_LIMIT_KEY);
+    else {
+      if (!Number.isSafeInteger(bytes) || bytes <= 0) throw badRequest("storage limit must be a positive integer");
+      this.ctx.storage.kv.put(STORAGE_LIMIT_KEY, bytes);
+    }
   }
 
   async recall(msgId: string): Promise<"recalled" | "delivered" | "unknown"> {
@@ -326,7 +348,10 @@ export class QueueShard extends DurableObject<Env> {
 
   async prepare(m: NormalizedMessage, producerGroup: string, check: TransactionCheckConfig): Promise<number> {
     const now = Date.now();
-    const id = this.call(() => this.atomically(() => this.store.prepare(m, producerGroup, check, now)));
+    const id = this.call(() => {
+      this.checkStorage([m]);
+      return this.atomically(() => this.store.prepare(m, producerGroup, check, now));
+    });
     if (check.checkUrl) await this.ensureAlarm(now + check.checkAfterMs);
     return id;
   }
