@@ -9,6 +9,11 @@ export interface Env {
   ADMIN_TOKEN?: string;
   /** HMAC key for scoped tokens and check-back signatures. */
   TOKEN_SECRET?: string;
+  /**
+   * Optional bearer token that may read `GET /metrics` only (for a Prometheus
+   * scraper); the ADMIN_TOKEN always may.
+   */
+  METRICS_TOKEN?: string;
   /** Comma-separated allowed browser origins. */
   CORS_ORIGINS?: string;
   /**

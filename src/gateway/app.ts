@@ -4,11 +4,13 @@
  */
 import { Hono } from "hono";
 import { cors } from "hono/cors";
+import { consoleRoutes } from "../console/routes.tsx";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { authenticate, type GatewayEnv, requireAdmin } from "./auth.ts";
-import { readJson } from "./http.ts";
+import { limitHeaders, readJson } from "./http.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { groupRoutes } from "./routes/groups.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { topicRoutes } from "./routes/topics.ts";
 import { transactionRoutes } from "./routes/transactions.ts";
@@ -34,7 +36,12 @@ app.use(
 );
 
 app.get("/v1/health", (c) => c.json({ ok: true }));
+// Public HTML shell; all its data comes from the authenticated API below.
+app.route("/console", consoleRoutes);
+// Outside /v1: checks the admin token (or METRICS_TOKEN) itself.
+app.route("/metrics", metricsRoutes);
 
+app.use("/v1/*", limitHeaders);
 app.use("/v1/*", authenticate);
 app.use("/v1/*", rateLimit);
 

@@ -90,6 +90,10 @@ export interface QueueStats {
   scheduled: number;
   dropped: number;
   expired: number;
+  /** Messages written to this queue's log since it was created (sends, due scheduled messages, commits). */
+  sent: number;
+  /** Messages handed out from this queue by pull and receive (redeliveries count again). */
+  delivered: number;
 }
 
 export interface GroupConfig {
