@@ -1,5 +1,5 @@
 /** Request-reading helpers of the gateway: bounded bodies, strict UTF-8, query numbers. */
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { Limits } from "../protocol/limits.ts";
 import { checkName, intParam } from "../protocol/validate.ts";
@@ -85,6 +85,27 @@ export function depthOver(value: unknown, max: number): boolean {
   }
   return false;
 }
+
+/** Bounds on request headers, checked before authentication reads any of them. */
+export const MAX_HEADER_BYTES = 48 * 1024;
+export const MAX_HEADERS = 100;
+
+/**
+ * Refuses requests whose headers are too many or too large (400): workerd
+ * itself takes far more than any client of this API needs.
+ */
+export const limitHeaders: MiddlewareHandler = async (c, next) => {
+  let count = 0;
+  let bytes = 0;
+  for (const [name, value] of c.req.raw.headers) {
+    count++;
+    bytes += name.length + value.length + 4;
+  }
+  if (count > MAX_HEADERS || bytes > MAX_HEADER_BYTES) {
+    throw badRequest(`request headers over ${MAX_HEADERS} fields or ${MAX_HEADER_BYTES} bytes`);
+  }
+  return next();
+};
 
 /** A path parameter that names a topic or group. */
 export function nameParam(c: Context, key: string): string {

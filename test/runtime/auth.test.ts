@@ -91,7 +91,7 @@ describe("scoped tokens are verified (RFC 8725)", () => {
   });
 
   it("refuses a token that is too large before verifying it", async () => {
-    const r = await api("GET", "/v1/topics", undefined, bearer("a".repeat(100_000)));
+    const r = await api("GET", "/v1/topics", undefined, bearer("a".repeat(30_000)));
     expectError(r, 401, "UNAUTHORIZED");
   });
 

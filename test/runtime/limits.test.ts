@@ -231,8 +231,18 @@ describe("query and path numbers", () => {
 
 describe("header limits", () => {
   it("refuses an Authorization header over the token limit with 401", async () => {
-    const r = await api("GET", "/v1/topics", undefined, { authorization: `Bearer ${"x".repeat(64 * 1024)}` });
+    const r = await api("GET", "/v1/topics", undefined, { authorization: `Bearer ${"x".repeat(30 * 1024)}` });
     expectError(r, 401, "UNAUTHORIZED");
+  });
+
+  it("refuses more than 100 header fields, or 48 KiB of headers, with 400", async () => {
+    const many: Record<string, string> = { ...ADMIN };
+    for (let i = 0; i < 100; i++) many[`x-h${i}`] = "v";
+    expectError(await api("GET", "/v1/topics", undefined, many), 400, "BAD_REQUEST");
+    expectError(await api("GET", "/v1/topics", undefined, { ...ADMIN, "x-big": "v".repeat(48 * 1024) }), 400, "BAD_REQUEST");
+    const fine: Record<string, string> = { ...ADMIN, "x-big": "v".repeat(16 * 1024) };
+    for (let i = 0; i < 90; i++) fine[`x-h${i}`] = "v";
+    expect((await api("GET", "/v1/topics", undefined, fine)).status).toBe(200);
   });
 
   it("refuses a Content-Length over the limit before reading the body", async () => {
