@@ -7,7 +7,7 @@ import { cors } from "hono/cors";
 import { consoleRoutes } from "../console/routes.tsx";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { authenticate, type GatewayEnv, requireAdmin } from "./auth.ts";
-import { readJson } from "./http.ts";
+import { limitHeaders, readJson } from "./http.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { groupRoutes } from "./routes/groups.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -41,6 +41,7 @@ app.route("/console", consoleRoutes);
 // Outside /v1: checks the admin token (or METRICS_TOKEN) itself.
 app.route("/metrics", metricsRoutes);
 
+app.use("/v1/*", limitHeaders);
 app.use("/v1/*", authenticate);
 app.use("/v1/*", rateLimit);
 
