@@ -830,7 +830,8 @@ export class ShardStore {
       if (exhausted(r.deliveries, max)) this.toDeadLetter(r.grp, r, now);
       else {
         this.sql.exec(
-          "UPDATE inflight SET state = 1, handle = '' WHERE grp = ? AND msg_offset = ?",
+          "UPDATE inflight SET state = ?, handle = '' WHERE grp = ? AND msg_offset = ?",
+          STATE_RETRY,
           r.grp,
           r.msg_offset,
         );

@@ -7,10 +7,20 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
 import { api, shardStub } from "./helpers.ts";
 
-export type Sent = { body: string; shardingKey?: string; tag?: string; msgId?: string; properties?: Record<string, string> };
+export type Sent = {
+  body: string;
+  shardingKey?: string;
+  tag?: string;
+  msgId?: string;
+  properties?: Record<string, string>;
+};
 
 /** Sends messages (strings are bodies); optionally pinned to a queue. Returns the send results. */
-export async function send(topic: string, messages: (string | Sent)[], queue?: number): Promise<any[]> {
+export async function send(
+  topic: string,
+  messages: (string | Sent)[],
+  queue?: number,
+): Promise<any[]> {
   const q = queue === undefined ? "" : `?queue=${queue}`;
   const r = await api("POST", `/v1/topics/${topic}/messages${q}`, {
     messages: messages.map((m) => (typeof m === "string" ? { body: m } : m)),
@@ -25,14 +35,23 @@ export function receiveRaw(group: string, topic: string, body: Record<string, un
 }
 
 /** Receives and expects 200; answers the messages. */
-export async function receive(group: string, topic: string, body: Record<string, unknown> = {}): Promise<any[]> {
+export async function receive(
+  group: string,
+  topic: string,
+  body: Record<string, unknown> = {},
+): Promise<any[]> {
   const r = await receiveRaw(group, topic, body);
   expect(r.status, JSON.stringify(r.body)).toBe(200);
   return r.body.messages;
 }
 
 /** Receives until an answer comes back empty (at most `rounds` calls). */
-export async function drain(group: string, topic: string, body: Record<string, unknown> = {}, rounds = 50) {
+export async function drain(
+  group: string,
+  topic: string,
+  body: Record<string, unknown> = {},
+  rounds = 50,
+) {
   const all: any[] = [];
   for (let i = 0; i < rounds; i++) {
     const got = await receive(group, topic, body);
@@ -60,7 +79,12 @@ export function nackRaw(group: string, topic: string, receipts: unknown, delayMs
   });
 }
 
-export async function nack(group: string, topic: string, receipts: string[], delayMs?: number): Promise<any[]> {
+export async function nack(
+  group: string,
+  topic: string,
+  receipts: string[],
+  delayMs?: number,
+): Promise<any[]> {
   const r = await nackRaw(group, topic, receipts, delayMs);
   expect(r.status, JSON.stringify(r.body)).toBe(200);
   return r.body.results;
@@ -78,7 +102,11 @@ export async function groupStats(group: string, topic: string): Promise<any[]> {
 }
 
 /** Total of one stat over a topic's queues. */
-export async function statTotal(group: string, topic: string, key: "inflight" | "retrying" | "dlq" | "lag") {
+export async function statTotal(
+  group: string,
+  topic: string,
+  key: "inflight" | "retrying" | "dlq" | "lag",
+) {
   return (await groupStats(group, topic)).reduce((n, s) => n + s[key], 0);
 }
 

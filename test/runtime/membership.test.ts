@@ -36,7 +36,10 @@ describe("heartbeat", () => {
   it("gives a lone member every queue", async () => {
     const topic = await createTopic({ queues: 4 });
     const group = unique("g");
-    expect(await beat(group, "c1", [topic])).toEqual({ members: ["c1"], assignment: { [topic]: [0, 1, 2, 3] } });
+    expect(await beat(group, "c1", [topic])).toEqual({
+      members: ["c1"],
+      assignment: { [topic]: [0, 1, 2, 3] },
+    });
   });
 
   it("splits queues evenly over live members, each queue with one owner", async () => {
@@ -76,7 +79,10 @@ describe("heartbeat", () => {
     await age(group, "a", 29_000);
     expect((await beat(group, "b", [topic])).members).toEqual(["a", "b"]);
     await age(group, "a", 30_001);
-    expect(await beat(group, "b", [topic])).toEqual({ members: ["b"], assignment: { [topic]: [0, 1, 2, 3] } });
+    expect(await beat(group, "b", [topic])).toEqual({
+      members: ["b"],
+      assignment: { [topic]: [0, 1, 2, 3] },
+    });
     // It comes back with its next heartbeat.
     expect((await beat(group, "a", [topic])).assignment[topic]).toEqual([0, 1]);
   });

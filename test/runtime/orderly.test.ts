@@ -32,7 +32,13 @@ describe("orderly groups", () => {
   it("hands out one message per sharding key at a time, the earliest first", async () => {
     const topic = await createTopic({ queues: 1 });
     const group = await orderlyGroup();
-    await send(topic, [keyed("A", "a1"), keyed("A", "a2"), keyed("B", "b1"), keyed("A", "a3"), keyed("B", "b2")]);
+    await send(topic, [
+      keyed("A", "a1"),
+      keyed("A", "a2"),
+      keyed("B", "b1"),
+      keyed("A", "a3"),
+      keyed("B", "b2"),
+    ]);
     const first = await receive(group, topic);
     expect(bodies(first)).toEqual(["a1", "b1"]);
     expect(await receive(group, topic)).toEqual([]);
@@ -148,7 +154,8 @@ describe("orderly groups", () => {
     const topic = await createTopic({ queues: 4 });
     const group = await orderlyGroup();
     const sent: { body: string; shardingKey: string }[] = [];
-    for (let i = 0; i < 5; i++) for (let k = 0; k < 6; k++) sent.push(keyed(`user-${k}`, `${k}:${i}`));
+    for (let i = 0; i < 5; i++)
+      for (let k = 0; k < 6; k++) sent.push(keyed(`user-${k}`, `${k}:${i}`));
     await send(topic, sent);
     const seen = new Map<string, number[]>();
     for (let round = 0; round < 20; round++) {

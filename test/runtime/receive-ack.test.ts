@@ -246,7 +246,9 @@ describe("ack", () => {
     expect(r.error.code).toBe("RECEIPT_EXPIRED");
     const [row] = await inflightRows(topic, 0, group);
     expect(row).toMatchObject({ state: 0, deliveries: 2 });
-    expect(await ack(group, topic, [second.receipt])).toEqual([{ receipt: second.receipt, ok: true }]);
+    expect(await ack(group, topic, [second.receipt])).toEqual([
+      { receipt: second.receipt, ok: true },
+    ]);
   });
 
   it("answers RECEIPT_EXPIRED for a receipt already acked", async () => {
@@ -289,7 +291,9 @@ describe("invisibility", () => {
     expect(await receive(group, topic)).toEqual([]);
     const [old] = await ack(group, topic, [m.receipt]);
     expect(old.error.code).toBe("RECEIPT_EXPIRED");
-    expect(await ack(group, topic, [r.body.receipt])).toEqual([{ receipt: r.body.receipt, ok: true }]);
+    expect(await ack(group, topic, [r.body.receipt])).toEqual([
+      { receipt: r.body.receipt, ok: true },
+    ]);
   });
 
   it("shortens the invisible time so the message comes back sooner", async () => {

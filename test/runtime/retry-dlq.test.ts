@@ -169,7 +169,9 @@ describe("dead letters", () => {
     await send(topic, ["shared"]);
     const [m] = await receive(group, topic);
     await nack(group, topic, [m.receipt]);
-    expect((await receive(other, topic)).map((x) => [x.body, x.reconsumeTimes])).toEqual([["shared", 0]]);
+    expect((await receive(other, topic)).map((x) => [x.body, x.reconsumeTimes])).toEqual([
+      ["shared", 0],
+    ]);
     expect(await deadLetters(other)).toEqual([]);
   });
 
@@ -188,7 +190,10 @@ describe("dead-letter resend", () => {
   async function deadLettered(n: number) {
     const topic = await createTopic({ queues: 2 });
     const group = await putGroup({ maxReconsumeTimes: 0 });
-    const sent = await send(topic, Array.from({ length: n }, (_, i) => `d${i}`));
+    const sent = await send(
+      topic,
+      Array.from({ length: n }, (_, i) => `d${i}`),
+    );
     await nack(group, topic, receipts(await drain(group, topic)));
     expect(await deadLetters(group)).toHaveLength(n);
     return { topic, group, sent };
@@ -211,7 +216,9 @@ describe("dead-letter resend", () => {
     const { topic, group, sent } = await deadLettered(3);
     const r = await api("POST", `/v1/groups/${group}/dlq/resend`, { msgIds: [sent[1].msgId] });
     expect(r.body.resent).toEqual([sent[1].msgId]);
-    expect((await deadLetters(group)).map((m) => m.msgId).sort()).toEqual([sent[0].msgId, sent[2].msgId].sort());
+    expect((await deadLetters(group)).map((m) => m.msgId).sort()).toEqual(
+      [sent[0].msgId, sent[2].msgId].sort(),
+    );
     expect((await drain(group, topic)).map((m) => m.msgId)).toEqual([sent[1].msgId]);
   });
 

@@ -33,7 +33,9 @@ describe("assignQueues (AllocateMessageQueueAveragely)", () => {
   it("gives each queue exactly one owner for every split", () => {
     for (let queues = 1; queues <= 16; queues++) {
       for (let members = 1; members <= 20; members++) {
-        const owned = shares(members, queues).flat().sort((a, b) => a - b);
+        const owned = shares(members, queues)
+          .flat()
+          .sort((a, b) => a - b);
         expect(owned).toEqual(Array.from({ length: queues }, (_, q) => q));
         const sizes = shares(members, queues).map((s) => s.length);
         expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
@@ -53,12 +55,19 @@ describe("liveMembers", () => {
   const now = 1_000_000;
 
   it("keeps members seen within the timeout", () => {
-    const m = [{ id: "a", lastSeen: now }, { id: "b", lastSeen: now - 29_999 }];
+    const m = [
+      { id: "a", lastSeen: now },
+      { id: "b", lastSeen: now - 29_999 },
+    ];
     expect(liveMembers(m, now, timeout).map((x) => x.id)).toEqual(["a", "b"]);
   });
 
   it("drops a member 30 s after its last heartbeat", () => {
-    const m = [{ id: "a", lastSeen: now - 30_000 }, { id: "b", lastSeen: now - 60_000 }, { id: "c", lastSeen: now - 1 }];
+    const m = [
+      { id: "a", lastSeen: now - 30_000 },
+      { id: "b", lastSeen: now - 60_000 },
+      { id: "c", lastSeen: now - 1 },
+    ];
     expect(liveMembers(m, now, timeout).map((x) => x.id)).toEqual(["c"]);
   });
 
