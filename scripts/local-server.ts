@@ -302,6 +302,9 @@ const config :Workerd.Config = (
   services = [
     (name = "edgemq", worker = .edgemq),
     (name = "disk", disk = (path = ${capnpText(path.resolve(o.dataDir))}, writable = true)),
+    # Outbound fetch (transaction check-back): public addresses and loopback,
+    # so a producer's check URL on this machine (http://127.0.0.1:…) works.
+    (name = "internet", network = (allow = ["public", "local"], tlsOptions = (trustBrowserCas = true))),
   ],
   sockets = [
     (name = "http", address = ${capnpText(`127.0.0.1:${o.port}`)}, http = (), service = "edgemq"),
@@ -319,6 +322,7 @@ const edgemq :Workerd.Worker = (
     ${namespaces.join(",\n    ")},
   ],
   durableObjectStorage = (localDisk = "disk"),
+  globalOutbound = "internet",
 );
 `;
 }

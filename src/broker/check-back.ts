@@ -6,10 +6,9 @@
  */
 import type { NormalizedMessage } from "../protocol/validate.ts";
 import type { HalfRow, TransactionCheckConfig } from "./store.ts";
+import { CHECK_TIMEOUT_MS } from "./timing.ts";
 
 export type CheckVerdict = "commit" | "rollback" | "unknown" | "exhausted";
-
-const CHECK_TIMEOUT_MS = 5000;
 
 /** Hex HMAC-SHA256 of `body` with `secret`: the `X-Edgemq-Signature` header. */
 export async function signBody(body: string, secret: string): Promise<string> {

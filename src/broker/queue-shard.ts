@@ -428,6 +428,8 @@ export class QueueShard extends DurableObject<Env> {
           } catch (e) {
             if (!(e instanceof EdgemqError)) throw e;
           }
+        } else {
+          this.atomically(() => this.store.deferCheck(row.id, Date.now()));
         }
       }),
     );

@@ -16,7 +16,7 @@ import type {
   TopicConfig,
 } from "../protocol/types.ts";
 import { POLICY_INDEXES, SHARD_SCHEMA } from "./schema.ts";
-import { BATCH, exhausted, retentionCutoff, retryDelayMs } from "./timing.ts";
+import { BATCH, checkLeaseUntil, exhausted, retentionCutoff, retryDelayMs } from "./timing.ts";
 import { Limits } from "../protocol/limits.ts";
 
 /** A log row as SQLite returns it. */
@@ -1251,7 +1251,7 @@ export class ShardStore {
   }
 
   /**
-   * Claims due check-backs: each is pushed to its next check time before the
+   * Claims due check-backs: each is held past its check's timeout before the
    * check runs, so a crash or a second alarm never checks it twice at once.
    */
   claimDueChecks(now: number): HalfRow[] {
@@ -1263,14 +1263,17 @@ export class ShardStore {
       )
       .toArray();
     for (const r of rows) {
-      const { check } = JSON.parse(r.msg) as { check: TransactionCheckConfig };
-      this.sql.exec(
-        "UPDATE half SET checks = checks + 1, check_at = ? WHERE id = ?",
-        now + check.checkIntervalMs,
-        r.id,
-      );
+      this.sql.exec("UPDATE half SET checks = checks + 1, check_at = ? WHERE id = ?", checkLeaseUntil(now), r.id);
       r.checks += 1;
     }
     return rows;
+  }
+
+  /** After an undecided check answered at `now`: the next one comes the producer group's interval later. */
+  deferCheck(id: number, now: number): void {
+    const h = this.half(id);
+    if (!h || h.state !== HALF_OPEN) return;
+    const { check } = JSON.parse(h.msg) as { check: TransactionCheckConfig };
+    this.sql.exec("UPDATE half SET check_at = ? WHERE id = ?", now + check.checkIntervalMs, id);
   }
 }

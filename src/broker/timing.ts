@@ -79,3 +79,20 @@ export function nextAlarmAt(
 export function retentionCutoff(now: number, retentionMs: number): number {
   return now - retentionMs;
 }
+
+/** How long one transaction check-back may take before it counts as `unknown`. */
+export const CHECK_TIMEOUT_MS = 5000;
+
+/** Slack after a check's timeout before the same half message may be checked again. */
+const CHECK_GRACE_MS = 1000;
+
+/**
+ * Until when a check-back claimed at `now` holds its half message: past the
+ * check's timeout, so the checks of one half message never overlap (an
+ * overlapping claim would count, and could roll back on, a check whose answer
+ * is still on its way). An answered check then sets the next one an interval
+ * after its answer; a check lost with the object is retried after this.
+ */
+export function checkLeaseUntil(now: number): number {
+  return now + CHECK_TIMEOUT_MS + CHECK_GRACE_MS;
+}

@@ -7,6 +7,7 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { signBody } from "../../src/broker/check-back.ts";
+import { CHECK_TIMEOUT_MS } from "../../src/broker/timing.ts";
 import type { QueueShard } from "../../src/broker/queue-shard.ts";
 import { parseTxId } from "../../src/protocol/ids.ts";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
@@ -297,13 +298,20 @@ describe("check-back (fetch stubbed)", () => {
     const topic = await createTopic({ queues: 1 });
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const { pg, calls } = await checkedGroup(async () => {
-      await gate;
-      return json({ status: "commit" });
-    });
+    const { pg, calls } = await checkedGroup(
+      async () => {
+        await gate;
+        return json({ status: "commit" });
+      },
+      { checkIntervalMs: 1000 },
+    );
     const { txId } = await prepare(topic, { body: "raced" }, pg);
     await checkDueNow(topic, 0);
+    const claimedAt = Date.now();
     await runDurableObjectAlarm(shardStub(topic, 0));
+    // The hanging check holds the half message past its timeout, even with a shorter interval.
+    const held = (await api("GET", `/v1/transactions/${encodeURIComponent(txId)}`)).body.nextCheckAt;
+    expect(held).toBeGreaterThan(claimedAt + CHECK_TIMEOUT_MS);
     // While the check hangs, sends and the producer's rollback go through.
     const sent = await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "meanwhile" }] });
     expect(sent.status).toBe(200);
