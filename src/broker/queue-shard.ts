@@ -227,15 +227,18 @@ export class QueueShard extends DurableObject<Env> {
       return committed ?? this.store.minOffset();
     });
     let offset = start;
+    let last: PullResult | undefined;
     const attempt = (): PullResult | null => {
       const r = this.store.pull(offset, opts.max, filter, Date.now());
+      last = r;
       if (r.messages.length > 0 || r.skipped > 0) return r;
       // Nothing yet: keep the scan position, so a selective filter does not rescan.
       offset = r.nextOffset;
       return null;
     };
     const first = this.call(attempt);
-    if (first || opts.waitMs <= 0) return first ?? this.store.pull(offset, opts.max, filter, Date.now());
+    // Without a wait, answer with that one bounded scan (not a second one from where it stopped).
+    if (first || opts.waitMs <= 0) return first ?? last!;
     const woken = await this.waiters.wait(opts.waitMs, attempt);
     return woken ?? this.call(() => this.store.pull(offset, opts.max, filter, Date.now()));
   }
