@@ -1,0 +1,74 @@
+/**
+ * The load generators' HTTP client: node:http with a keep-alive agent. Not
+ * fetch: undici's per-request overhead on the client would be measured
+ * instead of the server on a 2-core machine.
+ */
+import { Agent, request } from "node:http";
+
+export interface HttpAnswer {
+  status: number;
+  body: string;
+}
+
+/** A keep-alive HTTP/1.1 client for one server, at most `maxSockets` connections. */
+export class HttpClient {
+  readonly agent: Agent;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #headers: Record<string, string>;
+
+  constructor(baseUrl: string, opts: { maxSockets?: number; token?: string } = {}) {
+    const u = new URL(baseUrl);
+    this.#host = u.hostname;
+    this.#port = Number(u.port);
+    this.agent = new Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 64, scheduling: "lifo" });
+    this.#headers = { "content-type": "application/json" };
+    if (opts.token) this.#headers.authorization = `Bearer ${opts.token}`;
+  }
+
+  /** One request; resolves with status and text (never rejects on HTTP errors). */
+  request(method: string, path: string, body?: string): Promise<HttpAnswer> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string | number> = { ...this.#headers };
+      if (body !== undefined) headers["content-length"] = Buffer.byteLength(body);
+      const req = request(
+        { host: this.#host, port: this.#port, method, path, agent: this.agent, headers },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
+          );
+          res.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+
+  /** A request that must answer 200; parses the JSON answer. */
+  async json<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+    const r = await this.request(method, path, body === undefined ? undefined : JSON.stringify(body));
+    if (r.status !== 200) throw new Error(`${method} ${path} → ${r.status} ${r.body.slice(0, 300)}`);
+    return JSON.parse(r.body) as T;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/**
+ * A `fetch` over {@link HttpClient}, enough for the SDK's HttpTransport
+ * (method, headers, string body; answers with status and text).
+ */
+export function clientFetch(client: HttpClient): typeof fetch {
+  const f = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
+    const body = typeof init?.body === "string" ? init.body : undefined;
+    const r = await client.request(init?.method ?? "GET", url.pathname + url.search, body);
+    return new Response(r.body, { status: r.status, headers: { "content-type": "application/json" } });
+  };
+  return f as typeof fetch;
+}
