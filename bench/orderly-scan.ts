@@ -42,7 +42,13 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t, v];
 }
 
-const median = (xs: number[]) => round(quantile([...xs].sort((a, b) => a - b), 0.5));
+const median = (xs: number[]) =>
+  round(
+    quantile(
+      [...xs].sort((a, b) => a - b),
+      0.5,
+    ),
+  );
 
 const dataDir = mkdtempSync(path.join(tmpdir(), "edgemq-orderly-bench-"));
 const server = await startLocalServer({ port: 0, dataDir, quiet: true });
@@ -56,12 +62,17 @@ try {
     await must(client, "PUT", `/v1/groups/${group}`, { orderly: true });
     for (let i = 0; i < run; i += FILL_BATCH) {
       const n = Math.min(FILL_BATCH, run - i);
-      const messages = Array.from({ length: n }, (_, j) => ({ body: `h${i + j}`, shardingKey: "hot" }));
+      const messages = Array.from({ length: n }, (_, j) => ({
+        body: `h${i + j}`,
+        shardingKey: "hot",
+      }));
       await must(client, "POST", `/v1/topics/${topic}/messages?queue=0`, { messages });
     }
-    const receive = () => must(client, "POST", `/v1/groups/${group}/topics/${topic}/receive`, { max: 32 });
+    const receive = () =>
+      must(client, "POST", `/v1/groups/${group}/topics/${topic}/receive`, { max: 32 });
     const head = await receive();
-    if (head.messages.length !== 1 || head.messages[0].body !== "h0") throw new Error("expected the run's head");
+    if (head.messages.length !== 1 || head.messages[0].body !== "h0")
+      throw new Error("expected the run's head");
 
     const empty: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {
@@ -75,9 +86,14 @@ try {
         messages: [{ body: `c${i}`, shardingKey: `cold-${i}` }],
       });
       const [ms, r] = await timed(receive);
-      if (r.messages.length !== 1 || r.messages[0].body !== `c${i}`) throw new Error(`the key behind the run starved (run ${run}, sample ${i}): ${JSON.stringify(r.messages.map((m: any) => m.body))}`);
+      if (r.messages.length !== 1 || r.messages[0].body !== `c${i}`)
+        throw new Error(
+          `the key behind the run starved (run ${run}, sample ${i}): ${JSON.stringify(r.messages.map((m: any) => m.body))}`,
+        );
       behind.push(ms);
-      await must(client, "POST", `/v1/groups/${group}/topics/${topic}/ack`, { receipts: [r.messages[0].receipt] });
+      await must(client, "POST", `/v1/groups/${group}/topics/${topic}/ack`, {
+        receipts: [r.messages[0].receipt],
+      });
     }
     results.push({ run, emptyMs: median(empty), behindMs: median(behind) });
   }
