@@ -99,6 +99,27 @@ describe("nack", () => {
   });
 });
 
+describe("timers wake waiting receives", () => {
+  it("hands a retry to a waiting receive when its delay passes", async () => {
+    const topic = await createTopic({ queues: 2 });
+    const group = unique("g");
+    await send(topic, ["soon"], 1);
+    const [m] = await receive(group, topic);
+    await nack(group, topic, [m.receipt], 1000);
+    const got = await receive(group, topic, { waitMs: 5000 });
+    expect(got.map((x) => [x.body, x.reconsumeTimes])).toEqual([["soon", 1]]);
+  });
+
+  it("hands a lapsed message to a waiting receive when its invisible time passes", async () => {
+    const topic = await createTopic({ queues: 2 });
+    const group = unique("g");
+    await send(topic, ["dropped"], 0);
+    await receive(group, topic, { invisibleMs: 1000 });
+    const got = await receive(group, topic, { waitMs: 5000 });
+    expect(got.map((x) => [x.body, x.reconsumeTimes])).toEqual([["dropped", 1]]);
+  });
+});
+
 describe("dead letters", () => {
   it("delivers at most maxReconsumeTimes + 1 times, then dead-letters exactly once", async () => {
     const topic = await createTopic({ queues: 1 });
