@@ -12,46 +12,90 @@ import type { AckResult, Message, MessageInput, PullResult, SendResult } from ".
  * routes as HTTP, so validation and errors are identical.
  */
 export class EdgemqRpc extends WorkerEntrypoint<Env> implements EdgemqRpcApi {
+  /**
+   * Runs one contract call. `path` starts with `/v1/` and may carry a query
+   * string. Every answer comes back as `{status, body}`, errors included
+   * (body: the contract's error shape), so callers see exactly what HTTP
+   * clients see; a path outside `/v1/` is answered 404 `NOT_FOUND`.
+   */
   async request(method: string, path: string, body?: unknown): Promise<RpcAnswer> {
-    if (!path.startsWith("/v1/")) throw new EdgemqError("NOT_FOUND", "paths start with /v1/").toRpcError();
+    if (typeof path !== "string" || !path.startsWith("/v1/")) {
+      return { status: 404, body: new EdgemqError("NOT_FOUND", "paths start with /v1/").toJSON() };
+    }
     const init: RequestInit = { method };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       init.headers = { "content-type": "application/json" };
     }
-    const res = await app.request(`http://edgemq.internal${path}`, init, { ...this.env, [TRUSTED]: true }, this.ctx);
-    return { status: res.status, body: await res.json() };
+    const res = await app.request(
+      `http://edgemq.internal${path}`,
+      init,
+      { ...this.env, [TRUSTED]: true },
+      this.ctx,
+    );
+    // Every /v1 route answers JSON; an empty body (should one ever be) is undefined.
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const answer = await this.request(method, path, body);
-    if (answer.status >= 400) throw (EdgemqError.from(answer.body) ?? new EdgemqError("INTERNAL", "error")).toRpcError();
+    if (answer.status >= 400)
+      throw (EdgemqError.from(answer.body) ?? new EdgemqError("INTERNAL", "error")).toRpcError();
     return answer.body as T;
   }
 
-  send(topic: string, messages: MessageInput[], queue?: number): Promise<{ results: SendResult[] }> {
+  send(
+    topic: string,
+    messages: MessageInput[],
+    queue?: number,
+  ): Promise<{ results: SendResult[] }> {
     const q = queue === undefined ? "" : `?queue=${queue}`;
     return this.call("POST", `/v1/topics/${encodeURIComponent(topic)}/messages${q}`, { messages });
   }
 
-  receive(group: string, topic: string, options: ReceiveOptions = {}): Promise<{ messages: Message[] }> {
-    return this.call("POST", `/v1/groups/${encodeURIComponent(group)}/topics/${encodeURIComponent(topic)}/receive`, options);
+  receive(
+    group: string,
+    topic: string,
+    options: ReceiveOptions = {},
+  ): Promise<{ messages: Message[] }> {
+    return this.call(
+      "POST",
+      `/v1/groups/${encodeURIComponent(group)}/topics/${encodeURIComponent(topic)}/receive`,
+      options,
+    );
   }
 
   ack(group: string, topic: string, receipts: string[]): Promise<{ results: AckResult[] }> {
-    return this.call("POST", `/v1/groups/${encodeURIComponent(group)}/topics/${encodeURIComponent(topic)}/ack`, { receipts });
+    return this.call(
+      "POST",
+      `/v1/groups/${encodeURIComponent(group)}/topics/${encodeURIComponent(topic)}/ack`,
+      { receipts },
+    );
   }
 
-  nack(group: string, topic: string, receipts: string[], delayMs?: number): Promise<{ results: AckResult[] }> {
-    return this.call("POST", `/v1/groups/${encodeURIComponent(group)}/topics/${encodeURIComponent(topic)}/nack`, {
-      receipts,
-      ...(delayMs !== undefined && { delayMs }),
-    });
+  nack(
+    group: string,
+    topic: string,
+    receipts: string[],
+    delayMs?: number,
+  ): Promise<{ results: AckResult[] }> {
+    return this.call(
+      "POST",
+      `/v1/groups/${encodeURIComponent(group)}/topics/${encodeURIComponent(topic)}/nack`,
+      {
+        receipts,
+        ...(delayMs !== undefined && { delayMs }),
+      },
+    );
   }
 
   pull(topic: string, queue: number, options: PullOptions = {}): Promise<PullResult> {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(options)) if (v !== undefined) qs.set(k, String(v));
-    return this.call("GET", `/v1/topics/${encodeURIComponent(topic)}/queues/${queue}/messages?${qs}`);
+    return this.call(
+      "GET",
+      `/v1/topics/${encodeURIComponent(topic)}/queues/${queue}/messages?${qs}`,
+    );
   }
 }

@@ -35,8 +35,21 @@ export async function rpc<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    throw EdgemqError.from(e) ?? e;
+    throw EdgemqError.from(e) ?? diskFull(e) ?? e;
   }
+}
+
+/**
+ * SQLite's "database or disk is full" (a full local disk): the write was
+ * rolled back, so nothing of it is stored and a retry once space is freed is
+ * safe. Answered as 507 STORAGE_FULL rather than a bare 500.
+ */
+function diskFull(e: unknown): EdgemqError | undefined {
+  if (!(e instanceof Error) || !/SQLITE_FULL/.test(e.message)) return undefined;
+  return new EdgemqError(
+    "STORAGE_FULL",
+    "the broker's disk is full (SQLITE_FULL): nothing of this request was stored; retry once space is freed",
+  );
 }
 
 export interface ReceiveOptions {
