@@ -37,6 +37,17 @@ interface LogRow {
   [k: string]: SqlStorageValue;
 }
 
+/** The columns an orderly scan reads: no body. */
+const SCAN_COLUMNS = "msg_offset, sharding_key, tag, props, expire_at";
+interface ScanRow {
+  msg_offset: number;
+  sharding_key: string | null;
+  tag: string | null;
+  props: string | null;
+  expire_at: number | null;
+  [k: string]: SqlStorageValue;
+}
+
 interface InflightRow {
   msg_offset: number;
   state: number;
@@ -435,7 +446,7 @@ export class ShardStore {
     return m;
   }
 
-  private matches(row: LogRow, filter: MessageFilter): boolean {
+  private matches(row: Pick<LogRow, "tag" | "props">, filter: MessageFilter): boolean {
     if (filter.matchesAll) return true;
     return filter.matches({
       tag: row.tag,
@@ -640,76 +651,131 @@ export class ShardStore {
 
     // 2. New messages from the cursor.
     const start = Math.max(this.popCursor(group.group), this.minOffset());
-    let cursor = start;
-    let advancing = true;
-    const claimed = new Map<number, number>();
-    const blockedKeys = new Set<string>();
-    if (group.orderly) {
-      for (const r of this.sql.exec<{ msg_offset: number; state: number; sharding_key: string | null }>(
-        "SELECT msg_offset, state, sharding_key FROM inflight WHERE grp = ?",
-        group.group,
-      )) {
-        if (r.msg_offset >= start) claimed.set(r.msg_offset, r.state);
-        if (r.state < STATE_ACKED && r.sharding_key !== null) blockedKeys.add(r.sharding_key);
-      }
-    }
-    const rows = this.sql.exec<LogRow>(
-      "SELECT * FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?",
-      start,
-      BATCH.scan,
-    );
-    let scannedAll = true;
-    let read = 0;
-    for (const row of rows) {
-      if (out.length >= max) {
-        scannedAll = false;
-        break;
-      }
-      read++;
-      const off = row.msg_offset;
-      const pass = () => {
-        if (advancing) cursor = off + 1;
-      };
-      const state = claimed.get(off);
-      if (state !== undefined) {
-        if (advancing && state === STATE_ACKED) {
-          this.sql.exec("DELETE FROM inflight WHERE grp = ? AND msg_offset = ?", group.group, off);
-        }
-        pass();
-        continue;
-      }
-      if (row.expire_at !== null && row.expire_at <= now) {
-        pass();
-        continue;
-      }
-      if (!this.matches(row, filter)) {
-        pass();
-        continue;
-      }
-      if (group.orderly && row.sharding_key !== null && blockedKeys.has(row.sharding_key)) {
-        advancing = false;
-        continue;
-      }
+    const cursor = this.scanNew(group, start, max - out.length, filter, now, (row) => {
       const handle = this.newHandle();
       this.sql.exec(
         `INSERT INTO inflight (grp, msg_offset, state, visible_at, deliveries, handle, sharding_key)
          VALUES (?, ?, 0, ?, 1, ?, ?)`,
         group.group,
-        off,
+        row.msg_offset,
         visibleAt,
         handle,
         row.sharding_key,
       );
-      if (group.orderly && row.sharding_key !== null) blockedKeys.add(row.sharding_key);
       out.push({ message: this.toMessage(row, 0), handle });
-      pass();
-    }
-    if (scannedAll && advancing && read < BATCH.scan) cursor = Math.max(cursor, this.maxOffset());
+    });
     this.ensureGroupRow(group.group, now);
     this.sql.exec("UPDATE grp SET pop_next = ? WHERE name = ?", cursor, group.group);
     this.counters.delivered += out.length;
     this.saveCounters("expired", "delivered");
     return out;
+  }
+
+  /**
+   * Walks the log from `start` for messages the group never had, calling
+   * `take` for each one it may have now (at most `room`), and answers the new
+   * pop cursor: every offset below it was handed out or passed over (filtered
+   * out, expired). With `probe` nothing is written.
+   *
+   * An orderly group's cursor stops at the first message held back by its
+   * sharding key. Past that point SQLite is asked for candidates only (not
+   * handed out yet, key not blocked), without bodies, so a long run of one
+   * blocked key does not starve the keys behind it, up to
+   * `BATCH.orderlyWindow` offsets past the held message.
+   */
+  private scanNew(
+    group: GroupConfig,
+    start: number,
+    room: number,
+    filter: MessageFilter,
+    now: number,
+    take: (row: LogRow) => void,
+    probe = false,
+  ): number {
+    let cursor = start;
+    let taken = 0;
+    let read = 0;
+    if (room <= 0) return cursor;
+    const live = (row: ScanRow) =>
+      (row.expire_at === null || row.expire_at > now) && this.matches(row, filter);
+    // Offsets handed out ahead of the cursor (by an orderly group, or one that
+    // was orderly before its config changed): never handed out twice.
+    const claimed = new Map<number, number>();
+    for (const r of this.sql.exec<{ msg_offset: number; state: number }>(
+      "SELECT msg_offset, state FROM inflight WHERE grp = ? AND msg_offset >= ?",
+      group.group,
+      start,
+    )) {
+      claimed.set(r.msg_offset, r.state);
+    }
+    // An orderly group's keys in flight or waiting to retry hold back their later messages.
+    const blocked = new Set<string>();
+    if (group.orderly) {
+      for (const r of this.sql.exec<{ sharding_key: string }>(
+        `SELECT DISTINCT sharding_key FROM inflight
+         WHERE grp = ? AND state < 2 AND sharding_key IS NOT NULL`,
+        group.group,
+      )) {
+        blocked.add(r.sharding_key);
+      }
+    }
+    const takeOne = (row: LogRow) => {
+      take(row);
+      taken++;
+      if (group.orderly && row.sharding_key !== null) blocked.add(row.sharding_key);
+    };
+    // Whole rows when most are handed out; without bodies when many may be held back.
+    const columns = group.orderly ? SCAN_COLUMNS : "*";
+    let heldAt: number | null = null;
+    for (const row of this.sql.exec<ScanRow>(
+      `SELECT ${columns} FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?`,
+      start,
+      BATCH.scan,
+    )) {
+      if (taken >= room) return cursor;
+      read++;
+      const off = row.msg_offset;
+      const state = claimed.get(off);
+      if (state !== undefined) {
+        // Settled ahead of the cursor: the marker is not needed once passed.
+        if (state === STATE_ACKED && !probe) {
+          this.sql.exec("DELETE FROM inflight WHERE grp = ? AND msg_offset = ?", group.group, off);
+        }
+      } else if (live(row)) {
+        if (row.sharding_key !== null && blocked.has(row.sharding_key)) {
+          heldAt = off;
+          break;
+        }
+        const full = group.orderly ? this.logRow(off) : (row as LogRow);
+        if (full) takeOne(full);
+      }
+      cursor = off + 1;
+    }
+    // Everything up to the end was read; the rest are gaps left by drops.
+    if (heldAt === null) return read < BATCH.scan ? Math.max(cursor, this.maxOffset()) : cursor;
+    if (taken >= room) return cursor;
+    // Past the held message: candidates only, found by SQLite (not handed out, key not blocked).
+    const candidates = this.sql
+      .exec<ScanRow>(
+        `SELECT ${SCAN_COLUMNS} FROM log WHERE msg_offset > ? AND msg_offset <= ?
+           AND NOT EXISTS (SELECT 1 FROM inflight i WHERE i.grp = ? AND i.msg_offset = log.msg_offset)
+           AND (sharding_key IS NULL OR sharding_key NOT IN (SELECT sharding_key FROM inflight
+             WHERE grp = ? AND state < 2 AND sharding_key IS NOT NULL))
+         ORDER BY msg_offset LIMIT ?`,
+        heldAt,
+        heldAt + BATCH.orderlyWindow,
+        group.group,
+        group.group,
+        BATCH.scan,
+      )
+      .toArray();
+    for (const row of candidates) {
+      if (taken >= room) break;
+      if (!live(row) || (row.sharding_key !== null && blocked.has(row.sharding_key))) continue;
+      const full = this.logRow(row.msg_offset);
+      if (full) takeOne(full);
+    }
+    return cursor;
   }
 
   /** Whether a receive by `group` would hand out something now (bounded scan, claims nothing). */
@@ -723,7 +789,13 @@ export class ShardStore {
       .toArray();
     if (due.length) return true;
     const config = this.groupConfig(group);
-    if (config?.orderly) return true; // cheap over-approximation; the claim decides
+    if (config?.orderly) {
+      // The claim's own scan, writing nothing: a blocked key must not wake a waiter (it would spin).
+      let found = false;
+      const start = Math.max(this.popCursor(group), this.minOffset());
+      this.scanNew(config, start, 1, filter, now, () => (found = true), true);
+      return found;
+    }
     return this.hasPullable(this.popCursor(group), filter, now);
   }
 
@@ -786,7 +858,16 @@ export class ShardStore {
   }
 
   private toDeadLetter(group: string, r: InflightRow, now: number): void {
-    this.sql.exec("DELETE FROM inflight WHERE grp = ? AND msg_offset = ?", group, r.msg_offset);
+    if (r.msg_offset >= this.popCursor(group)) {
+      // Ahead of an orderly group's cursor: keep a settled marker, or the cursor would hand it out anew.
+      this.sql.exec(
+        "UPDATE inflight SET state = 2, handle = '' WHERE grp = ? AND msg_offset = ?",
+        group,
+        r.msg_offset,
+      );
+    } else {
+      this.sql.exec("DELETE FROM inflight WHERE grp = ? AND msg_offset = ?", group, r.msg_offset);
+    }
     this.sql.exec(
       "INSERT OR IGNORE INTO dlq (grp, msg_offset, reconsume_times, moved_at) VALUES (?, ?, ?, ?)",
       group,

@@ -150,6 +150,20 @@ describe("orderly groups", () => {
     expect(await drain(group, topic)).toEqual([]);
   });
 
+  it("keeps handing out the rest without duplicates when a group stops being orderly", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const group = await orderlyGroup();
+    await send(topic, [keyed("K", "k1"), keyed("K", "k2"), keyed("L", "l1"), keyed("M", "m1")]);
+    const first = await receive(group, topic, { max: 2 });
+    expect(bodies(first)).toEqual(["k1", "l1"]);
+    const r = await api("PUT", `/v1/groups/${group}`, { orderly: false });
+    expect(r.status).toBe(200);
+    const rest = await drain(group, topic);
+    expect(bodies(rest)).toEqual(["k2", "m1"]);
+    await ack(group, topic, receipts([...first, ...rest]));
+    expect(await drain(group, topic)).toEqual([]);
+  });
+
   it("keeps order within each queue of a multi-queue topic", async () => {
     const topic = await createTopic({ queues: 4 });
     const group = await orderlyGroup();
