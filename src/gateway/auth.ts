@@ -16,7 +16,10 @@ export type Principal = { admin: true; sub: string } | ({ admin: false } & Token
 /** Marks an env as coming from the RPC entrypoint (a symbol no HTTP request can carry). */
 export const TRUSTED = Symbol("edgemq.trusted");
 
-export type GatewayEnv = { Bindings: Env & { [TRUSTED]?: true }; Variables: { principal: Principal } };
+export type GatewayEnv = {
+  Bindings: Env & { [TRUSTED]?: true };
+  Variables: { principal: Principal };
+};
 
 /** Constant-time string comparison, so a token cannot be guessed byte by byte from timing. */
 export function timingSafeEqual(a: string, b: string): boolean {
@@ -29,7 +32,14 @@ export function timingSafeEqual(a: string, b: string): boolean {
 }
 
 /** Query parameters that would carry a token in a URL (and so into logs and Referer headers). */
-const TOKEN_QUERY_PARAMS = ["token", "access_token", "access-token", "jwt", "auth", "authorization"];
+const TOKEN_QUERY_PARAMS = [
+  "token",
+  "access_token",
+  "access-token",
+  "jwt",
+  "auth",
+  "authorization",
+];
 
 /**
  * Resolves the caller. Health never gets here; everything else does. Tokens
@@ -45,7 +55,10 @@ export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
   const query = new URL(c.req.url).searchParams;
   for (const name of TOKEN_QUERY_PARAMS) {
     if (query.has(name)) {
-      throw new EdgemqError("BAD_REQUEST", `tokens go in the Authorization header, never in the URL (?${name}=)`);
+      throw new EdgemqError(
+        "BAD_REQUEST",
+        `tokens go in the Authorization header, never in the URL (?${name}=)`,
+      );
     }
   }
   if (!env.ADMIN_TOKEN && !env.TOKEN_SECRET) {
@@ -54,12 +67,20 @@ export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
       c.set("principal", { admin: true, sub: "local" });
       return next();
     }
-    throw new EdgemqError("NOT_CONFIGURED", "set ADMIN_TOKEN or TOKEN_SECRET (wrangler secret put)");
+    throw new EdgemqError(
+      "NOT_CONFIGURED",
+      "set ADMIN_TOKEN or TOKEN_SECRET (wrangler secret put)",
+    );
   }
   const header = c.req.header("authorization") ?? "";
-  if (header.length > MAX_TOKEN_BYTES + 16) throw new EdgemqError("UNAUTHORIZED", "token too large");
+  if (header.length > MAX_TOKEN_BYTES + 16)
+    throw new EdgemqError("UNAUTHORIZED", "token too large");
   const m = /^Bearer +([!-~]+)$/i.exec(header);
-  if (!m) throw new EdgemqError("UNAUTHORIZED", "a bearer token is required (Authorization: Bearer <token>)");
+  if (!m)
+    throw new EdgemqError(
+      "UNAUTHORIZED",
+      "a bearer token is required (Authorization: Bearer <token>)",
+    );
   const token = m[1]!;
   if (env.ADMIN_TOKEN && timingSafeEqual(token, env.ADMIN_TOKEN)) {
     c.set("principal", { admin: true, sub: "admin" });
@@ -87,7 +108,8 @@ function allowed(patterns: readonly string[] | undefined, name: string): boolean
 
 /** Requires every permission. */
 export function requireAdmin(c: Context<GatewayEnv>): void {
-  if (!c.get("principal").admin) throw new EdgemqError("FORBIDDEN", "this call needs the admin token");
+  if (!c.get("principal").admin)
+    throw new EdgemqError("FORBIDDEN", "this call needs the admin token");
 }
 
 /** Requires the right to publish to `topic` (send and transactions). */
@@ -102,10 +124,15 @@ export function requirePublish(c: Context<GatewayEnv>, topic: string): void {
  * invisibility, offsets), and, when a group is named, to act as that group.
  * A pull by offset without a group reads the log only: the topic scope covers it.
  */
-export function requireSubscribe(c: Context<GatewayEnv>, topic: string, group: string | undefined): void {
+export function requireSubscribe(
+  c: Context<GatewayEnv>,
+  topic: string,
+  group: string | undefined,
+): void {
   const p = c.get("principal");
   if (p.admin) return;
-  if (!allowed(p.subscribe, topic)) throw new EdgemqError("FORBIDDEN", `token may not subscribe to ${topic}`);
+  if (!allowed(p.subscribe, topic))
+    throw new EdgemqError("FORBIDDEN", `token may not subscribe to ${topic}`);
   if (group !== undefined) requireGroup(c, group);
 }
 

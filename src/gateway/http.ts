@@ -16,7 +16,11 @@ export const MAX_JSON_DEPTH = 32;
  * {@link MAX_JSON_DEPTH} is rejected; an empty body reads as `undefined`
  * when `optional`.
  */
-export async function readJson(c: Context, maxBytes: number = Limits.maxBatchBytes, optional = false): Promise<unknown> {
+export async function readJson(
+  c: Context,
+  maxBytes: number = Limits.maxBatchBytes,
+  optional = false,
+): Promise<unknown> {
   const declared = Number(c.req.header("content-length") ?? "0");
   if (declared > maxBytes) {
     throw new EdgemqError("BATCH_TOO_LARGE", `request body over ${maxBytes} bytes`);
@@ -38,7 +42,8 @@ export async function readJson(c: Context, maxBytes: number = Limits.maxBatchByt
   } catch {
     throw badRequest("malformed JSON");
   }
-  if (depthOver(value, MAX_JSON_DEPTH)) throw badRequest(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  if (depthOver(value, MAX_JSON_DEPTH))
+    throw badRequest(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
   return value;
 }
 
@@ -113,9 +118,21 @@ export function nameParam(c: Context, key: string): string {
 }
 
 /** An integer query parameter within [min, max]. */
-export function queryInt(c: Context, key: string, min: number, max: number, fallback: number): number;
+export function queryInt(
+  c: Context,
+  key: string,
+  min: number,
+  max: number,
+  fallback: number,
+): number;
 export function queryInt(c: Context, key: string, min: number, max: number): number | undefined;
-export function queryInt(c: Context, key: string, min: number, max: number, fallback?: number): number | undefined {
+export function queryInt(
+  c: Context,
+  key: string,
+  min: number,
+  max: number,
+  fallback?: number,
+): number | undefined {
   return intParam(c.req.query(key), key, min, max, fallback as number);
 }
 

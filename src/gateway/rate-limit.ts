@@ -76,7 +76,8 @@ export const rateLimit: MiddlewareHandler<GatewayEnv> = async (c, next) => {
   const binding = c.env.RATE_LIMITER;
   if (binding) {
     const { success } = await binding.limit({ key });
-    if (!success) throw new EdgemqError("RATE_LIMITED", "too many requests for this token; slow down");
+    if (!success)
+      throw new EdgemqError("RATE_LIMITED", "too many requests for this token; slow down");
     return next();
   }
   const perMinute = perMinuteOf(c.env.RATE_LIMIT_PER_MINUTE);
@@ -84,7 +85,10 @@ export const rateLimit: MiddlewareHandler<GatewayEnv> = async (c, next) => {
   const t = local.take(key, perMinute, Date.now());
   if (!t.ok) {
     c.header("Retry-After", String(Math.max(1, Math.ceil(t.retryAfterMs / 1000))));
-    throw new EdgemqError("RATE_LIMITED", `over ${perMinute} requests a minute for this token; slow down`);
+    throw new EdgemqError(
+      "RATE_LIMITED",
+      `over ${perMinute} requests a minute for this token; slow down`,
+    );
   }
   return next();
 };

@@ -41,21 +41,36 @@ function patterns(body: Record<string, unknown>, key: string): string[] {
   const v = body[key];
   if (v === undefined) return [];
   if (!isPatternList(v)) {
-    throw badRequest(`${key} must be an array of at most ${MAX_PATTERNS} names, each optionally ending in *`);
+    throw badRequest(
+      `${key} must be an array of at most ${MAX_PATTERNS} names, each optionally ending in *`,
+    );
   }
   return v;
 }
 
 /** Checks a mint request body. */
-export function parseMintRequest(body: unknown): { claims: Omit<TokenClaims, "exp">; ttlSeconds: number } {
+export function parseMintRequest(body: unknown): {
+  claims: Omit<TokenClaims, "exp">;
+  ttlSeconds: number;
+} {
   if (!isObject(body)) throw badRequest("body must be an object");
   const allowed = new Set(["sub", "publish", "subscribe", "groups", "ttlSeconds"]);
   for (const k of Object.keys(body)) if (!allowed.has(k)) throw badRequest(`unknown field ${k}`);
-  if (typeof body.sub !== "string" || body.sub.length === 0 || body.sub.length > 256 || !body.sub.isWellFormed()) {
+  if (
+    typeof body.sub !== "string" ||
+    body.sub.length === 0 ||
+    body.sub.length > 256 ||
+    !body.sub.isWellFormed()
+  ) {
     throw badRequest("sub must be a non-empty string of at most 256 characters");
   }
   const ttl = body.ttlSeconds ?? 3600;
-  if (typeof ttl !== "number" || !Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_TOKEN_TTL_SECONDS) {
+  if (
+    typeof ttl !== "number" ||
+    !Number.isSafeInteger(ttl) ||
+    ttl < 1 ||
+    ttl > MAX_TOKEN_TTL_SECONDS
+  ) {
     throw badRequest(`ttlSeconds must be an integer from 1 to ${MAX_TOKEN_TTL_SECONDS}`);
   }
   return {
@@ -90,7 +105,11 @@ const unauthorized = (why: string) => new EdgemqError("UNAUTHORIZED", why);
  * at most {@link MAX_TOKEN_TTL_SECONDS} ahead, `nbf`/`iat` not in the future,
  * and well-formed scope claims. Anything wrong is UNAUTHORIZED.
  */
-export async function verifyToken(token: string, secret: string, now = Date.now()): Promise<TokenClaims> {
+export async function verifyToken(
+  token: string,
+  secret: string,
+  now = Date.now(),
+): Promise<TokenClaims> {
   if (token.length > MAX_TOKEN_BYTES) throw unauthorized("token too large");
   let header: unknown;
   try {
@@ -99,13 +118,25 @@ export async function verifyToken(token: string, secret: string, now = Date.now(
     throw unauthorized("invalid token");
   }
   // Decide the algorithm ourselves: a header asking for none, HS512 or a key is refused before verifying.
-  if (!isObject(header) || header.alg !== "HS256" || header.typ !== "JWT" || Object.keys(header).some((k) => !HEADER_FIELDS.has(k))) {
+  if (
+    !isObject(header) ||
+    header.alg !== "HS256" ||
+    header.typ !== "JWT" ||
+    Object.keys(header).some((k) => !HEADER_FIELDS.has(k))
+  ) {
     throw unauthorized("invalid token");
   }
   let payload: Record<string, unknown>;
   try {
     // Time claims are checked below, with the contract's leeway and our clock.
-    payload = (await verify(token, secret, { alg: "HS256", typ: "JWT", aud: TOKEN_AUDIENCE, exp: false, nbf: false, iat: false })) as Record<string, unknown>;
+    payload = (await verify(token, secret, {
+      alg: "HS256",
+      typ: "JWT",
+      aud: TOKEN_AUDIENCE,
+      exp: false,
+      nbf: false,
+      iat: false,
+    })) as Record<string, unknown>;
   } catch {
     throw unauthorized("invalid token");
   }
@@ -113,11 +144,18 @@ export async function verifyToken(token: string, secret: string, now = Date.now(
   const { exp, nbf, iat, sub } = payload;
   if (typeof exp !== "number" || !Number.isFinite(exp)) throw unauthorized("token has no expiry");
   if (exp + LEEWAY_SECONDS <= nowS) throw unauthorized("token expired");
-  if (exp > nowS + MAX_TOKEN_TTL_SECONDS + LEEWAY_SECONDS) throw unauthorized("token lives longer than the minting limit");
-  if (nbf !== undefined && (typeof nbf !== "number" || nbf > nowS + LEEWAY_SECONDS)) throw unauthorized("token not yet valid");
-  if (iat !== undefined && (typeof iat !== "number" || iat > nowS + LEEWAY_SECONDS)) throw unauthorized("token issued in the future");
+  if (exp > nowS + MAX_TOKEN_TTL_SECONDS + LEEWAY_SECONDS)
+    throw unauthorized("token lives longer than the minting limit");
+  if (nbf !== undefined && (typeof nbf !== "number" || nbf > nowS + LEEWAY_SECONDS))
+    throw unauthorized("token not yet valid");
+  if (iat !== undefined && (typeof iat !== "number" || iat > nowS + LEEWAY_SECONDS))
+    throw unauthorized("token issued in the future");
   if (typeof sub !== "string" || sub.length === 0) throw unauthorized("token has no subject");
-  const scope: Record<"publish" | "subscribe" | "groups", string[]> = { publish: [], subscribe: [], groups: [] };
+  const scope: Record<"publish" | "subscribe" | "groups", string[]> = {
+    publish: [],
+    subscribe: [],
+    groups: [],
+  };
   for (const k of ["publish", "subscribe", "groups"] as const) {
     const v = payload[k] ?? [];
     if (!isPatternList(v)) throw unauthorized(`token claim ${k} is malformed`);

@@ -33,7 +33,11 @@ describe("admin token", () => {
     ["two tokens", { authorization: "Bearer test-admin test-admin" }],
     ["a token with three empty parts", { authorization: "Bearer .." }],
   ])("refuses %s with 401", async (_, headers) => {
-    expectError(await api("GET", "/v1/topics", undefined, headers as Record<string, string>), 401, "UNAUTHORIZED");
+    expectError(
+      await api("GET", "/v1/topics", undefined, headers as Record<string, string>),
+      401,
+      "UNAUTHORIZED",
+    );
   });
 });
 
@@ -48,15 +52,27 @@ describe("scoped tokens are verified (RFC 8725)", () => {
   const now = () => Math.floor(Date.now() / 1000);
   const cases: [string, () => Promise<string>][] = [
     ["signed with another secret", () => forge(hs256, claims(), "not-the-secret")],
-    ["with a tampered payload", async () => {
-      const [h, , s] = (await forge(hs256, claims({ publish: [] }))).split(".");
-      const p = btoa(JSON.stringify(claims())).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
-      return `${h}.${p}.${s}`;
-    }],
-    ["with its signature cut off", async () => (await forge(hs256, claims())).split(".").slice(0, 2).join(".") + "."],
+    [
+      "with a tampered payload",
+      async () => {
+        const [h, , s] = (await forge(hs256, claims({ publish: [] }))).split(".");
+        const p = btoa(JSON.stringify(claims()))
+          .replace(/=+$/, "")
+          .replace(/\+/g, "-")
+          .replace(/\//g, "_");
+        return `${h}.${p}.${s}`;
+      },
+    ],
+    [
+      "with its signature cut off",
+      async () => (await forge(hs256, claims())).split(".").slice(0, 2).join(".") + ".",
+    ],
     ["with alg none", () => forge({ alg: "none", typ: "JWT" }, claims())],
     ["with alg None", () => forge({ alg: "None", typ: "JWT" }, claims())],
-    ["with alg HS512, even signed with the secret", () => forge({ alg: "HS512", typ: "JWT" }, claims(), SECRET, "SHA-512")],
+    [
+      "with alg HS512, even signed with the secret",
+      () => forge({ alg: "HS512", typ: "JWT" }, claims(), SECRET, "SHA-512"),
+    ],
     ["with alg HS512 from hono's own signer", () => sign(claims(), SECRET, "HS512")],
     ["with alg RS256", () => forge({ alg: "RS256", typ: "JWT" }, claims())],
     ["without typ", () => forge({ alg: "HS256" }, claims())],
@@ -68,7 +84,10 @@ describe("scoped tokens are verified (RFC 8725)", () => {
     ["expired", () => forge(hs256, claims({ exp: now() - 5 }))],
     ["without exp", () => forge(hs256, claims({ exp: undefined }))],
     ["with a string exp", () => forge(hs256, claims({ exp: String(now() + 60) }))],
-    ["living longer than the minting limit", () => forge(hs256, claims({ exp: now() + 30 * 24 * 3600 }))],
+    [
+      "living longer than the minting limit",
+      () => forge(hs256, claims({ exp: now() + 30 * 24 * 3600 })),
+    ],
     ["without aud", () => forge(hs256, claims({ aud: undefined }))],
     ["for another audience", () => forge(hs256, claims({ aud: "other-service" }))],
     ["not valid yet (nbf)", () => forge(hs256, claims({ nbf: now() + 600 }))],
@@ -86,7 +105,10 @@ describe("scoped tokens are verified (RFC 8725)", () => {
 
   it("accepts a token expired less than the 1 s leeway ago", async () => {
     const topic = await createTopic({ queues: 1 });
-    const token = await forge({ alg: "HS256", typ: "JWT" }, claims({ exp: Date.now() / 1000 - 0.5 }));
+    const token = await forge(
+      { alg: "HS256", typ: "JWT" },
+      claims({ exp: Date.now() / 1000 - 0.5 }),
+    );
     expect((await send(topic, bearer(token))).status).toBe(200);
   });
 
@@ -102,7 +124,12 @@ describe("scoped tokens are verified (RFC 8725)", () => {
       expectError(r, 400, "BAD_REQUEST");
     }
     const topic = await createTopic({ queues: 1 });
-    const r = await api("POST", `/v1/topics/${topic}/messages?access_token=${token}`, { messages: [{ body: "x" }] }, {});
+    const r = await api(
+      "POST",
+      `/v1/topics/${topic}/messages?access_token=${token}`,
+      { messages: [{ body: "x" }] },
+      {},
+    );
     expectError(r, 400, "BAD_REQUEST");
     expect(await storedMessages(topic)).toBe(0);
   });
@@ -112,9 +139,18 @@ describe("minting tokens", () => {
   it("mints an audience-bound HS256 JWT with exp", async () => {
     const r = await api("POST", "/v1/tokens", { sub: "web", publish: ["orders*"], ttlSeconds: 60 });
     expect(r.status).toBe(200);
-    const [h, p] = (r.body.token as string).split(".").slice(0, 2).map((x) => JSON.parse(atob(x!.replace(/-/g, "+").replace(/_/g, "/"))));
+    const [h, p] = (r.body.token as string)
+      .split(".")
+      .slice(0, 2)
+      .map((x) => JSON.parse(atob(x!.replace(/-/g, "+").replace(/_/g, "/"))));
     expect(h).toEqual({ alg: "HS256", typ: "JWT" });
-    expect(p).toMatchObject({ sub: "web", aud: "edgemq", publish: ["orders*"], subscribe: [], groups: [] });
+    expect(p).toMatchObject({
+      sub: "web",
+      aud: "edgemq",
+      publish: ["orders*"],
+      subscribe: [],
+      groups: [],
+    });
     expect(p.exp - p.iat).toBe(60);
     expect(r.body.exp).toBe(p.exp);
   });
@@ -138,14 +174,26 @@ describe("minting tokens", () => {
   });
 
   it("mints a token with full pattern lists that still fits the header limit", async () => {
-    const long = (p: string) => Array.from({ length: 32 }, (_, i) => `${p}${i}`.padEnd(126, "x") + "*");
-    const token = await mint({ sub: "s".repeat(256), publish: long("p"), subscribe: long("s"), groups: long("g") });
-    expect((await api("GET", `/v1/topics/p0${"x".repeat(124)}/route`, undefined, bearer(token))).status).toBe(404);
+    const long = (p: string) =>
+      Array.from({ length: 32 }, (_, i) => `${p}${i}`.padEnd(126, "x") + "*");
+    const token = await mint({
+      sub: "s".repeat(256),
+      publish: long("p"),
+      subscribe: long("s"),
+      groups: long("g"),
+    });
+    expect(
+      (await api("GET", `/v1/topics/p0${"x".repeat(124)}/route`, undefined, bearer(token))).status,
+    ).toBe(404);
   });
 
   it("is admin only", async () => {
     const token = await mint({ publish: ["*"], subscribe: ["*"], groups: ["*"] });
-    expectError(await api("POST", "/v1/tokens", { sub: "x", publish: ["*"] }, bearer(token)), 403, "FORBIDDEN");
+    expectError(
+      await api("POST", "/v1/tokens", { sub: "x", publish: ["*"] }, bearer(token)),
+      403,
+      "FORBIDDEN",
+    );
   });
 });
 
@@ -156,11 +204,23 @@ describe("scopes", () => {
     const h = bearer(await mint({ publish: ["orders*"] }));
     expect((await send(mine, h)).status).toBe(200);
     expectError(await send(other, h), 403, "FORBIDDEN");
-    const tx = await api("POST", `/v1/topics/${mine}/transactions`, { message: { body: "x" }, producerGroup: "pg" }, h);
+    const tx = await api(
+      "POST",
+      `/v1/topics/${mine}/transactions`,
+      { message: { body: "x" }, producerGroup: "pg" },
+      h,
+    );
     expect(tx.status).toBe(200);
-    expect((await api("POST", `/v1/transactions/${tx.body.txId}/commit`, undefined, h)).body).toEqual({ status: "committed" });
+    expect(
+      (await api("POST", `/v1/transactions/${tx.body.txId}/commit`, undefined, h)).body,
+    ).toEqual({ status: "committed" });
     expectError(
-      await api("POST", `/v1/topics/${other}/transactions`, { message: { body: "x" }, producerGroup: "pg" }, h),
+      await api(
+        "POST",
+        `/v1/topics/${other}/transactions`,
+        { message: { body: "x" }, producerGroup: "pg" },
+        h,
+      ),
       403,
       "FORBIDDEN",
     );
@@ -192,28 +252,70 @@ describe("scopes", () => {
     const bad = unique("ops");
     const h = bearer(await mint({ subscribe: ["orders*"], groups: ["web-*"] }));
 
-    expect((await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=0`, undefined, h)).status).toBe(200);
-    expect((await api("GET", `/v1/topics/${topic}/queues/0/messages?group=${g}`, undefined, h)).status).toBe(200);
-    expectError(await api("GET", `/v1/topics/${topic}/queues/0/messages?group=${bad}`, undefined, h), 403, "FORBIDDEN");
-    expectError(await api("GET", `/v1/topics/${other}/queues/0/messages?offset=0`, undefined, h), 403, "FORBIDDEN");
+    expect(
+      (await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=0`, undefined, h)).status,
+    ).toBe(200);
+    expect(
+      (await api("GET", `/v1/topics/${topic}/queues/0/messages?group=${g}`, undefined, h)).status,
+    ).toBe(200);
+    expectError(
+      await api("GET", `/v1/topics/${topic}/queues/0/messages?group=${bad}`, undefined, h),
+      403,
+      "FORBIDDEN",
+    );
+    expectError(
+      await api("GET", `/v1/topics/${other}/queues/0/messages?offset=0`, undefined, h),
+      403,
+      "FORBIDDEN",
+    );
 
     const rec = await api("POST", `/v1/groups/${g}/topics/${topic}/receive`, { max: 3 }, h);
     expect(rec.status).toBe(200);
     const [r1, r2, r3] = (rec.body.messages as { receipt: string }[]).map((m) => m.receipt);
-    expect((await api("POST", `/v1/groups/${g}/topics/${topic}/ack`, { receipts: [r1] }, h)).body.results[0].ok).toBe(true);
-    expect((await api("POST", `/v1/groups/${g}/topics/${topic}/nack`, { receipts: [r2] }, h)).body.results[0].ok).toBe(true);
-    expect((await api("POST", `/v1/groups/${g}/topics/${topic}/invisibility`, { receipt: r3, invisibleMs: 5000 }, h)).status).toBe(200);
-    expect((await api("GET", `/v1/groups/${g}/topics/${topic}/offsets`, undefined, h)).status).toBe(200);
-    expect((await api("PUT", `/v1/groups/${g}/topics/${topic}/queues/0/offset`, { offset: 1 }, h)).status).toBe(200);
-    expect((await api("POST", `/v1/groups/${g}/topics/${topic}/offsets/reset`, { to: "earliest" }, h)).status).toBe(200);
-    expect((await api("POST", `/v1/groups/${g}/heartbeat`, { clientId: "c", topics: [topic] }, h)).status).toBe(200);
+    expect(
+      (await api("POST", `/v1/groups/${g}/topics/${topic}/ack`, { receipts: [r1] }, h)).body
+        .results[0].ok,
+    ).toBe(true);
+    expect(
+      (await api("POST", `/v1/groups/${g}/topics/${topic}/nack`, { receipts: [r2] }, h)).body
+        .results[0].ok,
+    ).toBe(true);
+    expect(
+      (
+        await api(
+          "POST",
+          `/v1/groups/${g}/topics/${topic}/invisibility`,
+          { receipt: r3, invisibleMs: 5000 },
+          h,
+        )
+      ).status,
+    ).toBe(200);
+    expect((await api("GET", `/v1/groups/${g}/topics/${topic}/offsets`, undefined, h)).status).toBe(
+      200,
+    );
+    expect(
+      (await api("PUT", `/v1/groups/${g}/topics/${topic}/queues/0/offset`, { offset: 1 }, h))
+        .status,
+    ).toBe(200);
+    expect(
+      (await api("POST", `/v1/groups/${g}/topics/${topic}/offsets/reset`, { to: "earliest" }, h))
+        .status,
+    ).toBe(200);
+    expect(
+      (await api("POST", `/v1/groups/${g}/heartbeat`, { clientId: "c", topics: [topic] }, h))
+        .status,
+    ).toBe(200);
     expect((await api("GET", `/v1/topics/${topic}/route`, undefined, h)).status).toBe(200);
 
     const asBad: [string, string, unknown?][] = [
       ["POST", `/v1/groups/${bad}/topics/${topic}/receive`, {}],
       ["POST", `/v1/groups/${bad}/topics/${topic}/ack`, { receipts: [r3] }],
       ["POST", `/v1/groups/${bad}/topics/${topic}/nack`, { receipts: [r3] }],
-      ["POST", `/v1/groups/${bad}/topics/${topic}/invisibility`, { receipt: r3, invisibleMs: 5000 }],
+      [
+        "POST",
+        `/v1/groups/${bad}/topics/${topic}/invisibility`,
+        { receipt: r3, invisibleMs: 5000 },
+      ],
       ["GET", `/v1/groups/${bad}/topics/${topic}/offsets`],
       ["PUT", `/v1/groups/${bad}/topics/${topic}/queues/0/offset`, { offset: 0 }],
       ["POST", `/v1/groups/${bad}/topics/${topic}/offsets/reset`, { to: "latest" }],
@@ -265,7 +367,9 @@ describe("pattern tricks do not widen a scope", () => {
   it("keeps orders* away from payments however the path is spelled", async () => {
     const orders = await createTopic({ queues: 1 }, "orders");
     const payments = await createTopic({ queues: 1 }, "payments");
-    const h = bearer(await mint({ publish: ["orders*"], subscribe: ["orders*"], groups: ["web-*"] }));
+    const h = bearer(
+      await mint({ publish: ["orders*"], subscribe: ["orders*"], groups: ["web-*"] }),
+    );
     const body = { messages: [{ body: "evil" }] };
     const F = [403, "FORBIDDEN"] as const;
     const N = [400, "INVALID_NAME"] as const;
@@ -300,8 +404,16 @@ describe("pattern tricks do not widen a scope", () => {
     const longer = await createTopic({ queues: 1 }, base);
     const h = bearer(await mint({ publish: [base], subscribe: [base], groups: ["web"] }));
     expectError(await send(longer, h), 403, "FORBIDDEN");
-    expectError(await api("POST", `/v1/groups/web-x/topics/${base}/receive`, {}, h), 403, "FORBIDDEN");
-    expectError(await api("POST", `/v1/groups/webx/topics/${base}/receive`, {}, h), 403, "FORBIDDEN");
+    expectError(
+      await api("POST", `/v1/groups/web-x/topics/${base}/receive`, {}, h),
+      403,
+      "FORBIDDEN",
+    );
+    expectError(
+      await api("POST", `/v1/groups/webx/topics/${base}/receive`, {}, h),
+      403,
+      "FORBIDDEN",
+    );
   });
 
   it("does not let a receipt of another topic be used through an allowed path", async () => {
@@ -309,22 +421,47 @@ describe("pattern tricks do not widen a scope", () => {
     const payments = await createTopic({ queues: 1 }, "payments");
     const g = unique("web");
     await send(payments, bearer("test-admin"), "secret");
-    const theirs = await api("POST", `/v1/groups/${g}/topics/${payments}/receive`, { max: 1, invisibleMs: 60_000 });
+    const theirs = await api("POST", `/v1/groups/${g}/topics/${payments}/receive`, {
+      max: 1,
+      invisibleMs: 60_000,
+    });
     const receipt = theirs.body.messages[0].receipt as string;
     const msgId = theirs.body.messages[0].msgId as string;
     const h = bearer(await mint({ subscribe: ["orders*"], groups: ["web-*"] }));
 
-    expectError(await api("POST", `/v1/groups/${g}/topics/${orders}/ack`, { receipts: [receipt] }, h), 400, "BAD_REQUEST");
-    expectError(await api("POST", `/v1/groups/${g}/topics/${orders}/nack`, { receipts: [receipt] }, h), 400, "BAD_REQUEST");
     expectError(
-      await api("POST", `/v1/groups/${g}/topics/${orders}/invisibility`, { receipt, invisibleMs: 1000 }, h),
+      await api("POST", `/v1/groups/${g}/topics/${orders}/ack`, { receipts: [receipt] }, h),
       400,
       "BAD_REQUEST",
     );
-    expectError(await api("POST", `/v1/groups/${g}/topics/${payments}/ack`, { receipts: [receipt] }, h), 403, "FORBIDDEN");
+    expectError(
+      await api("POST", `/v1/groups/${g}/topics/${orders}/nack`, { receipts: [receipt] }, h),
+      400,
+      "BAD_REQUEST",
+    );
+    expectError(
+      await api(
+        "POST",
+        `/v1/groups/${g}/topics/${orders}/invisibility`,
+        { receipt, invisibleMs: 1000 },
+        h,
+      ),
+      400,
+      "BAD_REQUEST",
+    );
+    expectError(
+      await api("POST", `/v1/groups/${g}/topics/${payments}/ack`, { receipts: [receipt] }, h),
+      403,
+      "FORBIDDEN",
+    );
     // The same receipt relabelled with the allowed topic reaches that topic's shard only.
     const relabelled = receipt.replace(`r1.${payments}.`, `r1.${orders}.`);
-    const r = await api("POST", `/v1/groups/${g}/topics/${orders}/ack`, { receipts: [relabelled] }, h);
+    const r = await api(
+      "POST",
+      `/v1/groups/${g}/topics/${orders}/ack`,
+      { receipts: [relabelled] },
+      h,
+    );
     expect(r.status === 200 ? r.body.results[0].ok : false).not.toBe(true);
 
     const found = await api("GET", `/v1/topics/${payments}/messages/${msgId}`);
@@ -334,15 +471,31 @@ describe("pattern tricks do not widen a scope", () => {
   it("does not let a txId of another topic be committed or rolled back", async () => {
     const orders = await createTopic({ queues: 1 }, "orders");
     const payments = await createTopic({ queues: 1 }, "payments");
-    const tx = await api("POST", `/v1/topics/${payments}/transactions`, { message: { body: "x" }, producerGroup: "pg" });
+    const tx = await api("POST", `/v1/topics/${payments}/transactions`, {
+      message: { body: "x" },
+      producerGroup: "pg",
+    });
     const h = bearer(await mint({ publish: ["orders*"] }));
     for (const end of ["commit", "rollback"]) {
-      expectError(await api("POST", `/v1/transactions/${tx.body.txId}/${end}`, undefined, h), 403, "FORBIDDEN");
+      expectError(
+        await api("POST", `/v1/transactions/${tx.body.txId}/${end}`, undefined, h),
+        403,
+        "FORBIDDEN",
+      );
       const relabelled = (tx.body.txId as string).replace(`t1.${payments}.`, `t1.${orders}.`);
       const r = await api("POST", `/v1/transactions/${relabelled}/${end}`, undefined, h);
       expect(r.status).toBe(404);
     }
-    expectError(await api("POST", `/v1/transactions/t1.${payments}%2F..%2F${orders}.0.1/commit`, undefined, h), 404, "TRANSACTION_NOT_FOUND");
+    expectError(
+      await api(
+        "POST",
+        `/v1/transactions/t1.${payments}%2F..%2F${orders}.0.1/commit`,
+        undefined,
+        h,
+      ),
+      404,
+      "TRANSACTION_NOT_FOUND",
+    );
     expect(await storedMessages(payments)).toBe(0);
     const open = await api("GET", `/v1/topics/${payments}/transactions`);
     expect(open.body.transactions.map((t: { txId: string }) => t.txId)).toEqual([tx.body.txId]);
@@ -367,7 +520,9 @@ describe("deployed without secrets", () => {
   ];
 
   it.each(routes)("answers %s %s with 503 NOT_CONFIGURED", async (method, path) => {
-    const res = await callWithEnv(unconfigured, method, path, { headers: { authorization: "Bearer test-admin" } });
+    const res = await callWithEnv(unconfigured, method, path, {
+      headers: { authorization: "Bearer test-admin" },
+    });
     expectError({ status: res.status, body: await res.json() }, 503, "NOT_CONFIGURED");
   });
 
@@ -400,13 +555,19 @@ describe("deployed without secrets", () => {
     const only = { TOKEN_SECRET: undefined, EDGEMQ_LOCAL: undefined };
     const res = await callWithEnv(only, "GET", "/v1/topics/t/route", { headers: bearer(token) });
     expect(res.status).toBe(401);
-    const mintRes = await callWithEnv(only, "POST", "/v1/tokens", { headers: bearer("test-admin"), body: '{"sub":"x"}' });
+    const mintRes = await callWithEnv(only, "POST", "/v1/tokens", {
+      headers: bearer("test-admin"),
+      body: '{"sub":"x"}',
+    });
     expectError({ status: mintRes.status, body: await mintRes.json() }, 503, "NOT_CONFIGURED");
   });
 });
 
 describe("rate limiting", () => {
-  const local = (perMinute: string) => ({ RATE_LIMITER: undefined, RATE_LIMIT_PER_MINUTE: perMinute });
+  const local = (perMinute: string) => ({
+    RATE_LIMITER: undefined,
+    RATE_LIMIT_PER_MINUTE: perMinute,
+  });
 
   it("answers 429 RATE_LIMITED with Retry-After once a token's subject is over its rate", async () => {
     const topic = await createTopic({ queues: 1 });
@@ -423,18 +584,28 @@ describe("rate limiting", () => {
     expect(Number(last!.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     // Another token of the same subject shares the bucket; another subject does not.
     const same = bearer(await mint({ sub, publish: [topic] }));
-    expect((await callWithEnv(local("3"), "GET", `/v1/topics/${topic}/route`, { headers: same })).status).toBe(429);
+    expect(
+      (await callWithEnv(local("3"), "GET", `/v1/topics/${topic}/route`, { headers: same })).status,
+    ).toBe(429);
     const other = bearer(await mint({ sub: unique("sub"), publish: [topic] }));
-    expect((await callWithEnv(local("3"), "GET", `/v1/topics/${topic}/route`, { headers: other })).status).toBe(200);
+    expect(
+      (await callWithEnv(local("3"), "GET", `/v1/topics/${topic}/route`, { headers: other }))
+        .status,
+    ).toBe(200);
   });
 
   it("never limits the admin token, and is off by default", async () => {
     for (let i = 0; i < 5; i++) {
-      expect((await callWithEnv(local("2"), "GET", "/v1/topics", { headers: bearer("test-admin") })).status).toBe(200);
+      expect(
+        (await callWithEnv(local("2"), "GET", "/v1/topics", { headers: bearer("test-admin") }))
+          .status,
+      ).toBe(200);
     }
     const h = bearer(await mint({ sub: unique("sub"), publish: ["*"] }));
     for (let i = 0; i < 5; i++) {
-      expect((await callWithEnv(local("0"), "GET", "/v1/topics/none/route", { headers: h })).status).toBe(404);
+      expect(
+        (await callWithEnv(local("0"), "GET", "/v1/topics/none/route", { headers: h })).status,
+      ).toBe(404);
     }
   });
 
@@ -448,7 +619,12 @@ describe("rate limiting", () => {
     };
     const sub = unique("sub");
     const h = bearer(await mint({ sub, publish: ["*"] }));
-    const res = await callWithEnv({ RATE_LIMITER: binding, RATE_LIMIT_PER_MINUTE: "1000" }, "GET", "/v1/topics/x/route", { headers: h });
+    const res = await callWithEnv(
+      { RATE_LIMITER: binding, RATE_LIMIT_PER_MINUTE: "1000" },
+      "GET",
+      "/v1/topics/x/route",
+      { headers: h },
+    );
     expectError({ status: res.status, body: await res.json() }, 429, "RATE_LIMITED");
     expect(keys).toEqual([`sub:${sub}`]);
   });

@@ -21,8 +21,12 @@ describe("CORS", () => {
     expect(res.status).toBe(204);
     expect(res.headers.get("access-control-allow-origin")).toBe(APP);
     expect(res.headers.get("access-control-allow-methods")).toContain("POST");
-    expect(res.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
-    expect(res.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("content-type");
+    expect(res.headers.get("access-control-allow-headers")?.toLowerCase()).toContain(
+      "authorization",
+    );
+    expect(res.headers.get("access-control-allow-headers")?.toLowerCase()).toContain(
+      "content-type",
+    );
     expect(res.headers.get("access-control-allow-credentials")).toBeNull();
     expect(res.headers.get("vary")).toContain("Origin");
   });
@@ -37,7 +41,10 @@ describe("CORS", () => {
       "",
     ]) {
       const res = await preflight(origin);
-      expect({ origin, acao: res.headers.get("access-control-allow-origin") }).toEqual({ origin, acao: null });
+      expect({ origin, acao: res.headers.get("access-control-allow-origin") }).toEqual({
+        origin,
+        acao: null,
+      });
       expect(res.headers.get("access-control-allow-credentials")).toBeNull();
     }
   });

@@ -4,9 +4,19 @@ import { ADMIN, api, createTopic, unique } from "./helpers.ts";
 import { expectError } from "./token-helpers.ts";
 
 /** Sends raw bytes (or a stream) to the gateway as admin. */
-async function raw(method: string, path: string, body: BodyInit | null, headers: Record<string, string> = ADMIN) {
+async function raw(
+  method: string,
+  path: string,
+  body: BodyInit | null,
+  headers: Record<string, string> = ADMIN,
+) {
   const res = await exports.default.fetch(
-    new Request(`http://edgemq.test${path}`, { method, headers, body, ...(body instanceof ReadableStream && { duplex: "half" }) }),
+    new Request(`http://edgemq.test${path}`, {
+      method,
+      headers,
+      body,
+      ...(body instanceof ReadableStream && { duplex: "half" }),
+    }),
   );
   const text = await res.text();
   let parsed: unknown;
@@ -42,7 +52,9 @@ describe("body and batch limits", () => {
         // Bounded: 5 MiB at most, whatever the server does.
         if (sent >= 5 * 1024 * 1024) return ctrl.close();
         sent += chunk.byteLength;
-        ctrl.enqueue(sent === chunk.byteLength ? new TextEncoder().encode('{"messages":[{"body":"') : chunk);
+        ctrl.enqueue(
+          sent === chunk.byteLength ? new TextEncoder().encode('{"messages":[{"body":"') : chunk,
+        );
       },
     });
     expectError(await raw("POST", `/v1/topics/${topic}/messages`, stream), 413, "BATCH_TOO_LARGE");
@@ -75,7 +87,11 @@ describe("encodings", () => {
   ])("refuses a body holding %s with 400, never storing replacement characters", async (_, bad) => {
     const topic = await createTopic({ queues: 1 });
     const enc = new TextEncoder();
-    const bytes = new Uint8Array([...enc.encode('{"messages":[{"body":"a'), ...bad, ...enc.encode('b"}]}')]);
+    const bytes = new Uint8Array([
+      ...enc.encode('{"messages":[{"body":"a'),
+      ...bad,
+      ...enc.encode('b"}]}'),
+    ]);
     expectError(await raw("POST", `/v1/topics/${topic}/messages`, bytes), 400, "BAD_REQUEST");
     expect(await storedMessages(topic)).toBe(0);
   });
@@ -90,21 +106,41 @@ describe("encodings", () => {
     ["shardingKey", '{"body":"a","shardingKey":"\\udbff"}'],
   ])("refuses a lone surrogate escape in %s with 400", async (_, message) => {
     const topic = await createTopic({ queues: 1 });
-    expectError(await raw("POST", `/v1/topics/${topic}/messages`, `{"messages":[${message}]}`), 400, "BAD_REQUEST");
+    expectError(
+      await raw("POST", `/v1/topics/${topic}/messages`, `{"messages":[${message}]}`),
+      400,
+      "BAD_REQUEST",
+    );
     expect(await storedMessages(topic)).toBe(0);
   });
 
   it("stores a valid surrogate pair as is", async () => {
     const topic = await createTopic({ queues: 1 });
-    expect((await raw("POST", `/v1/topics/${topic}/messages`, '{"messages":[{"body":"\\ud83d\\ude00"}]}')).status).toBe(200);
+    expect(
+      (
+        await raw(
+          "POST",
+          `/v1/topics/${topic}/messages`,
+          '{"messages":[{"body":"\\ud83d\\ude00"}]}',
+        )
+      ).status,
+    ).toBe(200);
     const pulled = await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=0`);
     expect(pulled.body.messages[0].body).toBe("😀");
   });
 
   it("refuses invalid base64 and unknown encodings with 400", async () => {
     const topic = await createTopic({ queues: 1 });
-    expectError(await send(topic, { messages: [{ body: "not base64!", encoding: "base64" }] }), 400, "BAD_REQUEST");
-    expectError(await send(topic, { messages: [{ body: "x", encoding: "latin1" }] }), 400, "BAD_REQUEST");
+    expectError(
+      await send(topic, { messages: [{ body: "not base64!", encoding: "base64" }] }),
+      400,
+      "BAD_REQUEST",
+    );
+    expectError(
+      await send(topic, { messages: [{ body: "x", encoding: "latin1" }] }),
+      400,
+      "BAD_REQUEST",
+    );
     expect(await storedMessages(topic)).toBe(0);
   });
 });
@@ -113,8 +149,14 @@ describe("JSON shape", () => {
   it.each([
     ["deeply nested arrays", "[".repeat(200_000) + "]".repeat(200_000)],
     ["deeply nested objects", '{"a":'.repeat(100_000) + "1" + "}".repeat(100_000)],
-    ["a deep value inside a message", `{"messages":[{"body":"x","properties":${'{"a":'.repeat(50_000)}1${"}".repeat(50_000)}}]}`],
-    ["a deep unknown field", `{"messages":[{"body":"x"}],"extra":${"[".repeat(50_000)}${"]".repeat(50_000)}}`],
+    [
+      "a deep value inside a message",
+      `{"messages":[{"body":"x","properties":${'{"a":'.repeat(50_000)}1${"}".repeat(50_000)}}]}`,
+    ],
+    [
+      "a deep unknown field",
+      `{"messages":[{"body":"x"}],"extra":${"[".repeat(50_000)}${"]".repeat(50_000)}}`,
+    ],
     ["unbalanced nesting", "[".repeat(100_000)],
   ])("refuses %s with 400, not 500", async (_, text) => {
     const topic = await createTopic({ queues: 1 });
@@ -161,10 +203,16 @@ describe("JSON shape", () => {
     ["two delays", '{"messages":[{"body":"x","delayMs":5,"delayLevel":1}]}'],
     ["a delay level out of range", '{"messages":[{"body":"x","delayLevel":19}]}'],
     ["keys that are not strings", '{"messages":[{"body":"x","keys":[1]}]}'],
-    ["too many keys", `{"messages":[{"body":"x","keys":${JSON.stringify(Array.from({ length: 33 }, (_, i) => `k${i}`))}}]}`],
+    [
+      "too many keys",
+      `{"messages":[{"body":"x","keys":${JSON.stringify(Array.from({ length: 33 }, (_, i) => `k${i}`))}}]}`,
+    ],
     ["properties that are an array", '{"messages":[{"body":"x","properties":["a"]}]}'],
     ["a property value that is a number", '{"messages":[{"body":"x","properties":{"a":1}}]}'],
-    ["a property name that is not an identifier", '{"messages":[{"body":"x","properties":{"a b":"1"}}]}'],
+    [
+      "a property name that is not an identifier",
+      '{"messages":[{"body":"x","properties":{"a b":"1"}}]}',
+    ],
     ["a property named __proto__", '{"messages":[{"body":"x","properties":{"__proto__":"1"}}]}'],
     ["a tag of *", '{"messages":[{"body":"x","tag":"*"}]}'],
     ["a tag holding ||", '{"messages":[{"body":"x","tag":"a||b"}]}'],
@@ -178,15 +226,41 @@ describe("JSON shape", () => {
   it("refuses too many properties and oversize property names and values", async () => {
     const topic = await createTopic({ queues: 1 });
     const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`p${i}`, "v"]));
-    expectError(await send(topic, { messages: [{ body: "x", properties: many }] }), 400, "BAD_REQUEST");
-    expectError(await send(topic, { messages: [{ body: "x", properties: { p: "v".repeat(4097) } }] }), 400, "BAD_REQUEST");
-    expectError(await send(topic, { messages: [{ body: "x", properties: { ["n".repeat(129)]: "v" } }] }), 400, "BAD_REQUEST");
-    expectError(await send(topic, { messages: [{ body: "x", tag: "t".repeat(257) }] }), 400, "BAD_REQUEST");
-    expectError(await send(topic, { messages: [{ body: "x", msgId: "m".repeat(129) }] }), 400, "BAD_REQUEST");
+    expectError(
+      await send(topic, { messages: [{ body: "x", properties: many }] }),
+      400,
+      "BAD_REQUEST",
+    );
+    expectError(
+      await send(topic, { messages: [{ body: "x", properties: { p: "v".repeat(4097) } }] }),
+      400,
+      "BAD_REQUEST",
+    );
+    expectError(
+      await send(topic, { messages: [{ body: "x", properties: { ["n".repeat(129)]: "v" } }] }),
+      400,
+      "BAD_REQUEST",
+    );
+    expectError(
+      await send(topic, { messages: [{ body: "x", tag: "t".repeat(257) }] }),
+      400,
+      "BAD_REQUEST",
+    );
+    expectError(
+      await send(topic, { messages: [{ body: "x", msgId: "m".repeat(129) }] }),
+      400,
+      "BAD_REQUEST",
+    );
     // A batch with one bad message among good ones stores none of them.
-    expectError(await send(topic, { messages: [{ body: "good" }, { body: "x", properties: many }] }), 400, "BAD_REQUEST");
+    expectError(
+      await send(topic, { messages: [{ body: "good" }, { body: "x", properties: many }] }),
+      400,
+      "BAD_REQUEST",
+    );
     expect(await storedMessages(topic)).toBe(0);
-    const full = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`p${i}`, "v".repeat(4096)]));
+    const full = Object.fromEntries(
+      Array.from({ length: 64 }, (_, i) => [`p${i}`, "v".repeat(4096)]),
+    );
     expect((await send(topic, { messages: [{ body: "x", properties: full }] })).status).toBe(200);
   });
 });
@@ -216,8 +290,19 @@ describe("query and path numbers", () => {
   it("refuses out-of-range receive options with 400", async () => {
     const topic = await createTopic({ queues: 1 });
     const g = unique("g");
-    for (const body of [{ invisibleMs: 999 }, { invisibleMs: 43_200_001 }, { waitMs: -1 }, { max: 0 }, { max: "5" }, { filter: 7 }]) {
-      expectError(await api("POST", `/v1/groups/${g}/topics/${topic}/receive`, body), 400, "BAD_REQUEST");
+    for (const body of [
+      { invisibleMs: 999 },
+      { invisibleMs: 43_200_001 },
+      { waitMs: -1 },
+      { max: 0 },
+      { max: "5" },
+      { filter: 7 },
+    ]) {
+      expectError(
+        await api("POST", `/v1/groups/${g}/topics/${topic}/receive`, body),
+        400,
+        "BAD_REQUEST",
+      );
     }
   });
 
@@ -231,7 +316,9 @@ describe("query and path numbers", () => {
 
 describe("header limits", () => {
   it("refuses an Authorization header over the token limit with 401", async () => {
-    const r = await api("GET", "/v1/topics", undefined, { authorization: `Bearer ${"x".repeat(30 * 1024)}` });
+    const r = await api("GET", "/v1/topics", undefined, {
+      authorization: `Bearer ${"x".repeat(30 * 1024)}`,
+    });
     expectError(r, 401, "UNAUTHORIZED");
   });
 
@@ -239,7 +326,11 @@ describe("header limits", () => {
     const many: Record<string, string> = { ...ADMIN };
     for (let i = 0; i < 100; i++) many[`x-h${i}`] = "v";
     expectError(await api("GET", "/v1/topics", undefined, many), 400, "BAD_REQUEST");
-    expectError(await api("GET", "/v1/topics", undefined, { ...ADMIN, "x-big": "v".repeat(48 * 1024) }), 400, "BAD_REQUEST");
+    expectError(
+      await api("GET", "/v1/topics", undefined, { ...ADMIN, "x-big": "v".repeat(48 * 1024) }),
+      400,
+      "BAD_REQUEST",
+    );
     const fine: Record<string, string> = { ...ADMIN, "x-big": "v".repeat(16 * 1024) };
     for (let i = 0; i < 90; i++) fine[`x-h${i}`] = "v";
     expect((await api("GET", "/v1/topics", undefined, fine)).status).toBe(200);

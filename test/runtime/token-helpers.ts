@@ -28,7 +28,10 @@ export async function mint(scope: {
 }
 
 const b64url = (bytes: Uint8Array) =>
-  btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 const part = (v: unknown) => b64url(new TextEncoder().encode(JSON.stringify(v)));
 
 /** Builds a JWT with any header and payload, HMAC-signed with `secret` (or unsigned for `none`). */
@@ -47,14 +50,25 @@ export async function forge(
     false,
     ["sign"],
   );
-  const sig = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(input)));
+  const sig = new Uint8Array(
+    await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(input)),
+  );
   return `${input}.${b64url(sig)}`;
 }
 
 /** A payload like a minted token's: every scope, valid for an hour. */
 export function claims(over: Record<string, unknown> = {}): Record<string, unknown> {
   const now = Math.floor(Date.now() / 1000);
-  return { sub: "forger", publish: ["*"], subscribe: ["*"], groups: ["*"], aud: "edgemq", iat: now, exp: now + 3600, ...over };
+  return {
+    sub: "forger",
+    publish: ["*"],
+    subscribe: ["*"],
+    groups: ["*"],
+    aud: "edgemq",
+    iat: now,
+    exp: now + 3600,
+    ...over,
+  };
 }
 
 /** Calls the gateway app directly with a modified env (unset keys with `undefined`). */
@@ -65,7 +79,11 @@ export async function callWithEnv(
   init: { body?: BodyInit; headers?: Record<string, string> } = {},
 ): Promise<Response> {
   const e = { ...env, ...overrides };
-  const req = new Request(`http://edgemq.test${path}`, { method, headers: init.headers ?? {}, body: init.body ?? null });
+  const req = new Request(`http://edgemq.test${path}`, {
+    method,
+    headers: init.headers ?? {},
+    body: init.body ?? null,
+  });
   return app.request(req, undefined, e);
 }
 
