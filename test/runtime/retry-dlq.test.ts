@@ -207,6 +207,44 @@ describe("dead letters", () => {
   });
 });
 
+describe("default limits", () => {
+  it("dead-letters after 17 deliveries with the default maxReconsumeTimes of 16", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const group = unique("g");
+    await send(topic, ["stubborn"]);
+    const seen: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const got = await receive(group, topic);
+      if (got.length === 0) break;
+      seen.push(got[0].reconsumeTimes);
+      await nack(group, topic, receipts(got), 0);
+    }
+    expect(seen).toEqual(Array.from({ length: 17 }, (_, i) => i));
+    expect((await deadLetters(group)).map((m) => m.reconsumeTimes)).toEqual([16]);
+  });
+});
+
+describe("message status by group", () => {
+  it("follows a message from pending through inflight and retrying to dlq, and to consumed", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const group = await putGroup({ maxReconsumeTimes: 1 });
+    const [a, b] = await send(topic, ["a", "b"]);
+    const status = async (msgId: string) =>
+      (await api("GET", `/v1/topics/${topic}/messages/${msgId}`)).body.groups?.[group];
+    await receive(group, topic, { max: 1 });
+    expect(await status(a.msgId)).toBe("inflight");
+    expect(await status(b.msgId)).toBe("pending");
+    await lapse(topic, 0, group);
+    expect(await status(a.msgId)).toBe("retrying");
+    const [again, mb] = await receive(group, topic);
+    expect([again.body, mb.body]).toEqual(["a", "b"]);
+    await nack(group, topic, [again.receipt]);
+    expect(await status(a.msgId)).toBe("dlq");
+    await ack(group, topic, [mb.receipt]);
+    expect(await status(b.msgId)).toBe("consumed");
+  });
+});
+
 describe("dead-letter resend", () => {
   async function deadLettered(n: number) {
     const topic = await createTopic({ queues: 2 });
