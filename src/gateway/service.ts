@@ -539,7 +539,16 @@ export class BrokerService {
   }
 }
 
-/** A broker-made msgId: random, unique, URL-safe. */
-export function newMsgId(): string {
-  return crypto.randomUUID().replace(/-/g, "").toUpperCase();
+/**
+ * A broker-made msgId: 32 uppercase hex digits, the store time's milliseconds
+ * (12) then 80 random bits (20). Unique like a UUID, but ids made close in
+ * time sort close together, so each shard's msgId index grows at its right
+ * edge instead of taking writes at random pages (which, with millions of
+ * messages stored, multiplied the bytes every commit writes).
+ */
+export function newMsgId(now = Date.now()): string {
+  const random = crypto.getRandomValues(new Uint8Array(10));
+  let hex = now.toString(16).padStart(12, "0");
+  for (const b of random) hex += b.toString(16).padStart(2, "0");
+  return hex.toUpperCase();
 }
