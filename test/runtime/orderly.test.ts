@@ -133,6 +133,13 @@ describe("orderly groups", () => {
     const rest = await drain(group, topic);
     expect(bodies(rest)).toEqual(["k2"]);
     expect(bodies(await deadLetters(group))).toEqual(["l1"]);
+    // Resent, it comes back once, and once acked stays gone.
+    await api("POST", `/v1/groups/${group}/dlq/resend`, {});
+    const resent = await drain(group, topic);
+    expect(resent.map((m) => [m.body, m.reconsumeTimes])).toEqual([["l1", 0]]);
+    await ack(group, topic, receipts([...rest, ...resent]));
+    expect(await drain(group, topic)).toEqual([]);
+    expect(await deadLetters(group)).toEqual([]);
   });
 
   it("never hands out again a message acked while an earlier key was blocked", async () => {
