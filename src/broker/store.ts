@@ -416,6 +416,11 @@ export class ShardStore {
   /** Deletes log rows and their key index entries (the msgId stays for dedup). */
   private deleteMessages(rows: { msg_offset: number; size: number }[]): void {
     for (const r of rows) {
+      this.sql.exec(
+        `DELETE FROM msg_key WHERE msg_offset = ?1 AND key IN
+           (SELECT value FROM json_each((SELECT keys FROM log WHERE msg_offset = ?1 AND keys IS NOT NULL)))`,
+        r.msg_offset,
+      );
       this.sql.exec("DELETE FROM log WHERE msg_offset = ?", r.msg_offset);
       this.counters.messages--;
       this.counters.bytes -= r.size;

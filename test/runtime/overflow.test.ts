@@ -2,8 +2,9 @@
  * Backlog bounds and every overflow policy (the seed's point 5: CORBA's
  * RejectNewEvents, FifoOrder, LifoOrder, PriorityOrder, DeadlineOrder).
  */
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api, createTopic, unique } from "./helpers.ts";
+import { api, createTopic, shardStub, unique } from "./helpers.ts";
 
 type Msg = Record<string, unknown>;
 
@@ -290,6 +291,21 @@ describe("deleting from the middle of the log", () => {
     // Queries by id do not find an evicted message.
     const evicted = await api("GET", `/v1/topics/${topic}/messages?from=0&to=${Date.now() + 1000}`);
     expect(evicted.body.messages.map((m: { body: string }) => m.body)).toEqual(["m0", "m2", "m4", "m5"]);
+  });
+});
+
+describe("evicted messages", () => {
+  it("leave no key index entries behind and are not found by key", async () => {
+    const topic = await createTopic({ queues: 1, maxBacklogMessages: 1, overflowPolicy: "drop-oldest" });
+    await sendOk(topic, [{ body: "old", keys: ["shared", "old-only"] }]);
+    await sendOk(topic, [{ body: "new", keys: ["shared"] }]);
+    const shared = await api("GET", `/v1/topics/${topic}/messages?key=shared`);
+    expect(shared.body.messages.map((m: { body: string }) => m.body)).toEqual(["new"]);
+    expect((await api("GET", `/v1/topics/${topic}/messages?key=old-only`)).body.messages).toEqual([]);
+    const keys = await runInDurableObject(shardStub(topic, 0), (_i, state) =>
+      state.storage.sql.exec<{ key: string; msg_offset: number }>("SELECT key, msg_offset FROM msg_key").toArray(),
+    );
+    expect(keys).toEqual([{ key: "shared", msg_offset: 1 }]);
   });
 });
 
