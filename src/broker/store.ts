@@ -804,6 +804,35 @@ export class ShardStore {
     return this.hasPullable(this.popCursor(group), filter, now);
   }
 
+  /**
+   * {@link hasReceivable} for a waiter whose last look found nothing, after
+   * messages were appended from `from` on: only those are looked at. An
+   * orderly group may take one whose key is not in flight or waiting to retry
+   * (an earlier message of a free key would have been found by the last
+   * look). Bounded like the claim; may say yes when the claim's window ends
+   * first, never no when an appended message is there to take.
+   */
+  hasReceivableSince(group: string, filter: MessageFilter, now: number, from: number): boolean {
+    const config = this.groupConfig(group);
+    const start = Math.max(from, this.popCursor(group), this.minOffset());
+    if (!config?.orderly) return this.hasPullable(start, filter, now);
+    const rows = this.sql.exec<ScanRow>(
+      `SELECT ${SCAN_COLUMNS} FROM log WHERE msg_offset >= ?
+         AND NOT EXISTS (SELECT 1 FROM inflight i WHERE i.grp = ? AND i.msg_offset = log.msg_offset)
+         AND (sharding_key IS NULL OR sharding_key NOT IN (SELECT sharding_key FROM inflight
+           WHERE grp = ? AND state < 2 AND sharding_key IS NOT NULL))
+       ORDER BY msg_offset LIMIT ?`,
+      start,
+      group,
+      group,
+      BATCH.scan,
+    );
+    for (const row of rows) {
+      if ((row.expire_at === null || row.expire_at > now) && this.matches(row, filter)) return true;
+    }
+    return false;
+  }
+
   /** The in-flight row a receipt names, or null when it lapsed or was already used. */
   private receiptRow(group: string, ref: ReceiptRef, now: number): InflightRow | null {
     const r = this.sql

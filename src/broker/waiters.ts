@@ -4,8 +4,14 @@
  * the check's first non-null answer or with null after its wait. No polling:
  * the only timer is the one that ends the wait.
  */
+/** What changed, when a wake knows: lets a check look at less than everything. */
+export interface WakeHint {
+  /** Messages were appended to the log from this offset on (and nothing else changed). */
+  appendedFrom?: number;
+}
+
 interface Waiter {
-  check(): unknown;
+  check(hint?: WakeHint): unknown;
   resolve(value: unknown): void;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -18,7 +24,7 @@ export class Waiters {
     return this.byId.size;
   }
 
-  wait<T>(waitMs: number, check: () => T | null, id = `w${++this.seq}`): Promise<T | null> {
+  wait<T>(waitMs: number, check: (hint?: WakeHint) => T | null, id = `w${++this.seq}`): Promise<T | null> {
     return new Promise<T | null>((resolve) => {
       const timer = setTimeout(() => {
         this.byId.delete(id);
@@ -28,12 +34,12 @@ export class Waiters {
     });
   }
 
-  /** Re-runs every waiter's check; those that now have an answer resolve. */
-  wake(): void {
+  /** Re-runs every waiter's check (with `hint`, when the caller knows what changed); those that now have an answer resolve. */
+  wake(hint?: WakeHint): void {
     for (const [id, w] of this.byId) {
       let value: unknown;
       try {
-        value = w.check();
+        value = w.check(hint);
       } catch {
         value = null;
       }
