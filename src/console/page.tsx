@@ -46,8 +46,8 @@ export const ConsolePage: FC<{ base: string }> = ({ base }) => (
         <section id="login" class="card login" hidden>
           <h1>Sign in</h1>
           <p>
-            Enter the broker's admin token (<code>ADMIN_TOKEN</code>). It stays in this tab's session storage and is
-            sent only to this origin's API.
+            Enter the broker's admin token (<code>ADMIN_TOKEN</code>). It stays in this tab's
+            session storage and is sent only to this origin's API.
           </p>
           <form id="login-form">
             <label>

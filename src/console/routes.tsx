@@ -52,5 +52,9 @@ consoleRoutes.use("*", async (c, next) => {
   if (c.req.method === "GET" && c.req.path === `${BASE}/`) return c.html(page);
   await next();
 });
-consoleRoutes.get("/app.js", (c) => c.body(consoleScript, 200, { "content-type": "text/javascript; charset=utf-8" }));
-consoleRoutes.get("/app.css", (c) => c.body(consoleStyle, 200, { "content-type": "text/css; charset=utf-8" }));
+consoleRoutes.get("/app.js", (c) =>
+  c.body(consoleScript, 200, { "content-type": "text/javascript; charset=utf-8" }),
+);
+consoleRoutes.get("/app.css", (c) =>
+  c.body(consoleStyle, 200, { "content-type": "text/css; charset=utf-8" }),
+);

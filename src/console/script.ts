@@ -36,7 +36,9 @@ export const consoleScript = String.raw`"use strict";
     add(el, Array.prototype.slice.call(arguments, 2));
     return el;
   }
+  /** Appends children: add(el, [a, b]) or add(el, a, b); nested arrays flatten, null/false skip. */
   function add(el, children) {
+    if (arguments.length !== 2 || !Array.isArray(children)) children = Array.prototype.slice.call(arguments, 1);
     children.forEach(function (c) {
       if (c === null || c === undefined || c === false) return;
       if (Array.isArray(c)) add(el, c);
@@ -65,13 +67,16 @@ export const consoleScript = String.raw`"use strict";
     return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
       pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
   }
+  /** A span in at most two units: "45 s", "1 min 30 s", "2 h", "3 d". */
   function duration(ms) {
     if (ms === null || ms === undefined) return "—";
-    var s = Math.round(ms / 1000);
-    if (s < 120) return s + " s";
-    if (s < 7200) return Math.round(s / 60) + " min";
-    if (s < 172800) return Math.round(s / 3600) + " h";
-    return Math.round(s / 86400) + " d";
+    if (ms < 1000) return Math.round(ms) + " ms";
+    var left = Math.round(ms / 1000), parts = [];
+    [[86400, "d"], [3600, "h"], [60, "min"], [1, "s"]].forEach(function (u) {
+      if (parts.length < 2 && left >= u[0]) { parts.push(Math.floor(left / u[0]) + " " + u[1]); left %= u[0]; }
+      else if (parts.length) parts.push(null);
+    });
+    return parts.filter(Boolean).slice(0, 2).join(" ");
   }
   /** A value for <input type=datetime-local> (local time, seconds). */
   function localInput(ms) {

@@ -6,6 +6,7 @@ export const consoleStyle = `
   font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg);
 }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; }
 a { color: var(--accent); text-decoration: none; }
 a:hover { text-decoration: underline; }
@@ -23,7 +24,7 @@ h2 { font-size: 15px; margin: 0 0 10px; }
 h3 { font-size: 14px; margin: 14px 0 8px; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 16px 18px; margin-bottom: 16px; }
 .login { max-width: 440px; margin: 60px auto; }
-.cols { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: 16px; }
+.cols { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: 16px; margin-bottom: 16px; }
 .cols > .card { margin-bottom: 0; }
 .stats { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 12px; margin-bottom: 16px; }
 .stat { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 12px 14px; }
@@ -50,7 +51,8 @@ button.secondary { background: #fff; color: var(--accent); }
 button.danger { background: #fff; color: var(--bad); border-color: #fda29b; }
 button.quiet { background: transparent; border-color: #475467; color: #d0d5dd; padding: 3px 10px; }
 .actions { display: flex; gap: 8px; flex-wrap: wrap; }
-.result { margin: 10px 0 0; min-height: 1em; }
+.result { margin: 10px 0 0; }
+.result:empty { display: none; }
 .error { color: var(--bad); }
 .ok { color: var(--good); }
 .muted { color: var(--muted); }

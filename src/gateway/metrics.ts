@@ -53,12 +53,16 @@ function render(families: Family[]): string {
   for (const f of families) {
     lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`);
     lines.push(`# TYPE ${f.name} ${f.kind}`);
-    for (const s of f.samples) lines.push(`${f.name}${formatLabels(s.labels)} ${formatValue(s.value)}`);
+    for (const s of f.samples)
+      lines.push(`${f.name}${formatLabels(s.labels)} ${formatValue(s.value)}`);
   }
   return lines.join("\n") + "\n";
 }
 
-const byName = <T>(key: (x: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+const byName =
+  <T>(key: (x: T) => string) =>
+  (a: T, b: T) =>
+    key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
 
 /**
  * Formats a snapshot. Queue series carry `topic` and `queue` labels (sum by
@@ -66,7 +70,12 @@ const byName = <T>(key: (x: T) => string) => (a: T, b: T) => (key(a) < key(b) ? 
  * `queue`. Output is sorted, so two scrapes of the same state are equal.
  */
 export function formatMetrics(snapshot: MetricsSnapshot): string {
-  const family = (name: string, kind: Kind, help: string): Family => ({ name, kind, help, samples: [] });
+  const family = (name: string, kind: Kind, help: string): Family => ({
+    name,
+    kind,
+    help,
+    samples: [],
+  });
   const topics = [...snapshot.topics].sort(byName((t) => t.topic));
   const groups = [...snapshot.groups].sort(byName((g) => g.group));
 
@@ -80,20 +89,47 @@ export function formatMetrics(snapshot: MetricsSnapshot): string {
       (q) => q.sent,
     ],
     [
-      family("edgemq_messages_delivered_total", "counter", "Messages handed out by pull and receive, redeliveries included."),
+      family(
+        "edgemq_messages_delivered_total",
+        "counter",
+        "Messages handed out by pull and receive, redeliveries included.",
+      ),
       (q) => q.delivered,
     ],
-    [family("edgemq_backlog_messages", "gauge", "Messages stored in the queue."), (q) => q.messages],
-    [family("edgemq_backlog_bytes", "gauge", "Bytes of messages stored in the queue."), (q) => q.bytes],
-    [family("edgemq_queue_min_offset", "gauge", "First offset still stored in the queue."), (q) => q.minOffset],
-    [family("edgemq_queue_max_offset", "gauge", "Next offset to be written in the queue."), (q) => q.maxOffset],
-    [family("edgemq_scheduled_messages", "gauge", "Delayed or scheduled messages not yet due."), (q) => q.scheduled],
     [
-      family("edgemq_messages_dropped_total", "counter", "Messages discarded by the topic's overflow policy."),
+      family("edgemq_backlog_messages", "gauge", "Messages stored in the queue."),
+      (q) => q.messages,
+    ],
+    [
+      family("edgemq_backlog_bytes", "gauge", "Bytes of messages stored in the queue."),
+      (q) => q.bytes,
+    ],
+    [
+      family("edgemq_queue_min_offset", "gauge", "First offset still stored in the queue."),
+      (q) => q.minOffset,
+    ],
+    [
+      family("edgemq_queue_max_offset", "gauge", "Next offset to be written in the queue."),
+      (q) => q.maxOffset,
+    ],
+    [
+      family("edgemq_scheduled_messages", "gauge", "Delayed or scheduled messages not yet due."),
+      (q) => q.scheduled,
+    ],
+    [
+      family(
+        "edgemq_messages_dropped_total",
+        "counter",
+        "Messages discarded by the topic's overflow policy.",
+      ),
       (q) => q.dropped,
     ],
     [
-      family("edgemq_messages_expired_total", "counter", "Messages that passed their expireAt before delivery."),
+      family(
+        "edgemq_messages_expired_total",
+        "counter",
+        "Messages that passed their expireAt before delivery.",
+      ),
       (q) => q.expired,
     ],
   ];
@@ -102,24 +138,50 @@ export function formatMetrics(snapshot: MetricsSnapshot): string {
     queuesPerTopic.samples.push({ labels: { topic: t.topic }, value: t.queues.length });
     const queues = [...t.queues].sort((a, b) => a.queue - b.queue);
     for (const q of queues) {
-      for (const [f, pick] of perQueue) f.samples.push({ labels: { topic: t.topic, queue: q.queue }, value: pick(q) });
+      for (const [f, pick] of perQueue)
+        f.samples.push({ labels: { topic: t.topic, queue: q.queue }, value: pick(q) });
     }
   }
 
   const perGroupQueue: [Family, (s: GroupQueueStats) => number][] = [
-    [family("edgemq_group_lag", "gauge", "Messages the group has not consumed yet (maxOffset - offset)."), (s) => s.lag],
-    [family("edgemq_group_offset", "gauge", "The group's consume position in the queue."), (s) => s.offset],
     [
-      family("edgemq_group_inflight_messages", "gauge", "Messages received by the group and not yet acked."),
+      family(
+        "edgemq_group_lag",
+        "gauge",
+        "Messages the group has not consumed yet (maxOffset - offset).",
+      ),
+      (s) => s.lag,
+    ],
+    [
+      family("edgemq_group_offset", "gauge", "The group's consume position in the queue."),
+      (s) => s.offset,
+    ],
+    [
+      family(
+        "edgemq_group_inflight_messages",
+        "gauge",
+        "Messages received by the group and not yet acked.",
+      ),
       (s) => s.inflight,
     ],
     [
-      family("edgemq_group_retry_messages", "gauge", "Messages waiting to be redelivered to the group (nacked or lapsed)."),
+      family(
+        "edgemq_group_retry_messages",
+        "gauge",
+        "Messages waiting to be redelivered to the group (nacked or lapsed).",
+      ),
       (s) => s.retrying,
     ],
-    [family("edgemq_group_dlq_messages", "gauge", "Messages in the group's dead-letter queue."), (s) => s.dlq],
+    [
+      family("edgemq_group_dlq_messages", "gauge", "Messages in the group's dead-letter queue."),
+      (s) => s.dlq,
+    ],
   ];
-  const members = family("edgemq_group_members", "gauge", "Live members of the group (heartbeat within 30 s).");
+  const members = family(
+    "edgemq_group_members",
+    "gauge",
+    "Live members of the group (heartbeat within 30 s).",
+  );
   for (const g of groups) {
     members.samples.push({ labels: { group: g.group }, value: g.members });
     for (const topic of Object.keys(g.topics).sort()) {

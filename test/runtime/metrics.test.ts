@@ -21,7 +21,8 @@ function parseMetrics(text: string): { samples: Sample[]; types: Map<string, str
   expect(text.endsWith("\n")).toBe(true);
   for (const line of text.split("\n")) {
     if (line === "") continue;
-    const type = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line);
+    const type =
+      /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line);
     if (type) {
       expect(types.has(type[1]!), `duplicate TYPE ${type[1]}`).toBe(false);
       types.set(type[1]!, type[2]!);
@@ -51,24 +52,39 @@ function parseMetrics(text: string): { samples: Sample[]; types: Map<string, str
 
 async function send(topic: string, bodies: string[], queue?: number): Promise<void> {
   const q = queue === undefined ? "" : `?queue=${queue}`;
-  const r = await api("POST", `/v1/topics/${topic}/messages${q}`, { messages: bodies.map((body) => ({ body })) });
+  const r = await api("POST", `/v1/topics/${topic}/messages${q}`, {
+    messages: bodies.map((body) => ({ body })),
+  });
   expect(r.status, JSON.stringify(r.body)).toBe(200);
 }
 
-async function receive(group: string, topic: string, body: Record<string, unknown> = {}): Promise<any[]> {
+async function receive(
+  group: string,
+  topic: string,
+  body: Record<string, unknown> = {},
+): Promise<any[]> {
   const r = await api("POST", `/v1/groups/${group}/topics/${topic}/receive`, body);
   expect(r.status, JSON.stringify(r.body)).toBe(200);
   return r.body.messages;
 }
 
-async function nack(group: string, topic: string, receipts: string[], delayMs?: number): Promise<void> {
+async function nack(
+  group: string,
+  topic: string,
+  receipts: string[],
+  delayMs?: number,
+): Promise<void> {
   const r = await api("POST", `/v1/groups/${group}/topics/${topic}/nack`, { receipts, delayMs });
   expect(r.status, JSON.stringify(r.body)).toBe(200);
 }
 
 async function scrape(headers: Record<string, string> = ADMIN) {
   const res = await exports.default.fetch(new Request("http://edgemq.test/metrics", { headers }));
-  return { status: res.status, contentType: res.headers.get("content-type"), text: await res.text() };
+  return {
+    status: res.status,
+    contentType: res.headers.get("content-type"),
+    text: await res.text(),
+  };
 }
 
 /** Sum of a metric's samples whose labels include `match`. */
@@ -108,7 +124,9 @@ describe("GET /metrics", () => {
     expect(types.get("edgemq_backlog_messages")).toBe("gauge");
     expect(total(samples, "edgemq_messages_sent_total", { topic, queue: "0" })).toBe(3);
     expect(total(samples, "edgemq_messages_sent_total", { topic, queue: "1" })).toBe(1);
-    expect(total(samples, "edgemq_messages_delivered_total", { topic, queue: "0" })).toBeGreaterThanOrEqual(3);
+    expect(
+      total(samples, "edgemq_messages_delivered_total", { topic, queue: "0" }),
+    ).toBeGreaterThanOrEqual(3);
     expect(total(samples, "edgemq_messages_delivered_total", { topic })).toBe(4);
     expect(total(samples, "edgemq_backlog_messages", { topic })).toBe(4);
     expect(total(samples, "edgemq_backlog_bytes", { topic, queue: "1" })).toBeGreaterThan(0);
@@ -120,12 +138,22 @@ describe("GET /metrics", () => {
   });
 
   it("counts dropped, expired, scheduled, retrying and dead-lettered messages", async () => {
-    const topic = await createTopic({ queues: 1, maxBacklogMessages: 1, overflowPolicy: "drop-oldest" });
+    const topic = await createTopic({
+      queues: 1,
+      maxBacklogMessages: 1,
+      overflowPolicy: "drop-oldest",
+    });
     await send(topic, ["one", "two", "three"]);
     const late = await api("POST", `/v1/topics/${topic}/messages`, {
-      messages: [{ body: "late", expireAt: Date.now() - 1000 }, { body: "later", delayMs: 600_000 }],
+      messages: [
+        { body: "late", expireAt: Date.now() - 1000 },
+        { body: "later", delayMs: 600_000 },
+      ],
     });
-    expect(late.body.results.map((x: { status: string }) => x.status)).toEqual(["expired", "scheduled"]);
+    expect(late.body.results.map((x: { status: string }) => x.status)).toEqual([
+      "expired",
+      "scheduled",
+    ]);
     const retry = unique("retry");
     const [m] = await receive(retry, topic);
     await nack(retry, topic, [m.receipt], 600_000);

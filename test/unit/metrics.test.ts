@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { escapeLabelValue, formatMetrics, type MetricsSnapshot } from "../../src/gateway/metrics.ts";
+import {
+  escapeLabelValue,
+  formatMetrics,
+  type MetricsSnapshot,
+} from "../../src/gateway/metrics.ts";
 import type { GroupQueueStats, QueueStats } from "../../src/protocol/types.ts";
 
 const queue = (queue: number, over: Partial<QueueStats> = {}): QueueStats => ({
@@ -44,7 +48,15 @@ describe("formatMetrics", () => {
   it("writes one sample per queue with topic and queue labels", () => {
     const text = formatMetrics({
       ...empty,
-      topics: [{ topic: "orders", queues: [queue(0, { sent: 7, delivered: 5, messages: 3, bytes: 120, maxOffset: 7 }), queue(1, { dropped: 2 })] }],
+      topics: [
+        {
+          topic: "orders",
+          queues: [
+            queue(0, { sent: 7, delivered: 5, messages: 3, bytes: 120, maxOffset: 7 }),
+            queue(1, { dropped: 2 }),
+          ],
+        },
+      ],
     });
     expect(text).toContain('edgemq_messages_sent_total{topic="orders",queue="0"} 7\n');
     expect(text).toContain('edgemq_messages_delivered_total{topic="orders",queue="0"} 5\n');
@@ -58,13 +70,25 @@ describe("formatMetrics", () => {
   it("writes group lag, in-flight, retry and DLQ numbers per group, topic and queue", () => {
     const text = formatMetrics({
       ...empty,
-      groups: [{ group: "billing", members: 2, topics: { orders: [lag(0, { lag: 4, inflight: 1, retrying: 2, dlq: 3, offset: 6 })] } }],
+      groups: [
+        {
+          group: "billing",
+          members: 2,
+          topics: { orders: [lag(0, { lag: 4, inflight: 1, retrying: 2, dlq: 3, offset: 6 })] },
+        },
+      ],
     });
     expect(text).toContain('edgemq_group_lag{group="billing",topic="orders",queue="0"} 4\n');
     expect(text).toContain('edgemq_group_offset{group="billing",topic="orders",queue="0"} 6\n');
-    expect(text).toContain('edgemq_group_inflight_messages{group="billing",topic="orders",queue="0"} 1\n');
-    expect(text).toContain('edgemq_group_retry_messages{group="billing",topic="orders",queue="0"} 2\n');
-    expect(text).toContain('edgemq_group_dlq_messages{group="billing",topic="orders",queue="0"} 3\n');
+    expect(text).toContain(
+      'edgemq_group_inflight_messages{group="billing",topic="orders",queue="0"} 1\n',
+    );
+    expect(text).toContain(
+      'edgemq_group_retry_messages{group="billing",topic="orders",queue="0"} 2\n',
+    );
+    expect(text).toContain(
+      'edgemq_group_dlq_messages{group="billing",topic="orders",queue="0"} 3\n',
+    );
     expect(text).toContain('edgemq_group_members{group="billing"} 2\n');
   });
 

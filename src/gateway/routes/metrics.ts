@@ -16,7 +16,10 @@ metricsRoutes.get("/", async (c) => {
     requireAdmin(c);
   }
   const snapshot = await collect(new BrokerService(c.env));
-  return c.body(formatMetrics(snapshot), 200, { "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" });
+  return c.body(formatMetrics(snapshot), 200, {
+    "content-type": METRICS_CONTENT_TYPE,
+    "cache-control": "no-store",
+  });
 });
 
 /**
