@@ -24,8 +24,9 @@ import {
   type TransactionCheckConfig,
 } from "./store.ts";
 import { batchFootprint, resolveStorageLimit, wouldExceedStorage } from "./storage-limit.ts";
-import { nextAlarmAt, retentionDueAt } from "./timing.ts";
-import { Waiters } from "./waiters.ts";
+import { nextAlarmAt, retentionDueAt, scheduledAlarmAt } from "./timing.ts";
+import { type WakeHint, Waiters } from "./waiters.ts";
+import { GroupCommit, type Settled } from "./group-commit.ts";
 
 /** Key of the shard's own storage ceiling in its KV storage. */
 const STORAGE_LIMIT_KEY = "storage_limit";
@@ -50,6 +51,8 @@ export class QueueShard extends DurableObject<Env> {
   private readonly waiters = new Waiters();
   /** The alarm time currently set, mirrored to skip redundant setAlarm calls. */
   private armedAt: number | null = null;
+  /** When the alarm last moved scheduled messages into the log (paces the next move). */
+  private lastMoveAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -103,7 +106,7 @@ export class QueueShard extends DurableObject<Env> {
     const config = s.topicConfig();
     const next = nextAlarmAt(
       [
-        s.nextScheduledAt(),
+        scheduledAlarmAt(s.nextScheduledAt(), this.lastMoveAt),
         s.nextVisibleAt(now),
         s.nextCheckAt(),
         retentionDueAt(s.oldestStoredAt(), config.retentionMs, s.lastSweep),
@@ -149,31 +152,57 @@ export class QueueShard extends DurableObject<Env> {
 
   // ---- produce -------------------------------------------------------------
 
-  async send(messages: NormalizedMessage[]): Promise<SendResult[]> {
+  /** Concurrent sends share one commit (see group-commit.ts). */
+  private readonly sends = new GroupCommit<NormalizedMessage[], SendResult[]>(
+    (batches) => this.appendGroup(batches),
+    () => this.ctx.storage.sync(),
+  );
+
+  /**
+   * Appends a batch, all or nothing. Answered once the batch is committed;
+   * sends that arrive while a commit is under way are written together.
+   */
+  send(messages: NormalizedMessage[]): Promise<SendResult[]> {
+    return this.sends.submit(messages);
+  }
+
+  /** Writes a group of send batches, each in its own nested transaction, then arms timers and wakes waiters once. */
+  private async appendGroup(batches: NormalizedMessage[][]): Promise<Settled<SendResult[]>[]> {
     const now = Date.now();
-    const results = this.call(() => {
-      this.checkStorage(messages);
-      return this.atomically(() => this.store.append(messages, now));
-    });
     let earliest: number | null = null;
     let stored = false;
-    for (let i = 0; i < results.length; i++) {
-      const r = results[i]!;
-      if (r.status === "stored") stored = true;
-      else if (r.status === "scheduled") {
-        const due = messages[i]!.deliverAt!;
-        if (earliest === null || due < earliest) earliest = due;
+    let appendedFrom: number | null = null;
+    const outcomes = batches.map((messages): Settled<SendResult[]> => {
+      try {
+        const results = this.call(() => {
+          this.checkStorage(messages);
+          return this.atomically(() => this.store.append(messages, now));
+        });
+        for (let i = 0; i < results.length; i++) {
+          const r = results[i]!;
+          if (r.status === "stored") {
+            stored = true;
+            if (appendedFrom === null || r.offset! < appendedFrom) appendedFrom = r.offset!;
+          } else if (r.status === "scheduled") {
+            const due = messages[i]!.deliverAt!;
+            if (earliest === null || due < earliest) earliest = due;
+          }
+        }
+        return { ok: true, value: results };
+      } catch (error) {
+        return { ok: false, error };
       }
-    }
+    });
     if (stored) {
       if (this.armedAt === null) {
         const config = this.store.topicConfig();
         await this.ensureAlarm(retentionDueAt(now, config.retentionMs, this.store.lastSweep));
       }
-      this.waiters.wake();
+      // Only appends: a waiter that found nothing before looks at the new messages only.
+      this.waiters.wake(appendedFrom === null ? undefined : { appendedFrom });
     }
     await this.ensureAlarm(earliest);
-    return results;
+    return outcomes;
   }
 
   /** Refuses a write that could take the database to its ceiling (see storage-limit.ts). */
@@ -290,7 +319,14 @@ export class QueueShard extends DurableObject<Env> {
    */
   async waitReceivable(group: string, filter: string | undefined, waitMs: number, waitId: string): Promise<boolean> {
     const f = this.call(() => compileFilter(filter));
-    const check = () => (this.store.hasReceivable(group, f, Date.now()) ? true : null);
+    const check = (hint?: WakeHint) => {
+      const now = Date.now();
+      const found =
+        hint?.appendedFrom === undefined
+          ? this.store.hasReceivable(group, f, now)
+          : this.store.hasReceivableSince(group, f, now, hint.appendedFrom);
+      return found ? true : null;
+    };
     if (this.call(check)) return true;
     if (waitMs <= 0) return false;
     return (await this.waiters.wait(waitMs, check, waitId)) ?? false;
@@ -391,7 +427,9 @@ export class QueueShard extends DurableObject<Env> {
     const s = this.store;
     let more = false;
     const checks = this.atomically(() => {
-      more = s.moveDue(now).more || more;
+      const moved = s.moveDue(now);
+      if (moved.moved > 0) this.lastMoveAt = now;
+      more = moved.more || more;
       more = s.lapseReceipts(now).more || more;
       const config = s.topicConfig();
       const due = retentionDueAt(s.oldestStoredAt(), config.retentionMs, s.lastSweep);
