@@ -96,3 +96,21 @@ const CHECK_GRACE_MS = 1000;
 export function checkLeaseUntil(now: number): number {
   return now + CHECK_TIMEOUT_MS + CHECK_GRACE_MS;
 }
+
+/** Least time between two alarm runs that move scheduled messages, under a dense stream of due times. */
+export const SCHEDULED_MIN_GAP_MS = 10;
+
+/**
+ * When the alarm should next move scheduled messages: at the earliest due
+ * time, but no sooner than `minGapMs` after the last move (`lastMoveAt`). A
+ * dense stream of due times (several a millisecond) is then moved in batches,
+ * rather than by one alarm, one commit and one wake-up of every waiting
+ * consumer per millisecond; a lone message is still moved exactly when due.
+ */
+export function scheduledAlarmAt(
+  nextDue: number | null,
+  lastMoveAt: number,
+  minGapMs: number = SCHEDULED_MIN_GAP_MS,
+): number | null {
+  return nextDue === null ? null : Math.max(nextDue, lastMoveAt + minGapMs);
+}
