@@ -203,6 +203,19 @@ describe("orderly groups", () => {
     expect(bodies(await waiting)).toEqual(["k2"]);
   });
 
+  it("keeps waiting while only blocked keys arrive, and wakes for a free one", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const group = await orderlyGroup();
+    await send(topic, [keyed("K", "k1"), keyed("K", "k2")]);
+    await receive(group, topic);
+    const waiting = receive(group, topic, { waitMs: 5000 });
+    await sleep(100);
+    await send(topic, [keyed("K", "k3")]);
+    await sleep(100);
+    await send(topic, [keyed("L", "l1"), keyed("L", "l2")]);
+    expect(bodies(await waiting)).toEqual(["l1"]);
+  });
+
   it("times out with nothing while every key is blocked", async () => {
     const topic = await createTopic({ queues: 1 });
     const group = await orderlyGroup();
