@@ -51,7 +51,11 @@ export default defineConfig({
       {
         test: {
           name: "node",
-          include: ["test/unit/**/*.test.ts", "test/node/**/*.test.ts"],
+          include: [
+            "test/unit/**/*.test.ts",
+            "test/node/**/*.test.ts",
+            "test/browser/**/*.test.ts",
+          ],
           environment: "node",
           testTimeout: 60_000,
           hookTimeout: 120_000,
