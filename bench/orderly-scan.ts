@@ -8,7 +8,10 @@
  * - `emptyMs`: median latency of a receive that finds nothing (only the
  *   blocked run is stored past the cursor): the scan reads the whole run;
  * - `behindMs`: median latency of a receive that hands out a message of
- *   another key stored behind the run (then acked, so the next is behind too).
+ *   another key stored behind the run (then acked, so the next is behind too);
+ * - `sendMs` / `sendWhileWaitingMs`: median latency of a one-message send of
+ *   the blocked key, without and with a receive waiting on the queue (a
+ *   waiter looks only at the new messages, so the two should be alike).
  *
  * Up to `BATCH.orderlyWindow` (100 000) offsets past the held message are
  * searched in SQL without bodies; keys further behind wait for the held one.
@@ -95,7 +98,37 @@ try {
         receipts: [r.messages[0].receipt],
       });
     }
-    results.push({ run, emptyMs: median(empty), behindMs: median(behind) });
+    // Sends of the blocked key while a receive waits on the queue (each wakes the waiter).
+    const sendHot = async (i: number) =>
+      (
+        await timed(() =>
+          must(client, "POST", `/v1/topics/${topic}/messages?queue=0`, {
+            messages: [{ body: `w${i}`, shardingKey: "hot" }],
+          }),
+        )
+      )[0];
+    const idle: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) idle.push(await sendHot(i));
+    const waiting = must(client, "POST", `/v1/groups/${group}/topics/${topic}/receive`, {
+      max: 1,
+      waitMs: 30_000,
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const withWaiter: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) withWaiter.push(await sendHot(SAMPLES + i));
+    await must(client, "POST", `/v1/topics/${topic}/messages?queue=0`, {
+      messages: [{ body: "free", shardingKey: "free" }],
+    });
+    const woke = await waiting;
+    if (woke.messages[0]?.body !== "free")
+      throw new Error("the waiting receive missed the free key");
+    results.push({
+      run,
+      emptyMs: median(empty),
+      behindMs: median(behind),
+      sendMs: median(idle),
+      sendWhileWaitingMs: median(withWaiter),
+    });
   }
 } finally {
   await server.stop("SIGTERM", { killAfterMs: 10_000 });
