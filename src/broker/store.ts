@@ -1122,13 +1122,21 @@ export class ShardStore {
         this.counters.bytes -= r.size;
       }
     }
-    // msgIds are kept for the longer of retention and the dedup window.
+    // msgIds are kept for the longer of retention and the dedup window. Both
+    // deletes are bounded like the log's (a burst of a million sends expires
+    // all at once a day later); what is left goes at the next sweep.
     const idCutoff = now - Math.max(config.retentionMs, Limits.dedupWindowMs);
     this.sql.exec(
-      "DELETE FROM ids WHERE stored_at < ? AND sched_id IS NULL",
+      `DELETE FROM ids WHERE msg_id IN
+         (SELECT msg_id FROM ids WHERE stored_at < ? AND sched_id IS NULL ORDER BY stored_at LIMIT ?)`,
       idCutoff,
+      BATCH.retention,
     );
-    this.sql.exec("DELETE FROM half WHERE state <> 0 AND ended_at < ?", now - Limits.dedupWindowMs);
+    this.sql.exec(
+      "DELETE FROM half WHERE id IN (SELECT id FROM half WHERE state <> 0 AND ended_at < ? LIMIT ?)",
+      now - Limits.dedupWindowMs,
+      BATCH.retention,
+    );
     const more = rows.length === BATCH.retention;
     // Only a finished sweep starts the sweep interval: a partial one must go
     // on at once, or retention would fall behind any stream faster than one

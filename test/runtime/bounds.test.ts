@@ -152,6 +152,23 @@ describe("bounded work", () => {
     expect(await states()).toEqual({ inflight: 0, retry: total });
   });
 
+  it("forgets at most one batch of expired msgIds per retention sweep", async () => {
+    const topic = await createTopic({ queues: 1, retentionMs: 60_000 });
+    const total = BATCH.retention + 1000;
+    await backlog(topic, total);
+    // Every msgId past the dedup window, and a few messages past retention so the sweep runs.
+    await inShard(topic, (sql) => {
+      sql.exec("UPDATE ids SET stored_at = stored_at - 2 * 86400000");
+      sql.exec("UPDATE log SET stored_at = stored_at - 2 * 86400000 WHERE msg_offset < 10");
+    });
+    expect(await runDurableObjectAlarm(shardStub(topic, 0))).toBe(true);
+    const left = await inShard(topic, (sql) => ({
+      ids: count(sql, "SELECT count(*) AS n FROM ids"),
+      log: count(sql, "SELECT count(*) AS n FROM log"),
+    }));
+    expect(left).toEqual({ ids: total - BATCH.retention, log: total - 10 });
+  });
+
   it("stores a 1000-message batch in one transaction: all of it, or nothing when it fails part-way", async () => {
     const topic = await createTopic({
       queues: 1,
