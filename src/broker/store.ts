@@ -670,9 +670,18 @@ export class ShardStore {
       out.push({ message: this.toMessage(row, 0), handle });
     });
     this.ensureGroupRow(group.group, now);
-    this.sql.exec("UPDATE grp SET pop_next = ? WHERE name = ?", cursor, group.group);
-    this.counters.delivered += out.length;
-    this.saveCounters("expired", "delivered");
+    // Write only what changed: a receive that finds nothing then commits
+    // nothing, so its answer waits for no fsync (a receive asks every queue).
+    const stored = this.sql
+      .exec<{ p: number | null }>("SELECT pop_next AS p FROM grp WHERE name = ?", group.group)
+      .toArray()[0]?.p;
+    if (stored !== cursor) {
+      this.sql.exec("UPDATE grp SET pop_next = ? WHERE name = ?", cursor, group.group);
+    }
+    if (out.length) {
+      this.counters.delivered += out.length;
+      this.saveCounters("delivered");
+    }
     return out;
   }
 

@@ -1,0 +1,156 @@
+/**
+ * Scheduled messages (the seed's point 9): how promptly a message with
+ * `deliverAt` reaches a consumer, and how fast messages can be scheduled.
+ *
+ * Runs the real local server (workerd, SQLite Durable Objects on local disk)
+ * with a 4-queue topic, then:
+ *
+ * 1. schedules N messages (default 20 000) with `deliverAt` spread evenly
+ *    over SPREAD_MS (default 3 s), starting LEAD_MS after the run starts
+ *    (batches of 500, 4 in flight): scheduling throughput is N over the time
+ *    until the last batch is acknowledged;
+ * 2. long-poll receives them (4 receivers, `waitMs` 5 s, no acks needed in
+ *    the window): each message's lateness is the time it was received minus
+ *    its `deliverAt` (same clock, same machine); `moveLatenessMs` is the
+ *    broker's share of it, `storedAt` (when the alarm appended it) minus
+ *    `deliverAt`.
+ *
+ *   node bench/scheduled.ts
+ *   SCHEDULED_N=5000 SCHEDULED_SPREAD_MS=2000 node bench/scheduled.ts
+ *
+ * Prints one JSON line. Target: lateness p99 ≤ 50 ms.
+ */
+import { cpuMs } from "./lib/cpu.ts";
+import { startBenchServer } from "./lib/servers.ts";
+import { quantile, round, sleep } from "./lib/load.ts";
+import { emit } from "./lib/report.ts";
+
+const N = Number(process.env.SCHEDULED_N ?? 20_000);
+const SPREAD_MS = Number(process.env.SCHEDULED_SPREAD_MS ?? 3000);
+/** Time between the start of the run and the first deliverAt: scheduling must fit in it. */
+const LEAD_MS = Number(process.env.SCHEDULED_LEAD_MS ?? 2000);
+const QUEUES = 4;
+const BATCH = 500;
+const SEND_CONCURRENCY = 4;
+const RECEIVERS = Number(process.env.SCHEDULED_RECEIVERS ?? 4);
+/** `max` of each receive. */
+const RECEIVE_MAX = Number(process.env.SCHEDULED_RECEIVE_MAX ?? 1000);
+/** Upper bound of the receive phase after the last deliverAt: the run stays bounded. */
+const DRAIN_LIMIT_MS = 30_000;
+
+const bench = await startBenchServer();
+const { client } = bench;
+try {
+  const topic = `sched-${Date.now().toString(36)}`;
+  await client.json("PUT", `/v1/topics/${topic}`, { queues: QUEUES });
+  const group = `${topic}-g`;
+  // Create the group before the clock starts (its first receive would otherwise do it).
+  await client.json("POST", `/v1/groups/${group}/topics/${topic}/receive`, { max: 1, waitMs: 0 });
+
+  const start = Date.now();
+  const first = start + LEAD_MS;
+  const dueOf = (i: number) => first + Math.floor((i * SPREAD_MS) / N);
+
+  // 1. Schedule.
+  let next = 0;
+  let notScheduled = 0;
+  const sendStart = performance.now();
+  const cpuStart = cpuMs(bench.server.pid);
+  await Promise.all(
+    Array.from({ length: SEND_CONCURRENCY }, async () => {
+      while (next < N) {
+        const from = next;
+        const to = Math.min(N, from + BATCH);
+        next = to;
+        const messages = [];
+        for (let i = from; i < to; i++) messages.push({ body: String(dueOf(i)), deliverAt: dueOf(i), msgId: `m${i}` });
+        const r = await client.json<{ results: { status: string }[] }>("POST", `/v1/topics/${topic}/messages`, {
+          messages,
+        });
+        notScheduled += r.results.filter((x) => x.status !== "scheduled").length;
+      }
+    }),
+  );
+  const scheduleMs = performance.now() - sendStart;
+  const scheduleCpuMs = cpuMs(bench.server.pid) - cpuStart;
+  const scheduledBy = Date.now();
+
+  // 2. Receive.
+  const lateness: number[] = [];
+  /** storedAt − deliverAt: how late the alarm moved it into the log (the broker's share). */
+  const moveLateness: number[] = [];
+  const seen = new Set<string>();
+  let duplicates = 0;
+  let receives = 0;
+  let emptyReceives = 0;
+  let early = 0;
+  const deadline = first + SPREAD_MS + DRAIN_LIMIT_MS;
+  const deliverCpuStart = cpuMs(bench.server.pid);
+  await Promise.all(
+    Array.from({ length: RECEIVERS }, async () => {
+      while (seen.size < N && Date.now() < deadline) {
+        const r = await client.json<{ messages: { msgId: string; body: string; storedAt: number }[] }>(
+          "POST",
+          `/v1/groups/${group}/topics/${topic}/receive`,
+          { max: RECEIVE_MAX, waitMs: 5000, invisibleMs: 120_000 },
+        );
+        const at = Date.now();
+        receives++;
+        if (r.messages.length === 0) emptyReceives++;
+        for (const m of r.messages) {
+          if (seen.has(m.msgId)) {
+            duplicates++;
+            continue;
+          }
+          seen.add(m.msgId);
+          const due = Number(m.body);
+          const late = at - due;
+          if (late < 0 || m.storedAt < due) early++;
+          lateness.push(late);
+          moveLateness.push(m.storedAt - due);
+        }
+      }
+    }),
+  );
+  const deliverCpuMs = cpuMs(bench.server.pid) - deliverCpuStart;
+  lateness.sort((a, b) => a - b);
+  moveLateness.sort((a, b) => a - b);
+  emit("scheduled", {
+    messages: N,
+    queues: QUEUES,
+    spreadMs: SPREAD_MS,
+    receivers: RECEIVERS,
+    receiveMax: RECEIVE_MAX,
+    leadMs: LEAD_MS,
+    scheduleMsgPerSec: Math.round((N * 1000) / scheduleMs),
+    scheduleMs: round(scheduleMs),
+    // Server CPU (user + system) per message: steadier than times on a shared machine.
+    scheduleCpuUsPerMsg: round((scheduleCpuMs * 1000) / N),
+    deliverCpuUsPerMsg: round((deliverCpuMs * 1000) / N),
+    // Scheduling must end before the first deliverAt, or lateness measures scheduling too.
+    scheduledBeforeFirstDue: scheduledBy < first,
+    notScheduled,
+    received: seen.size,
+    missing: N - seen.size,
+    duplicates,
+    early,
+    receives,
+    emptyReceives,
+    latenessMs: {
+      p50: quantile(lateness, 0.5),
+      p90: quantile(lateness, 0.9),
+      p99: quantile(lateness, 0.99),
+      max: lateness.at(-1) ?? null,
+      min: lateness[0] ?? null,
+    },
+    moveLatenessMs: {
+      p50: quantile(moveLateness, 0.5),
+      p99: quantile(moveLateness, 0.99),
+      max: moveLateness.at(-1) ?? null,
+    },
+    targetP99Ms: 50,
+  });
+} finally {
+  await sleep(0);
+  await bench.close();
+}
