@@ -4,7 +4,12 @@
  * and the alarm is fired with `runDurableObjectAlarm`, except where a test
  * says it waits for the real alarm.
  */
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import {
+  abortAllDurableObjects,
+  evictDurableObject,
+  runDurableObjectAlarm,
+  runInDurableObject,
+} from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { BATCH } from "../../src/broker/timing.ts";
 import type { QueueShard } from "../../src/broker/queue-shard.ts";
@@ -260,6 +265,22 @@ describe("scheduled messages", () => {
     await advance(stub, 120_000);
     await drain(stub);
     expect((await pull(topic)).messages.map((m) => m.body)).toEqual(["survivor-2", "survivor-1"]);
+  });
+
+  it("keeps scheduled messages when every object is aborted (no graceful shutdown)", async () => {
+    const topic = await createTopic({ queues: 2 });
+    const r = await send(topic, [
+      { body: "abort-1", delayMs: 60_000, shardingKey: "k" },
+      { body: "abort-2", delayMs: 90_000, shardingKey: "k" },
+    ]);
+    const queue = r.body.results[0].queue as number;
+    await abortAllDurableObjects();
+    const stub = shardStub(topic, queue);
+    expect(await waiting(stub)).toBe(2);
+    expect((await pull(topic, queue)).messages).toEqual([]);
+    await advance(stub, 120_000);
+    await drain(stub);
+    expect((await pull(topic, queue)).messages.map((m) => m.body)).toEqual(["abort-1", "abort-2"]);
   });
 });
 
