@@ -548,7 +548,10 @@ export class BrokerService {
  */
 export function newMsgId(now = Date.now()): string {
   const random = crypto.getRandomValues(new Uint8Array(10));
-  let hex = now.toString(16).padStart(12, "0");
-  for (const b of random) hex += b.toString(16).padStart(2, "0");
-  return hex.toUpperCase();
+  let hex = now.toString(16).toUpperCase().padStart(12, "0");
+  for (let i = 0; i < 10; i++) hex += HEX_BYTE[random[i]!];
+  return hex;
 }
+
+/** "00".."FF": one lookup per random byte (this runs for every message sent). */
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).toUpperCase().padStart(2, "0"));

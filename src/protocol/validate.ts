@@ -16,9 +16,12 @@ import {
 } from "./types.ts";
 
 const encoder = new TextEncoder();
+const ASCII = /^[\x00-\x7f]*$/;
 
 /** UTF-8 byte length of a string. */
 export function utf8Length(s: string): number {
+  // Most bodies are ASCII: one native scan, no copy.
+  if (ASCII.test(s)) return s.length;
   return encoder.encode(s).byteLength;
 }
 
