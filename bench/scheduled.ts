@@ -6,7 +6,7 @@
  * with a 4-queue topic, then:
  *
  * 1. schedules N messages (default 20 000) with `deliverAt` spread evenly
- *    over SPREAD_MS (default 3 s), starting LEAD_MS after the run starts
+ *    over SPREAD_MS (default 3 s), starting LEAD_MS (default 5 s) after the run starts
  *    (batches of 500, 4 in flight): scheduling throughput is N over the time
  *    until the last batch is acknowledged;
  * 2. long-poll receives them (4 receivers, `waitMs` 5 s, no acks needed in
@@ -28,7 +28,7 @@ import { emit } from "./lib/report.ts";
 const N = Number(process.env.SCHEDULED_N ?? 20_000);
 const SPREAD_MS = Number(process.env.SCHEDULED_SPREAD_MS ?? 3000);
 /** Time between the start of the run and the first deliverAt: scheduling must fit in it. */
-const LEAD_MS = Number(process.env.SCHEDULED_LEAD_MS ?? 2000);
+const LEAD_MS = Number(process.env.SCHEDULED_LEAD_MS ?? 5000);
 const QUEUES = 4;
 const BATCH = 500;
 const SEND_CONCURRENCY = 4;
@@ -63,10 +63,15 @@ try {
         const to = Math.min(N, from + BATCH);
         next = to;
         const messages = [];
-        for (let i = from; i < to; i++) messages.push({ body: String(dueOf(i)), deliverAt: dueOf(i), msgId: `m${i}` });
-        const r = await client.json<{ results: { status: string }[] }>("POST", `/v1/topics/${topic}/messages`, {
-          messages,
-        });
+        for (let i = from; i < to; i++)
+          messages.push({ body: String(dueOf(i)), deliverAt: dueOf(i), msgId: `m${i}` });
+        const r = await client.json<{ results: { status: string }[] }>(
+          "POST",
+          `/v1/topics/${topic}/messages`,
+          {
+            messages,
+          },
+        );
         notScheduled += r.results.filter((x) => x.status !== "scheduled").length;
       }
     }),
@@ -89,11 +94,13 @@ try {
   await Promise.all(
     Array.from({ length: RECEIVERS }, async () => {
       while (seen.size < N && Date.now() < deadline) {
-        const r = await client.json<{ messages: { msgId: string; body: string; storedAt: number }[] }>(
-          "POST",
-          `/v1/groups/${group}/topics/${topic}/receive`,
-          { max: RECEIVE_MAX, waitMs: 5000, invisibleMs: 120_000 },
-        );
+        const r = await client.json<{
+          messages: { msgId: string; body: string; storedAt: number }[];
+        }>("POST", `/v1/groups/${group}/topics/${topic}/receive`, {
+          max: RECEIVE_MAX,
+          waitMs: 5000,
+          invisibleMs: 120_000,
+        });
         const at = Date.now();
         receives++;
         if (r.messages.length === 0) emptyReceives++;

@@ -20,7 +20,13 @@ type Mode = "commit" | "rollback" | "unknown" | "garbage" | "slow";
 
 interface CheckCall {
   mode: Mode;
-  body: { txId: string; msgId: string; topic: string; checkTimes: number; message: { body: string } };
+  body: {
+    txId: string;
+    msgId: string;
+    topic: string;
+    checkTimes: number;
+    message: { body: string };
+  };
   signatureOk: boolean;
 }
 
@@ -58,12 +64,19 @@ function onCheck(req: IncomingMessage, res: ServerResponse): void {
       res.writeHead(200, { "content-type": "text/html" }).end("<h1>surprise</h1>");
       return;
     }
-    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: mode }));
+    res
+      .writeHead(200, { "content-type": "application/json" })
+      .end(JSON.stringify({ status: mode }));
   });
 }
 
 async function start(): Promise<void> {
-  server = await startLocalServer({ port: 0, dataDir, quiet: true, env: { ADMIN_TOKEN, TOKEN_SECRET } });
+  server = await startLocalServer({
+    port: 0,
+    dataDir,
+    quiet: true,
+    env: { ADMIN_TOKEN, TOKEN_SECRET },
+  });
 }
 
 beforeAll(async () => {
@@ -82,7 +95,11 @@ afterAll(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function api(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
   const res = await fetch(`${server.url}${path}`, {
     method,
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
@@ -116,7 +133,10 @@ async function producerGroup(mode: Mode, extra: object = {}): Promise<string> {
 }
 
 async function prepare(t: string, pg: string, body: string) {
-  const r = await api("POST", `/v1/topics/${t}/transactions`, { message: { body }, producerGroup: pg });
+  const r = await api("POST", `/v1/topics/${t}/transactions`, {
+    message: { body },
+    producerGroup: pg,
+  });
   expect(r.status).toBe(200);
   return r.body as { txId: string; msgId: string };
 }
@@ -151,7 +171,10 @@ describe("transaction check-back over HTTP", () => {
     const t = await topic();
     const { txId, msgId } = await prepare(t, await producerGroup("commit"), "checked-commit");
     expect(await bodies(t)).toEqual([]);
-    expect(await ended(txId, 8000)).toMatchObject({ status: "committed", endReason: "check-back commit" });
+    expect(await ended(txId, 8000)).toMatchObject({
+      status: "committed",
+      endReason: "check-back commit",
+    });
     expect(await bodies(t)).toEqual(["checked-commit"]);
     const [call] = callsFor(txId);
     expect(call).toMatchObject({
@@ -163,7 +186,10 @@ describe("transaction check-back over HTTP", () => {
   it("rolls back when the producer group answers rollback, and never delivers", async () => {
     const t = await topic();
     const { txId } = await prepare(t, await producerGroup("rollback"), "checked-rollback");
-    expect(await ended(txId, 8000)).toMatchObject({ status: "rolledBack", endReason: "check-back rollback" });
+    expect(await ended(txId, 8000)).toMatchObject({
+      status: "rolledBack",
+      endReason: "check-back rollback",
+    });
     expect(await bodies(t)).toEqual([]);
     expect(callsFor(txId).every((c) => c.signatureOk)).toBe(true);
   });
@@ -186,17 +212,27 @@ describe("transaction check-back over HTTP", () => {
 
   it("keeps taking sends while a check hangs, and treats the timeout as unknown", async () => {
     const t = await topic();
-    const { txId } = await prepare(t, await producerGroup("slow", { maxChecks: 1 }), "checked-slow");
+    const { txId } = await prepare(
+      t,
+      await producerGroup("slow", { maxChecks: 1 }),
+      "checked-slow",
+    );
     const deadline = Date.now() + 5000;
-    while (callsFor(txId).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    while (callsFor(txId).length === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 25));
     expect(callsFor(txId)).toHaveLength(1);
     // The check is hanging now; sends to the same shard still complete.
     for (let i = 0; i < 20; i++) {
-      const r = await api("POST", `/v1/topics/${t}/messages`, { messages: [{ body: `meanwhile-${i}` }] });
+      const r = await api("POST", `/v1/topics/${t}/messages`, {
+        messages: [{ body: `meanwhile-${i}` }],
+      });
       expect(r.status).toBe(200);
     }
     expect((await state(txId)).status).toBe("open");
-    expect(await ended(txId, 15_000)).toMatchObject({ status: "rolledBack", endReason: "check-back limit reached" });
+    expect(await ended(txId, 15_000)).toMatchObject({
+      status: "rolledBack",
+      endReason: "check-back limit reached",
+    });
     expect(await bodies(t)).toEqual(Array.from({ length: 20 }, (_, i) => `meanwhile-${i}`));
   });
 
@@ -205,7 +241,11 @@ describe("transaction check-back over HTTP", () => {
     const quiet = unique("pg-none");
     expect((await api("PUT", `/v1/producer-groups/${quiet}`, {})).status).toBe(200);
     const manual = await prepare(t, quiet, "across-restart");
-    const checked = await prepare(t, await producerGroup("commit", { checkAfterMs: 1500 }), "checked-after-restart");
+    const checked = await prepare(
+      t,
+      await producerGroup("commit", { checkAfterMs: 1500 }),
+      "checked-after-restart",
+    );
     await server.stop("SIGTERM", { killAfterMs: 5000 });
     await start();
     expect(await bodies(t)).toEqual([]);

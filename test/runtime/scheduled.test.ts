@@ -24,9 +24,15 @@ async function send(topic: string, messages: unknown[], query = "") {
 }
 
 async function pull(topic: string, queue = 0, offset = 0, max = 1000) {
-  const r = await api("GET", `/v1/topics/${topic}/queues/${queue}/messages?offset=${offset}&max=${max}`);
+  const r = await api(
+    "GET",
+    `/v1/topics/${topic}/queues/${queue}/messages?offset=${offset}&max=${max}`,
+  );
   expect(r.status).toBe(200);
-  return r.body as { messages: { body: string; msgId: string; offset: number }[]; maxOffset: number };
+  return r.body as {
+    messages: { body: string; msgId: string; offset: number }[];
+    maxOffset: number;
+  };
 }
 
 async function receive(topic: string, group: string, max = 32) {
@@ -52,18 +58,22 @@ async function advance(stub: Stub, ms: number): Promise<void> {
 
 /** Rows still waiting in the shard's timer index. */
 async function waiting(stub: Stub): Promise<number> {
-  return runInDurableObject(stub, (_: QueueShard, state) =>
-    state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM scheduled").one().n,
+  return runInDurableObject(
+    stub,
+    (_: QueueShard, state) =>
+      state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM scheduled").one().n,
   );
 }
 
 /** Fires the alarm until no timer is due (bounded). */
 async function drain(stub: Stub): Promise<void> {
   for (let i = 0; i < 50; i++) {
-    const due = await runInDurableObject(stub, (_: QueueShard, state) =>
-      state.storage.sql
-        .exec<{ n: number }>("SELECT count(*) AS n FROM scheduled WHERE due_at <= ?", Date.now())
-        .one().n,
+    const due = await runInDurableObject(
+      stub,
+      (_: QueueShard, state) =>
+        state.storage.sql
+          .exec<{ n: number }>("SELECT count(*) AS n FROM scheduled WHERE due_at <= ?", Date.now())
+          .one().n,
     );
     if (due === 0) return;
     await runDurableObjectAlarm(stub);
@@ -203,7 +213,7 @@ describe("scheduled messages", () => {
     await drain(stub);
     expect(await waiting(stub)).toBe(0);
     const bodies: string[] = [];
-    for (let offset = 0; offset < n; ) {
+    for (let offset = 0; offset < n;) {
       const page = await pull(topic, 0, offset, 1000);
       if (page.messages.length === 0) break;
       bodies.push(...page.messages.map((m) => m.body));
@@ -292,7 +302,9 @@ describe("expiry", () => {
       { body: "stale", expireAt: Date.now() - 1000 },
       { body: "fresh", expireAt: Date.now() + HOUR },
     ]);
-    expect(r.body.results.map((x: { status: string; offset: number | null }) => [x.status, x.offset])).toEqual([
+    expect(
+      r.body.results.map((x: { status: string; offset: number | null }) => [x.status, x.offset]),
+    ).toEqual([
       ["expired", null],
       ["stored", 0],
     ]);
@@ -304,10 +316,7 @@ describe("expiry", () => {
   it("does not deliver a stored message whose expireAt passed, and counts it once", async () => {
     const topic = await createTopic({ queues: 1 });
     const stub = shardStub(topic, 0);
-    await send(topic, [
-      { body: "will-expire", expireAt: Date.now() + HOUR },
-      { body: "keeps" },
-    ]);
+    await send(topic, [{ body: "will-expire", expireAt: Date.now() + HOUR }, { body: "keeps" }]);
     await runInDurableObject(stub, (_: QueueShard, state) => {
       state.storage.sql.exec("UPDATE log SET expire_at = ? WHERE msg_offset = 0", Date.now() - 1);
     });
@@ -320,9 +329,14 @@ describe("expiry", () => {
   it("drops a scheduled message that expires before it comes due", async () => {
     const topic = await createTopic({ queues: 1 });
     const stub = shardStub(topic, 0);
-    await send(topic, [{ body: "too-late", delayMs: 60_000, expireAt: Date.now() + 30_000, msgId: "tl-1" }]);
+    await send(topic, [
+      { body: "too-late", delayMs: 60_000, expireAt: Date.now() + 30_000, msgId: "tl-1" },
+    ]);
     await runInDurableObject(stub, (_: QueueShard, state) => {
-      state.storage.sql.exec("UPDATE scheduled SET msg = json_set(msg, '$.expireAt', ?)", Date.now() - 1);
+      state.storage.sql.exec(
+        "UPDATE scheduled SET msg = json_set(msg, '$.expireAt', ?)",
+        Date.now() - 1,
+      );
     });
     await advance(stub, 120_000);
     await drain(stub);
@@ -358,14 +372,20 @@ describe("bad scheduling input", () => {
       expect(r.status).toBe(400);
       expect(r.body.error.code).toBe("BAD_REQUEST");
       expect(r.body.error.message).toContain("messages[2]");
-      for (const s of await queueStats(topic)) expect(s).toMatchObject({ messages: 0, scheduled: 0 });
+      for (const s of await queueStats(topic))
+        expect(s).toMatchObject({ messages: 0, scheduled: 0 });
     });
   }
 
   it("delivers a deliverAt in the past at once, with status stored", async () => {
     const topic = await createTopic({ queues: 1 });
-    const r = await send(topic, [{ body: "past", deliverAt: Date.now() - 60_000 }, { body: "zero", delayMs: 0 }]);
-    expect(r.body.results.map((x: { status: string; offset: number }) => [x.status, x.offset])).toEqual([
+    const r = await send(topic, [
+      { body: "past", deliverAt: Date.now() - 60_000 },
+      { body: "zero", delayMs: 0 },
+    ]);
+    expect(
+      r.body.results.map((x: { status: string; offset: number }) => [x.status, x.offset]),
+    ).toEqual([
       ["stored", 0],
       ["stored", 1],
     ]);

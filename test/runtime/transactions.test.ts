@@ -12,7 +12,11 @@ import type { QueueShard } from "../../src/broker/queue-shard.ts";
 import { parseTxId } from "../../src/protocol/ids.ts";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
 
-async function prepare(topic: string, message: Record<string, unknown>, producerGroup = "pg-default") {
+async function prepare(
+  topic: string,
+  message: Record<string, unknown>,
+  producerGroup = "pg-default",
+) {
   const r = await api("POST", `/v1/topics/${topic}/transactions`, { message, producerGroup });
   expect(r.status).toBe(200);
   return r.body as { txId: string; msgId: string };
@@ -29,7 +33,10 @@ async function visible(topic: string, queue: number) {
 }
 
 async function received(topic: string) {
-  const r = await api("POST", `/v1/groups/${unique("g")}/topics/${topic}/receive`, { max: 100, waitMs: 0 });
+  const r = await api("POST", `/v1/groups/${unique("g")}/topics/${topic}/receive`, {
+    max: 100,
+    waitMs: 0,
+  });
   expect(r.status).toBe(200);
   return r.body.messages as { body: string }[];
 }
@@ -37,7 +44,12 @@ async function received(topic: string) {
 async function txState(txId: string) {
   const r = await api("GET", `/v1/transactions/${encodeURIComponent(txId)}`);
   expect(r.status).toBe(200);
-  return r.body as { status: string; checks: number; endReason: string | null; offset: number | null };
+  return r.body as {
+    status: string;
+    checks: number;
+    endReason: string | null;
+    offset: number | null;
+  };
 }
 
 /** Makes every open half message of the shard due for its check-back. */
@@ -89,7 +101,11 @@ describe("transactions", () => {
     const msgs = await visible(topic, queue);
     expect(msgs.map((m) => [m.body, m.msgId, m.offset])).toEqual([["paid", msgId, 0]]);
     expect((await received(topic)).map((m) => m.body)).toEqual(["paid"]);
-    expect(await txState(txId)).toMatchObject({ status: "committed", offset: 0, endReason: "producer commit" });
+    expect(await txState(txId)).toMatchObject({
+      status: "committed",
+      offset: 0,
+      endReason: "producer commit",
+    });
     const late = await end(txId, "rollback");
     expect(late.status).toBe(409);
     expect(late.body.error.code).toBe("TRANSACTION_ENDED");
@@ -145,7 +161,11 @@ describe("transactions", () => {
     ];
     for (const [body, status, code] of cases) {
       const r = await api("POST", `/v1/topics/${topic}/transactions`, body);
-      expect([JSON.stringify(body), r.status, r.body.error?.code]).toEqual([JSON.stringify(body), status, code]);
+      expect([JSON.stringify(body), r.status, r.body.error?.code]).toEqual([
+        JSON.stringify(body),
+        status,
+        code,
+      ]);
     }
     const missing = await api("POST", `/v1/topics/${unique("nope")}/transactions`, {
       message: { body: "x" },
@@ -164,7 +184,12 @@ describe("transactions", () => {
     await end(b.txId, "commit");
     const r = await api("GET", `/v1/topics/${topic}/transactions`);
     expect(r.status).toBe(200);
-    const list = r.body.transactions as { txId: string; msgId: string; ageMs: number; checks: number }[];
+    const list = r.body.transactions as {
+      txId: string;
+      msgId: string;
+      ageMs: number;
+      checks: number;
+    }[];
     expect(list.map((t) => t.txId)).toEqual([a.txId, c.txId]);
     for (const t of list) {
       expect(t.ageMs).toBeGreaterThanOrEqual(0);
@@ -199,7 +224,10 @@ describe("transactions", () => {
 
 describe("check-back (fetch stubbed)", () => {
   /** Producer group whose check URL is answered by `answer`; records every call. */
-  async function checkedGroup(answer: (body: any) => Response | Promise<Response>, extra: object = {}) {
+  async function checkedGroup(
+    answer: (body: any) => Response | Promise<Response>,
+    extra: object = {},
+  ) {
     const pg = unique("pg");
     const url = `https://${pg}.example.test/check`;
     const r = await api("PUT", `/v1/producer-groups/${pg}`, {
@@ -223,18 +251,27 @@ describe("check-back (fetch stubbed)", () => {
     return { pg, calls };
   }
 
-  const json = (v: unknown) => new Response(JSON.stringify(v), { headers: { "content-type": "application/json" } });
+  const json = (v: unknown) =>
+    new Response(JSON.stringify(v), { headers: { "content-type": "application/json" } });
 
   it("asks the producer group after checkAfterMs with a signed body, and commits on its word", async () => {
     const topic = await createTopic({ queues: 1 });
     const { pg, calls } = await checkedGroup(() => json({ status: "commit" }));
-    const { txId, msgId } = await prepare(topic, { body: "checked", tag: "T", properties: { a: "1" } }, pg);
+    const { txId, msgId } = await prepare(
+      topic,
+      { body: "checked", tag: "T", properties: { a: "1" } },
+      pg,
+    );
     // Not due yet: the alarm asks nothing.
     await runDurableObjectAlarm(shardStub(topic, 0));
     expect(calls).toHaveLength(0);
     await checkDueNow(topic, 0);
     await runDurableObjectAlarm(shardStub(topic, 0));
-    expect(await settled(txId)).toMatchObject({ status: "committed", checks: 1, endReason: "check-back commit" });
+    expect(await settled(txId)).toMatchObject({
+      status: "committed",
+      checks: 1,
+      endReason: "check-back commit",
+    });
     expect(calls).toHaveLength(1);
     const call = calls[0]!;
     expect(call.body).toMatchObject({
@@ -254,7 +291,10 @@ describe("check-back (fetch stubbed)", () => {
     const { txId } = await prepare(topic, { body: "no" }, pg);
     await checkDueNow(topic, 0);
     await runDurableObjectAlarm(shardStub(topic, 0));
-    expect(await settled(txId)).toMatchObject({ status: "rolledBack", endReason: "check-back rollback" });
+    expect(await settled(txId)).toMatchObject({
+      status: "rolledBack",
+      endReason: "check-back rollback",
+    });
     expect(await visible(topic, 0)).toEqual([]);
   });
 
@@ -273,7 +313,8 @@ describe("check-back (fetch stubbed)", () => {
         await checkDueNow(topic, 0);
         await runDurableObjectAlarm(shardStub(topic, 0));
         const deadline = Date.now() + 5000;
-        while ((await txState(txId)).checks < i && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        while ((await txState(txId)).checks < i && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20));
         // Let the check's answer be handled before looking.
         await new Promise((r) => setTimeout(r, 50));
         expect(await txState(txId)).toMatchObject({ status: "open", checks: i });
@@ -310,16 +351,22 @@ describe("check-back (fetch stubbed)", () => {
     const claimedAt = Date.now();
     await runDurableObjectAlarm(shardStub(topic, 0));
     // The hanging check holds the half message past its timeout, even with a shorter interval.
-    const held = (await api("GET", `/v1/transactions/${encodeURIComponent(txId)}`)).body.nextCheckAt;
+    const held = (await api("GET", `/v1/transactions/${encodeURIComponent(txId)}`)).body
+      .nextCheckAt;
     expect(held).toBeGreaterThan(claimedAt + CHECK_TIMEOUT_MS);
     // While the check hangs, sends and the producer's rollback go through.
-    const sent = await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "meanwhile" }] });
+    const sent = await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: [{ body: "meanwhile" }],
+    });
     expect(sent.status).toBe(200);
     expect((await end(txId, "rollback")).status).toBe(200);
     expect(calls).toHaveLength(1);
     release();
     await new Promise((r) => setTimeout(r, 100));
-    expect(await txState(txId)).toMatchObject({ status: "rolledBack", endReason: "producer rollback" });
+    expect(await txState(txId)).toMatchObject({
+      status: "rolledBack",
+      endReason: "producer rollback",
+    });
     expect((await visible(topic, 0)).map((m) => m.body)).toEqual(["meanwhile"]);
   });
 

@@ -28,6 +28,8 @@ describe("checkLeaseUntil", () => {
 describe("signBody", () => {
   it("is the hex HMAC-SHA256 of the body with the secret", async () => {
     const body = JSON.stringify({ txId: "t1.a.0.1", checkTimes: 1 });
-    expect(await signBody(body, "s3cret")).toBe(createHmac("sha256", "s3cret").update(body).digest("hex"));
+    expect(await signBody(body, "s3cret")).toBe(
+      createHmac("sha256", "s3cret").update(body).digest("hex"),
+    );
   });
 });
