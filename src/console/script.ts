@@ -235,7 +235,7 @@ export const consoleScript = String.raw`"use strict";
     var c = initial || {};
     var out = h("p", { class: "result" });
     var form = h("form", { id: prefix + "-form" },
-      initial ? null : field("Name", h("input", { id: prefix + "-name", required: true, pattern: "[A-Za-z0-9_-]{1,127}", placeholder: "orders" })),
+      initial ? null : field("Name", h("input", { id: prefix + "-name", required: true, pattern: "[A-Za-z0-9_\\-]{1,127}", placeholder: "orders" })),
       field("Queues", h("input", { id: prefix + "-queues", type: "number", min: initial ? c.queues : 1, max: 256, value: c.queues || 4 })),
       field("Retention (hours)", h("input", { id: prefix + "-retention", type: "number", min: 0.001, step: "any", value: (c.retentionMs || 259200000) / 3600000 })),
       field("Max message bytes", h("input", { id: prefix + "-maxbytes", type: "number", min: 1, value: c.maxMessageBytes || 1048576 })),
@@ -537,7 +537,7 @@ export const consoleScript = String.raw`"use strict";
     var listEl = h("div", { id: "groups-table" }, h("p", { class: "empty" }, "Loading…"));
     var out = h("p", { class: "result" });
     var form = h("form", { id: "group-form" },
-      field("Name", h("input", { id: "group-name", required: true, pattern: "[A-Za-z0-9_-]{1,127}" })),
+      field("Name", h("input", { id: "group-name", required: true, pattern: "[A-Za-z0-9_\\-]{1,127}" })),
       field("Max reconsume times", h("input", { id: "group-max", type: "number", min: 0, value: 16 })),
       field("Retry delays (comma-separated, blank: default)", h("input", { id: "group-delays", placeholder: "10s, 30s, 1m" })),
       h("label", { class: "inline" }, h("input", { id: "group-orderly", type: "checkbox" }), "Orderly"),
@@ -713,7 +713,7 @@ export const consoleScript = String.raw`"use strict";
     var pgEl = h("div", { id: "pg-table" });
     var pgOut = h("p", { class: "result" });
     var pgForm = h("form", { id: "pg-form" },
-      field("Producer group", h("input", { id: "pg-name", required: true, pattern: "[A-Za-z0-9_-]{1,127}" })),
+      field("Producer group", h("input", { id: "pg-name", required: true, pattern: "[A-Za-z0-9_\\-]{1,127}" })),
       field("Check URL", h("input", { id: "pg-url", type: "url", placeholder: "https://app.example.com/edgemq-check" })),
       field("Check after", h("input", { id: "pg-after", value: "6s" })),
       field("Check every", h("input", { id: "pg-interval", value: "60s" })),

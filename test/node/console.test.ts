@@ -1,0 +1,303 @@
+/**
+ * The web console in headless Chromium (Debian's /usr/bin/chromium driven by
+ * playwright-core) against the real local server: sign in, create a topic,
+ * send a message, browse it, query it, reset a group's offsets, resend a dead
+ * letter, and watch the overview refresh by itself. Screenshots go to
+ * test-results/console-*.png; with UPDATE_DOCS_SCREENSHOT=1 the overview is
+ * also written to docs/console.png (the README's picture).
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LocalServer, REPO_ROOT, startLocalServer } from "../../scripts/local-server.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ADMIN = "console-admin";
+const RESULTS = join(REPO_ROOT, "test-results");
+const dataDir = mkdtempSync(join(tmpdir(), "edgemq-console-"));
+let server: LocalServer;
+let browser: Browser;
+let n = 0;
+const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(n++).toString(36)}`;
+
+async function api(method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(server.url + path, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** A page of the console, signed in, collecting console errors and CSP violations. */
+async function signedIn(hash = ""): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const problems: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(m.text());
+  });
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  // Destructive actions ask first; the test answers yes.
+  page.on("dialog", (d) => void d.accept());
+  await page.goto(`${server.url}/console${hash}`);
+  await page.fill("#login-token", ADMIN);
+  await page.click("#login-form button[type=submit]");
+  await page.waitForSelector("#nav:not([hidden])");
+  return { page, problems };
+}
+
+function shot(page: Page, name: string, opts: { fullPage?: boolean } = {}) {
+  return page.screenshot({
+    path: join(RESULTS, `console-${name}.png`),
+    fullPage: opts.fullPage ?? true,
+  });
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  mkdirSync(RESULTS, { recursive: true });
+  server = await startLocalServer({
+    port: 0,
+    dataDir,
+    env: { ADMIN_TOKEN: ADMIN, TOKEN_SECRET: "console-secret" },
+    quiet: true,
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop("SIGTERM", { killAfterMs: 5000 });
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("web console", () => {
+  it("refuses a wrong token and keeps the right one for the session only", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/console`);
+    await page.fill("#login-token", "not-the-token");
+    await page.click("#login-form button[type=submit]");
+    await expect.poll(() => page.textContent("#login-error")).toContain("UNAUTHORIZED");
+    expect(await page.isVisible("#view table")).toBe(false);
+    await page.fill("#login-token", ADMIN);
+    await page.click("#login-form button[type=submit]");
+    await page.waitForSelector("#topics-table");
+    expect(await page.evaluate(() => sessionStorage.getItem("edgemq.token"))).toBe(ADMIN);
+    expect(await page.evaluate(() => localStorage.length)).toBe(0);
+    await page.click("#logout");
+    await page.waitForSelector("#login:not([hidden])");
+    expect(await page.evaluate(() => sessionStorage.getItem("edgemq.token"))).toBeNull();
+    await page.close();
+  });
+
+  it("creates a topic, sends a message, browses and queries it", async () => {
+    const { page, problems } = await signedIn();
+    const topic = unique("orders");
+    await page.fill("#new-topic-name", topic);
+    await page.fill("#new-topic-queues", "2");
+    await page.click("#new-topic-form button[type=submit]");
+    await page.waitForSelector(`#topics-table tr[data-id="${topic}"]`);
+    expect((await api("GET", `/v1/topics/${topic}`)).queues).toBe(2);
+
+    await page.click(`#topics-table tr[data-id="${topic}"] a`);
+    await page.waitForSelector("#queues-table tr[data-id=q1]");
+    await page.fill("#send-body", '{"order": 17}');
+    await page.fill("#send-tag", "created");
+    await page.fill("#send-keys", "order-17");
+    await page.fill("#send-props", "region=eu");
+    await page.click("#send-form button[type=submit]");
+    await expect
+      .poll(() => page.textContent("#send-result"))
+      .toMatch(/^stored: \S+ on queue \d at offset 0$/);
+    const [, msgId, queue] = /^stored: (\S+) on queue (\d)/.exec(
+      (await page.textContent("#send-result"))!,
+    )!;
+
+    await page.selectOption("#browse-queue", queue!);
+    await page.click("#browse-form button[type=submit]");
+    const row = page.locator(`#browse-result tr[data-id="${msgId}"]`);
+    await row.waitFor();
+    expect(await row.textContent()).toContain('{"order": 17}');
+    await row.click();
+    await expect.poll(() => page.textContent("#message-detail")).toContain('"region": "eu"');
+    await shot(page, "topic");
+
+    await page.selectOption("#query-by", "key");
+    await page.fill("#query-text", "order-17");
+    await page.click("#query-form button[type=submit]");
+    await page.locator(`#query-result tr[data-id="${msgId}"]`).waitFor();
+    await page.selectOption("#query-by", "id");
+    await page.fill("#query-text", msgId!);
+    await page.click("#query-form button[type=submit]");
+    await expect
+      .poll(() => page.textContent("#query-result"))
+      .toContain("State per consumer group");
+    await page.selectOption("#query-by", "time");
+    await page.click("#query-form button[type=submit]");
+    await page.locator(`#query-result tr[data-id="${msgId}"]`).waitFor();
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it("resets a group's offsets to a time picked in the date picker", async () => {
+    const topic = unique("reset");
+    const group = unique("billing");
+    await api("PUT", `/v1/topics/${topic}`, { queues: 2 });
+    await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: [{ body: "a" }, { body: "b" }, { body: "c" }],
+    });
+    await api("POST", `/v1/groups/${group}/topics/${topic}/offsets/reset`, { to: "latest" });
+    const { page, problems } = await signedIn(`#/groups/${group}`);
+    await page.waitForSelector(`#lag [data-topic="${topic}"] table`);
+    expect(await page.textContent(`#lag [data-topic="${topic}"] h3`)).toContain("lag 0");
+    expect(await page.locator(`#lag [data-topic="${topic}"] svg rect.bar`).count()).toBe(2);
+
+    await page.fill("#reset-topic", topic);
+    await page.selectOption("#reset-mode", "time");
+    const hourAgo = await page.evaluate(() => {
+      const d = new Date(Date.now() - 3_600_000);
+      const p = (x: number) => String(x).padStart(2, "0");
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+    });
+    await page.fill("#reset-time", hourAgo);
+    await page.click("#reset-form button[type=submit]");
+    await expect.poll(() => page.textContent("#reset-result")).toMatch(/^Reset .* q0→0, q1→0$/);
+    const offsets = (await api("GET", `/v1/groups/${group}/topics/${topic}/offsets`)).offsets;
+    expect(offsets.reduce((s: number, o: { lag: number }) => s + o.lag, 0)).toBe(3);
+    // The lag section follows without a reload.
+    await expect
+      .poll(() => page.textContent(`#lag [data-topic="${topic}"] h3`), { timeout: 10_000 })
+      .toContain("lag 3");
+    await shot(page, "group");
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it("lists a group's dead letters and resends them", async () => {
+    const topic = unique("dlq");
+    const group = unique("dead");
+    await api("PUT", `/v1/topics/${topic}`, { queues: 1 });
+    await api("PUT", `/v1/groups/${group}`, { maxReconsumeTimes: 0 });
+    await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "poison" }] });
+    const got = await api("POST", `/v1/groups/${group}/topics/${topic}/receive`, { max: 1 });
+    await api("POST", `/v1/groups/${group}/topics/${topic}/nack`, {
+      receipts: [got.messages[0].receipt],
+    });
+    const { page, problems } = await signedIn(`#/groups/${group}`);
+    const row = page.locator(`#dlq tr[data-id="${got.messages[0].msgId}"]`);
+    await row.waitFor();
+    expect(await row.textContent()).toContain("poison");
+    await row.locator("input[type=checkbox]").check();
+    await page.click("text=Resend selected");
+    await expect.poll(() => page.textContent("#dlq-result")).toContain("Resent 1 message(s)");
+    expect((await api("GET", `/v1/groups/${group}/dlq/messages`)).messages).toEqual([]);
+    await expect.poll(() => page.textContent("#dlq")).toContain("The dead-letter queue is empty.");
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it("shows open transactions and commits one", async () => {
+    const topic = unique("tx");
+    await api("PUT", `/v1/topics/${topic}`, { queues: 1 });
+    const tx = await api("POST", `/v1/topics/${topic}/transactions`, {
+      message: { body: "half" },
+      producerGroup: "pg-console",
+    });
+    const { page, problems } = await signedIn("#/transactions");
+    const row = page.locator(`#tx-table tr[data-id="${tx.txId}"]`);
+    await row.waitFor();
+    await row.locator("text=Commit").click();
+    await expect.poll(() => page.textContent("#tx-table")).not.toContain(tx.msgId);
+    const pulled = await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=0`);
+    expect(pulled.messages.map((m: { body: string }) => m.body)).toEqual(["half"]);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it("refreshes the overview live: backlog and rates follow sends without a reload", async () => {
+    const topic = unique("live");
+    await api("PUT", `/v1/topics/${topic}`, { queues: 4 });
+    const { page, problems } = await signedIn();
+    const backlog = page.locator(`#topics-table tr[data-id="${topic}"] td:nth-child(3)`);
+    await expect.poll(() => backlog.textContent()).toBe("0");
+    await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: Array.from({ length: 40 }, (_, i) => ({ body: `m${i}`, keys: [`k${i}`] })),
+    });
+    await expect.poll(() => backlog.textContent(), { timeout: 10_000 }).toBe("40");
+    // A second topic and some consumption make the picture for the README.
+    const group = unique("billing");
+    await api("POST", `/v1/groups/${group}/topics/${topic}/receive`, { max: 25 });
+    await expect
+      .poll(() => page.textContent(`#topics-table tr[data-id="${topic}"]`), { timeout: 10_000 })
+      .toContain(group);
+    await shot(page, "overview");
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  // UPDATE_DOCS_SCREENSHOT=1 npx vitest run --project node test/node/console.test.ts -t README
+  it.runIf(process.env.UPDATE_DOCS_SCREENSHOT === "1")(
+    "renders the README picture (docs/console.png)",
+    async () => {
+      for (const [topic, queues] of [
+        ["orders", 8],
+        ["payments", 4],
+        ["audit-log", 2],
+      ] as const) {
+        await api("PUT", `/v1/topics/${topic}`, { queues });
+      }
+      await api("PUT", `/v1/groups/billing`, {});
+      await api("POST", "/v1/groups/shipping/topics/orders/offsets/reset", { to: "earliest" });
+      await api("POST", "/v1/groups/ledger/topics/payments/offsets/reset", { to: "earliest" });
+      const burst = async (i: number) => {
+        await api("POST", "/v1/topics/orders/messages", {
+          messages: Array.from({ length: 60 }, (_, j) => ({
+            body: JSON.stringify({ order: i * 60 + j }),
+            keys: [`o-${i * 60 + j}`],
+          })),
+        });
+        await api("POST", "/v1/topics/payments/messages", {
+          messages: Array.from({ length: 15 }, (_, j) => ({ body: `p${j}` })),
+        });
+        await api("POST", "/v1/topics/audit-log/messages", {
+          messages: [{ body: "login" }, { body: "logout" }],
+        });
+        await api("POST", "/v1/groups/billing/topics/orders/receive", { max: 45 });
+      };
+      const { page } = await signedIn();
+      // Steady traffic across a few refreshes, so the rates show; the picture is taken while it runs.
+      const traffic = (async () => {
+        for (let i = 0; i < 12; i++) {
+          await burst(i);
+          await new Promise((r) => setTimeout(r, 400));
+        }
+      })();
+      await page.waitForTimeout(2000);
+      await expect
+        .poll(() => page.textContent("#stat-in"), { timeout: 10_000 })
+        .not.toMatch(/^(—|0\.0)$/);
+      await page.waitForTimeout(1500);
+      await page.screenshot({
+        path: join(REPO_ROOT, "docs", "console.png"),
+        clip: { x: 0, y: 0, width: 1280, height: 408 },
+      });
+      await traffic;
+      await page.close();
+    },
+  );
+});
