@@ -31,6 +31,9 @@ import { GroupCommit, type Settled } from "./group-commit.ts";
 /** Key of the shard's own storage ceiling in its KV storage. */
 const STORAGE_LIMIT_KEY = "storage_limit";
 
+/** How long the delivered count of pulls may stay unsaved when nothing else writes. */
+const DELIVERED_SAVE_MS = 1000;
+
 /** Options of a pull, as the gateway passes them. */
 export interface ShardPullOptions {
   offset?: number;
@@ -51,6 +54,8 @@ export class QueueShard extends DurableObject<Env> {
   private readonly waiters = new Waiters();
   /** The alarm time currently set, mirrored to skip redundant setAlarm calls. */
   private armedAt: number | null = null;
+  /** Saves the delivered count of pulls when nothing else has written it (see pull). */
+  private deliveredSaveTimer: ReturnType<typeof setTimeout> | null = null;
   /** When the alarm last moved scheduled messages into the log (paces the next move). */
   private lastMoveAt = 0;
 
@@ -193,6 +198,8 @@ export class QueueShard extends DurableObject<Env> {
         return { ok: false, error };
       }
     });
+    // Rides along in this group's commit.
+    this.store.saveDelivered();
     if (stored) {
       if (this.armedAt === null) {
         const config = this.store.topicConfig();
@@ -248,6 +255,23 @@ export class QueueShard extends DurableObject<Env> {
    * filter lets through is appended (woken by the append, not by polling).
    */
   async pull(opts: ShardPullOptions): Promise<PullResult> {
+    try {
+      return await this.pullNow(opts);
+    } finally {
+      this.scheduleDeliveredSave();
+    }
+  }
+
+  /** A pull writes nothing; the delivered count it moved is saved by the next write or within a second. */
+  private scheduleDeliveredSave(): void {
+    if (this.deliveredSaveTimer !== null || !this.store.deliveredUnsaved) return;
+    this.deliveredSaveTimer = setTimeout(() => {
+      this.deliveredSaveTimer = null;
+      this.store.saveDelivered();
+    }, DELIVERED_SAVE_MS);
+  }
+
+  private async pullNow(opts: ShardPullOptions): Promise<PullResult> {
     const filter = this.call(() => compileFilter(opts.filter));
     const start = this.call(() => {
       this.store.topicConfig();
@@ -274,6 +298,7 @@ export class QueueShard extends DurableObject<Env> {
 
   commitOffset(group: string, offset: number): void {
     this.call(() => this.store.commitOffset(group, offset, Date.now()));
+    this.store.saveDelivered();
   }
 
   committedOffset(group: string): number | null {

@@ -15,6 +15,7 @@ import type {
   SendResult,
   TopicConfig,
 } from "../protocol/types.ts";
+import { BulkLogWriter, type LogValues, writeLogRow } from "./bulk-writer.ts";
 import { POLICY_INDEXES, SHARD_SCHEMA } from "./schema.ts";
 import { BATCH, checkLeaseUntil, exhausted, retentionCutoff, retryDelayMs } from "./timing.ts";
 import { Limits } from "../protocol/limits.ts";
@@ -100,6 +101,13 @@ const COUNTER_KEYS: (keyof Counters)[] = [
 /** What a batch append can change: saved in the one meta write per batch (sweep and delivery counts are not touched). */
 const APPEND_KEYS = COUNTER_KEYS.filter((k) => k !== "last_sweep" && k !== "delivered");
 
+/** A msgId index row as the dedup check needs it. */
+interface KnownId {
+  msg_offset: number | null;
+  stored_at: number;
+  [k: string]: SqlStorageValue;
+}
+
 /** What a receive hands out, before the gateway turns handles into receipts. */
 export interface Claimed {
   message: Message;
@@ -147,6 +155,8 @@ export class ShardStore {
   private config: TopicConfig | null = null;
   private queue = 0;
   private groups = new Map<string, GroupConfig>();
+  /** Set while an append batch defers its row writes (see bulk-writer.ts). */
+  private bulk: BulkLogWriter | null = null;
 
   constructor(private readonly sql: SqlStorage) {
     this.init();
@@ -239,23 +249,50 @@ export class ShardStore {
    */
   append(messages: NormalizedMessage[], now: number): SendResult[] {
     const config = this.topicConfig();
-    const results: SendResult[] = [];
-    for (const m of messages) {
-      results.push(this.appendOne(m, now, config));
+    const known = this.knownIds(messages);
+    // Without a backlog bound nothing reads the log in the middle of a batch
+    // (eviction does), so the batch's rows can be written together at its end.
+    const bounded = config.maxBacklogMessages !== null || config.maxBacklogBytes !== null;
+    this.bulk = bounded ? null : new BulkLogWriter(this.sql);
+    try {
+      const results: SendResult[] = [];
+      for (const m of messages) {
+        results.push(this.appendOne(m, now, config, known));
+      }
+      this.bulk?.flush();
+      this.saveCounters(...APPEND_KEYS);
+      return results;
+    } finally {
+      this.bulk = null;
     }
-    this.saveCounters(...APPEND_KEYS);
-    return results;
   }
 
-  private appendOne(m: NormalizedMessage, now: number, config: TopicConfig): SendResult {
+  /**
+   * The msgId index rows of a batch's producer-chosen ids, read with one
+   * statement; appendOne adds the ones the batch itself writes.
+   */
+  private knownIds(messages: NormalizedMessage[]): Map<string, KnownId> {
+    const known = new Map<string, KnownId>();
+    const ids = messages.filter((m) => m.clientMsgId).map((m) => m.msgId);
+    if (ids.length === 0) return known;
+    for (const row of this.sql.exec<KnownId & { msg_id: string }>(
+      "SELECT msg_id, msg_offset, stored_at FROM ids WHERE msg_id IN (SELECT value FROM json_each(?))",
+      JSON.stringify(ids),
+    )) {
+      known.set(row.msg_id, { msg_offset: row.msg_offset, stored_at: row.stored_at });
+    }
+    return known;
+  }
+
+  private appendOne(
+    m: NormalizedMessage,
+    now: number,
+    config: TopicConfig,
+    known: Map<string, KnownId>,
+  ): SendResult {
     const queue = this.queue;
     if (m.clientMsgId) {
-      const dup = this.sql
-        .exec<{ msg_offset: number | null; stored_at: number; sched_id: number | null }>(
-          "SELECT msg_offset, stored_at, sched_id FROM ids WHERE msg_id = ?",
-          m.msgId,
-        )
-        .toArray()[0];
+      const dup = known.get(m.msgId);
       if (dup && dup.stored_at > now - Limits.dedupWindowMs) {
         return {
           msgId: m.msgId,
@@ -285,12 +322,14 @@ export class ShardStore {
         now,
       );
       this.counters.scheduled++;
+      if (m.clientMsgId) known.set(m.msgId, { msg_offset: null, stored_at: now });
       return { msgId: m.msgId, queue, offset: null, storedAt: now, status: "scheduled" };
     }
     const stored = this.writeLog(m, now, config);
     if (stored === null) {
       return { msgId: m.msgId, queue, offset: null, storedAt: now, status: "dropped" };
     }
+    if (m.clientMsgId) known.set(m.msgId, { msg_offset: stored.offset, stored_at: stored.storedAt });
     return { msgId: m.msgId, queue, offset: stored.offset, storedAt: stored.storedAt, status: "stored" };
   }
 
@@ -311,9 +350,7 @@ export class ShardStore {
     // Store time never goes backwards, so the time index agrees with offsets.
     const storedAt = Math.max(now, this.counters.last_stored_at);
     this.counters.last_stored_at = storedAt;
-    this.sql.exec(
-      `INSERT INTO log (msg_offset, msg_id, tag, keys, props, sharding_key, body, base64, priority,
-         expire_at, born_at, stored_at, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    const values: LogValues = [
       offset,
       m.msgId,
       m.tag,
@@ -327,16 +364,10 @@ export class ShardStore {
       m.bornAt,
       storedAt,
       m.size,
-    );
-    for (const key of new Set(m.keys)) {
-      this.sql.exec("INSERT OR IGNORE INTO msg_key (key, msg_offset) VALUES (?, ?)", key, offset);
-    }
-    this.sql.exec(
-      "INSERT OR REPLACE INTO ids (msg_id, msg_offset, sched_id, stored_at) VALUES (?, ?, NULL, ?)",
-      m.msgId,
-      offset,
-      storedAt,
-    );
+    ];
+    const keys = m.keys.length > 1 ? [...new Set(m.keys)] : m.keys;
+    if (this.bulk) this.bulk.add(values, keys);
+    else writeLogRow(this.sql, values, keys);
     this.counters.messages++;
     this.counters.bytes += m.size;
     this.counters.sent++;

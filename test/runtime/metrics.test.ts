@@ -176,6 +176,9 @@ describe("GET /metrics", () => {
     const topic = await createTopic({ queues: 1 });
     await send(topic, ["x", "y"]);
     await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=1`);
+    // A pull writes nothing itself (its answer waits for no commit): its count is
+    // saved with the shard's next write (here an offset commit), or within a second.
+    await api("PUT", `/v1/groups/${topic}-g/topics/${topic}/queues/0/offset`, { offset: 2 });
     const stored = await runInDurableObject(shardStub(topic, 0), (_i, state) =>
       Object.fromEntries(
         state.storage.sql
