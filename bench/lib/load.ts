@@ -25,6 +25,8 @@ export async function closedLoop(opts: {
   onStart?: () => void;
   /** Called when it closes, before the workers drain. */
   onStop?: () => void;
+  /** Ends the window early once true (checked before each operation): e.g. a backlog drained. */
+  done?: () => boolean;
 }): Promise<LoopResult> {
   const warmupMs = opts.warmupMs ?? 0;
   const maxOps = opts.maxOps ?? Number.POSITIVE_INFINITY;
@@ -54,7 +56,7 @@ export async function closedLoop(opts: {
         start = now;
         opts.onStart?.();
       }
-      if (measuring && (now - start >= opts.durationMs || ops >= maxOps)) {
+      if (measuring && (now - start >= opts.durationMs || ops >= maxOps || opts.done?.())) {
         stop();
         break;
       }

@@ -47,6 +47,7 @@ export async function throughput(opts: {
   durationMs?: number;
   warmupMs?: number;
   maxOps?: number;
+  done?: () => boolean;
   op: (worker: number, seq: number) => Promise<number>;
 }): Promise<Throughput> {
   let meter: { stop(): number } | undefined;
@@ -56,6 +57,7 @@ export async function throughput(opts: {
     durationMs: opts.durationMs ?? windowMs(),
     warmupMs: opts.warmupMs ?? 500,
     ...(opts.maxOps !== undefined && { maxOps: opts.maxOps }),
+    ...(opts.done !== undefined && { done: opts.done }),
     op: opts.op,
     onStart: () => (meter = cpuMeter(opts.pid)),
     onStop: () => (cpu = meter ? meter.stop() : Number.NaN),

@@ -16,16 +16,18 @@ export interface BenchServer {
 
 /**
  * Starts a server on a fresh data directory (under $BENCH_DIR or the OS temp
- * dir, both on the same disk here): edgemq by default, or another entry.
+ * dir, both on the same disk here): edgemq by default ($EDGEMQ_ENTRY names
+ * another build of it, to compare a change), or another entry.
  */
 export async function startBenchServer(opts: { entry?: string; maxSockets?: number } = {}): Promise<BenchServer> {
   const base = process.env.BENCH_DIR ?? tmpdir();
+  const entry = opts.entry ?? (process.env.EDGEMQ_ENTRY || undefined);
   const dataDir = mkdtempSync(path.join(base, "edgemq-bench-"));
   const server = await startLocalServer({
     port: 0,
     dataDir,
     quiet: true,
-    ...(opts.entry !== undefined && { entry: opts.entry }),
+    ...(entry !== undefined && { entry }),
   });
   const client = new HttpClient(server.url, { maxSockets: opts.maxSockets ?? 128 });
   return {

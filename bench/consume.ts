@@ -1,0 +1,149 @@
+/**
+ * Consume throughput over a stored backlog, two ways, each beside the bare
+ * runtime's read ceiling measured in the same run (the ceiling worker reading
+ * the same number of rows per request, with the same concurrency):
+ *
+ * - pull + offset commit: one consumer per queue pulls 100 messages by
+ *   offset, then commits the next offset (two requests per 100 messages);
+ * - receive + ack: consumers of one group receive up to 100 messages (any
+ *   queue; each becomes invisible) and ack their receipts.
+ *
+ *   node bench/consume.ts        # prints one JSON line
+ *
+ * The backlog (CONSUME_N messages of 256 B over 4 queues, default 40 000) is
+ * stored first; a window ends when it is drained or after $BENCH_SECONDS.
+ */
+import { payload, sleep } from "./lib/load.ts";
+import { emit, ratio, type Throughput, throughput } from "./lib/report.ts";
+import { type BenchServer, CEILING_ENTRY, startBenchServer } from "./lib/servers.ts";
+
+const QUEUES = 4;
+const N = Number(process.env.CONSUME_N ?? 40_000);
+const PER_QUEUE = Math.ceil(N / QUEUES);
+const MAX = 100;
+const SIZE = 256;
+const FILL_BATCH = 1000;
+
+const fillBody = JSON.stringify({
+  messages: Array.from({ length: FILL_BATCH }, (_, i) => ({ body: payload(SIZE, i) })),
+});
+
+/** Stores PER_QUEUE messages in each queue (or bare shard), two requests in flight. */
+async function fill(s: BenchServer, path: (q: number) => string): Promise<void> {
+  const jobs: string[] = [];
+  for (let q = 0; q < QUEUES; q++) for (let n = 0; n < PER_QUEUE; n += FILL_BATCH) jobs.push(path(q));
+  await Promise.all(
+    [0, 1].map(async () => {
+      for (let p = jobs.shift(); p !== undefined; p = jobs.shift()) {
+        const r = await s.client.request("POST", p, fillBody);
+        if (r.status !== 200) throw new Error(`fill: ${r.status} ${r.body.slice(0, 200)}`);
+      }
+    }),
+  );
+}
+
+/** One reader per queue from offset 0 until each reaches PER_QUEUE. */
+async function perQueueReaders(
+  s: BenchServer,
+  readBatch: (q: number, offset: number) => Promise<{ count: number; next: number }>,
+): Promise<Throughput> {
+  const next = new Array<number>(QUEUES).fill(0);
+  const drained = () => next.every((o) => o >= PER_QUEUE);
+  return throughput({
+    pid: s.server.pid,
+    concurrency: QUEUES,
+    warmupMs: 200,
+    done: drained,
+    op: async (q) => {
+      if (next[q]! >= PER_QUEUE) {
+        await sleep(5);
+        return 0;
+      }
+      const r = await readBatch(q, next[q]!);
+      next[q] = r.next;
+      return r.count;
+    },
+  });
+}
+
+export async function runConsume(): Promise<Record<string, unknown>> {
+  const [edgemq, ceiling] = await Promise.all([startBenchServer(), startBenchServer({ entry: CEILING_ENTRY })]);
+  try {
+    // ---- the read ceiling
+    await fill(ceiling, (q) => `/append?shard=read-${q}`);
+    const readCeiling = await perQueueReaders(ceiling, async (q, offset) => {
+      const r = await ceiling.client.json<{ messages: unknown[]; nextOffset: number }>(
+        "GET",
+        `/read?shard=read-${q}&offset=${offset}&max=${MAX}`,
+      );
+      return { count: r.messages.length, next: r.nextOffset };
+    });
+    process.stderr.write(`consume read ceiling: ${readCeiling.msgPerSec} msg/s (${readCeiling.cpuUsPerMsg} µs cpu/msg)\n`);
+
+    // ---- pull + offset commit
+    await edgemq.client.json("PUT", "/v1/topics/pulled", { queues: QUEUES });
+    await fill(edgemq, (q) => `/v1/topics/pulled/messages?queue=${q}`);
+    const pull = await perQueueReaders(edgemq, async (q, offset) => {
+      const r = await edgemq.client.json<{ messages: unknown[]; nextOffset: number }>(
+        "GET",
+        `/v1/topics/pulled/queues/${q}/messages?offset=${offset}&max=${MAX}&group=puller`,
+      );
+      await edgemq.client.json("PUT", `/v1/groups/puller/topics/pulled/queues/${q}/offset`, { offset: r.nextOffset });
+      return { count: r.messages.length, next: r.nextOffset };
+    });
+    process.stderr.write(`consume pull+commit: ${pull.msgPerSec} msg/s (${pull.cpuUsPerMsg} µs cpu/msg)\n`);
+
+    // ---- receive + ack
+    await edgemq.client.json("PUT", "/v1/topics/received", { queues: QUEUES });
+    await fill(edgemq, (q) => `/v1/topics/received/messages?queue=${q}`);
+    let received = 0;
+    let emptyAnswers = 0;
+    const total = PER_QUEUE * QUEUES;
+    const receiveAck = await throughput({
+      pid: edgemq.server.pid,
+      concurrency: QUEUES,
+      warmupMs: 200,
+      done: () => received >= total || emptyAnswers > 20,
+      op: async () => {
+        const r = await edgemq.client.json<{ messages: { receipt: string }[] }>(
+          "POST",
+          "/v1/groups/receiver/topics/received/receive",
+          { max: MAX, invisibleMs: 300_000, waitMs: 0 },
+        );
+        if (r.messages.length === 0) {
+          emptyAnswers++;
+          await sleep(5);
+          return 0;
+        }
+        const acked = await edgemq.client.json<{ results: { ok?: boolean }[] }>(
+          "POST",
+          "/v1/groups/receiver/topics/received/ack",
+          { receipts: r.messages.map((m) => m.receipt) },
+        );
+        if (!acked.results.every((x) => x.ok)) throw new Error("an ack failed");
+        received += r.messages.length;
+        return r.messages.length;
+      },
+    });
+    process.stderr.write(`consume receive+ack: ${receiveAck.msgPerSec} msg/s (${receiveAck.cpuUsPerMsg} µs cpu/msg)\n`);
+
+    return {
+      messages: total,
+      perRequest: MAX,
+      consumers: QUEUES,
+      readCeiling,
+      pullCommit: { ...pull, ratio: ratio(pull.msgPerSec, readCeiling.msgPerSec) },
+      receiveAck: { ...receiveAck, ratio: ratio(receiveAck.msgPerSec, readCeiling.msgPerSec) },
+      targets: {
+        pullCommitVsReadCeiling: { target: 0.7, got: ratio(pull.msgPerSec, readCeiling.msgPerSec) },
+        receiveAckVsReadCeiling: { target: 0.7, got: ratio(receiveAck.msgPerSec, readCeiling.msgPerSec) },
+      },
+    };
+  } finally {
+    await Promise.all([edgemq.close(), ceiling.close()]);
+  }
+}
+
+if (import.meta.main) {
+  emit("consume", await runConsume());
+}
