@@ -155,6 +155,8 @@ export class ShardStore {
   private config: TopicConfig | null = null;
   private queue = 0;
   private groups = new Map<string, GroupConfig>();
+  /** The delivered count as last saved in meta. */
+  private savedDelivered = 0;
   /** Set while an append batch defers its row writes (see bulk-writer.ts). */
   private bulk: BulkLogWriter | null = null;
 
@@ -172,6 +174,7 @@ export class ShardStore {
     const counters = {} as Counters;
     for (const k of COUNTER_KEYS) counters[k] = Number(meta.get(k) ?? 0);
     this.counters = counters;
+    this.savedDelivered = counters.delivered;
     const config = meta.get("config");
     this.config = typeof config === "string" ? (JSON.parse(config) as TopicConfig) : null;
     this.queue = Number(meta.get("queue") ?? 0);
@@ -226,6 +229,21 @@ export class ShardStore {
 
   private saveCounters(...keys: (keyof Counters)[]): void {
     for (const k of keys) this.setMeta(k, this.counters[k]);
+    if (keys.includes("delivered")) this.savedDelivered = this.counters.delivered;
+  }
+
+  /** Whether pulls counted deliveries that are not saved yet. */
+  get deliveredUnsaved(): boolean {
+    return this.counters.delivered !== this.savedDelivered;
+  }
+
+  /**
+   * Saves the delivered count when pulls moved it. Pulls only count in memory
+   * (a pull then writes nothing, so its answer waits for no commit); the shard
+   * saves the count with its next write, or on its own within a second.
+   */
+  saveDelivered(): void {
+    if (this.deliveredUnsaved) this.saveCounters("delivered");
   }
 
   // ---- offsets -------------------------------------------------------------
@@ -503,10 +521,8 @@ export class ShardStore {
     now: number,
   ): { messages: Message[]; nextOffset: number; minOffset: number; maxOffset: number; skipped: number } {
     const r = this.read(offset, max, filter, now);
-    if (r.messages.length) {
-      this.counters.delivered += r.messages.length;
-      this.saveCounters("delivered");
-    }
+    // Counted in memory only; see saveDelivered.
+    this.counters.delivered += r.messages.length;
     return r;
   }
 
