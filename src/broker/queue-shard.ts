@@ -201,10 +201,11 @@ export class QueueShard extends DurableObject<Env> {
     // Rides along in this group's commit.
     this.store.saveDelivered();
     if (stored) {
-      if (this.armedAt === null) {
-        const config = this.store.topicConfig();
-        await this.ensureAlarm(retentionDueAt(now, config.retentionMs, this.store.lastSweep));
-      }
+      // Also when a later timer (a message scheduled days ahead) holds the
+      // alarm: the sweep must come within retention. A no-op when the alarm
+      // is already due sooner, as it is while older messages are stored.
+      const config = this.store.topicConfig();
+      await this.ensureAlarm(retentionDueAt(now, config.retentionMs, this.store.lastSweep));
       // Only appends: a waiter that found nothing before looks at the new messages only.
       this.waiters.wake(appendedFrom === null ? undefined : { appendedFrom });
     }

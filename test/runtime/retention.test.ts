@@ -124,6 +124,20 @@ describe("retention", () => {
     expect((await api("GET", `/v1/topics/${topic}/messages/${msgId}`)).status).toBe(404);
   });
 
+  it("arms the retention sweep even when a later timer is already armed", async () => {
+    const topic = await createTopic({ queues: 1, retentionMs: 1000 });
+    // A message scheduled an hour ahead arms the alarm for then.
+    const scheduled = await api("POST", `/v1/topics/${topic}/messages?queue=0`, {
+      messages: [{ body: "later", deliverAt: Date.now() + 3_600_000 }],
+    });
+    expect(scheduled.body.results[0].status).toBe("scheduled");
+    const before = Date.now();
+    await sendBodies(topic, 1);
+    const alarm = await runInDurableObject(shardStub(topic, 0), (_i, state) => state.storage.getAlarm());
+    expect(alarm).not.toBeNull();
+    expect(alarm!).toBeLessThanOrEqual(before + 1000 + 5000);
+  });
+
   it("sweeps on its own alarm within retentionMs + 5 s", async () => {
     const topic = await createTopic({ queues: 1, retentionMs: 1000 });
     await sendBodies(topic, 2);
