@@ -1131,7 +1131,8 @@ export class ShardStore {
       )
       .toArray()[0];
     if (!row) return "unknown";
-    if (row.sched_id === null) return "delivered";
+    // Neither in the log nor waiting: a scheduled message a purge removed.
+    if (row.sched_id === null) return row.msg_offset === null ? "unknown" : "delivered";
     this.sql.exec("DELETE FROM scheduled WHERE id = ?", row.sched_id);
     this.sql.exec("DELETE FROM ids WHERE msg_id = ?", msgId);
     this.counters.scheduled--;
@@ -1208,7 +1209,9 @@ export class ShardStore {
     this.sql.exec("DELETE FROM log");
     this.sql.exec("DELETE FROM msg_key");
     this.sql.exec("DELETE FROM scheduled");
-    this.sql.exec("DELETE FROM ids");
+    // msgIds stay for the dedup window: a producer retrying a send from before
+    // the purge must not bring the message back. (The sweep removes them later.)
+    this.sql.exec("UPDATE ids SET sched_id = NULL WHERE sched_id IS NOT NULL");
     this.sql.exec("DELETE FROM inflight");
     this.sql.exec("DELETE FROM dlq");
     this.counters.messages = 0;

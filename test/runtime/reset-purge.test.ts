@@ -258,6 +258,23 @@ describe("purge", () => {
     expect(stats).toMatchObject({ minOffset: 1, maxOffset: 1, messages: 0, scheduled: 0 });
   });
 
+  it("keeps deduplicating msgIds sent before the purge", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const send = (body: string, msgId: string, extra: Record<string, unknown> = {}) =>
+      api("POST", `/v1/topics/${topic}/messages?queue=0`, { messages: [{ body, msgId, ...extra }] });
+    expect((await send("a", "id-a")).body.results[0].status).toBe("stored");
+    expect((await send("s", "id-s", { delayMs: 60_000 })).body.results[0].status).toBe("scheduled");
+    expect((await api("POST", `/v1/topics/${topic}/purge`)).status).toBe(200);
+    // A producer retrying either send gets "duplicate"; nothing comes back.
+    expect((await send("a", "id-a")).body.results[0]).toMatchObject({ status: "duplicate", offset: 0 });
+    expect((await send("s", "id-s")).body.results[0]).toMatchObject({ status: "duplicate", offset: null });
+    expect((await api("GET", `/v1/topics/${topic}`)).body.queueStats[0]).toMatchObject({ messages: 0, scheduled: 0, maxOffset: 1 });
+    expect((await api("GET", `/v1/topics/${topic}/messages/id-a`)).status).toBe(404);
+    expect((await send("b", "id-b")).body.results[0]).toMatchObject({ status: "stored", offset: 1 });
+    // The purged scheduled message is gone, not "already delivered".
+    expect((await api("DELETE", `/v1/topics/${topic}/messages/id-s`)).body.error.code).toBe("MESSAGE_NOT_FOUND");
+  });
+
   it("answers 404 for an unknown topic and 400 for an invalid name", async () => {
     const r = await api("POST", `/v1/topics/${unique("none")}/purge`);
     expect(r.status).toBe(404);
