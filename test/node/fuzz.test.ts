@@ -518,7 +518,7 @@ function fillPath(template: string): string {
 function countedSend(): Req {
   const messages = Array.from({ length: 1 + int(chance(0.05) ? 1100 : 5) }, validMessage);
   let text = chance(0.5) ? JSON.stringify({ messages }) : mutateSend(messages);
-  let body = Buffer.from(text);
+  let body: Buffer = Buffer.from(text);
   if (chance(0.25)) body = mutateBytes(body);
   if (chance(0.01)) body = Buffer.alloc(4 * 1024 * 1024 + 1 + int(1000), "x");
   const query = chance(0.15) ? `?queue=${pick(["0", "1", "2", "-1", "64", "x", "1e1"])}` : "";
