@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.ts";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
-import { compileFilter } from "../protocol/filter.ts";
+import { compileFilter, type MessageFilter } from "../protocol/filter.ts";
 import { encodeTxId } from "../protocol/ids.ts";
 import type { NormalizedMessage } from "../protocol/validate.ts";
 import type {
@@ -27,6 +27,7 @@ import { batchFootprint, resolveStorageLimit, wouldExceedStorage } from "./stora
 import { nextAlarmAt, retentionDueAt, scheduledAlarmAt } from "./timing.ts";
 import { type WakeHint, Waiters } from "./waiters.ts";
 import { GroupCommit, type Settled } from "./group-commit.ts";
+import { acceptWatcher, notifyWatchers, type WatchSpec } from "./watchers.ts";
 
 /** Key of the shard's own storage ceiling in its KV storage. */
 const STORAGE_LIMIT_KEY = "storage_limit";
@@ -51,7 +52,10 @@ export interface ShardPullOptions {
  */
 export class QueueShard extends DurableObject<Env> {
   private readonly store: ShardStore;
-  private readonly waiters = new Waiters();
+  /** Long-poll waiters held in this object (RPC waits); every wake also notifies the watcher sockets. */
+  private readonly waiters = new Waiters((hint) => this.notifyWatchers(hint));
+  /** Compiled watcher filters by text (watchers keep only the text, to survive hibernation). */
+  private readonly watchFilters = new Map<string, MessageFilter>();
   /** The alarm time currently set, mirrored to skip redundant setAlarm calls. */
   private armedAt: number | null = null;
   /** Saves the delivered count of pulls when nothing else has written it (see pull). */
@@ -440,6 +444,57 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   // ---- timers --------------------------------------------------------------
+
+  // ---- watchers (hibernation-friendly long-poll; see watchers.ts) ----------
+
+  /** Accepts a watcher WebSocket from the gateway; the object may hibernate while it is open. */
+  override fetch(request: Request): Response {
+    return acceptWatcher(this.ctx, request);
+  }
+
+  /** Tells the watchers whose wait this change may end (the checks a held wait would run). */
+  private notifyWatchers(hint?: WakeHint): void {
+    const now = Date.now();
+    notifyWatchers(this.ctx, this.store.maxOffset(), (spec: WatchSpec) => {
+      const f = this.watchFilter(spec.filter);
+      if (spec.kind === "pull") {
+        return this.store.hasPullable(Math.max(spec.offset, hint?.appendedFrom ?? 0), f, now);
+      }
+      return hint?.appendedFrom === undefined
+        ? this.store.hasReceivable(spec.group, f, now)
+        : this.store.hasReceivableSince(spec.group, f, now, hint.appendedFrom);
+    });
+  }
+
+  private watchFilter(text: string | null): MessageFilter {
+    const key = text ?? "";
+    let f = this.watchFilters.get(key);
+    if (!f) {
+      if (this.watchFilters.size >= 256) this.watchFilters.clear();
+      f = compileFilter(text ?? undefined);
+      this.watchFilters.set(key, f);
+    }
+    return f;
+  }
+
+  /** Watchers never need to say anything. */
+  override webSocketMessage(): void {}
+
+  override webSocketClose(ws: WebSocket): void {
+    try {
+      ws.close(1000, "bye");
+    } catch {
+      // already closed
+    }
+  }
+
+  override webSocketError(ws: WebSocket): void {
+    try {
+      ws.close(1011, "error");
+    } catch {
+      // already closed
+    }
+  }
 
   /**
    * The one alarm: moves due scheduled messages, lapses receipts, sweeps

@@ -20,6 +20,9 @@ export class Waiters {
   private readonly byId = new Map<string, Waiter>();
   private seq = 0;
 
+  /** `onWake` hears of every wake too (the shard tells its watcher sockets). */
+  constructor(private readonly onWake?: (hint?: WakeHint) => void) {}
+
   get size(): number {
     return this.byId.size;
   }
@@ -36,6 +39,7 @@ export class Waiters {
 
   /** Re-runs every waiter's check (with `hint`, when the caller knows what changed); those that now have an answer resolve. */
   wake(hint?: WakeHint): void {
+    this.onWake?.(hint);
     for (const [id, w] of this.byId) {
       let value: unknown;
       try {

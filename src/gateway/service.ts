@@ -23,6 +23,7 @@ import type {
 } from "../protocol/types.ts";
 import { type NormalizedMessage, normalizeBatch, normalizeMessage } from "../protocol/validate.ts";
 import type { TopicRegistry } from "../registry/topic-registry.ts";
+import { ShardWatch } from "./shard-watch.ts";
 
 /** Isolate-wide caches: the route refresh of RocketMQ clients, about 30 s. */
 const topicCache = new Map<string, { config: TopicConfig; until: number }>();
@@ -202,7 +203,37 @@ export class BrokerService {
       throw badRequest("offset or group is required");
     }
     if (opts.group !== undefined) await this.subscribe(opts.group, topic);
-    return this.onShard(topic, () => this.shard(topic, queue).pull(opts));
+    const stub = this.shard(topic, queue);
+    const first = await this.onShard(topic, () => stub.pull({ ...opts, waitMs: 0 }));
+    if (opts.waitMs <= 0 || first.messages.length > 0 || first.skipped > 0) return first;
+    return this.waitPull(topic, stub, opts, first, Date.now() + opts.waitMs);
+  }
+
+  /**
+   * A pull's long-poll: watches the shard (see shard-watch.ts) and pulls again
+   * from where the last scan stopped whenever its log grew past that point.
+   */
+  private async waitPull(
+    topic: string,
+    stub: DurableObjectStub<QueueShard>,
+    opts: ShardPullOptions,
+    first: PullResult,
+    deadline: number,
+  ): Promise<PullResult> {
+    const watch = await ShardWatch.open([stub], { kind: "pull", offset: first.nextOffset, filter: opts.filter ?? null });
+    try {
+      let last = first;
+      for (;;) {
+        // The first look after the watch opened catches anything appended before it.
+        const r = await this.onShard(topic, () => stub.pull({ ...opts, offset: last.nextOffset, waitMs: 0 }));
+        if (r.messages.length > 0 || r.skipped > 0) return r;
+        last = r;
+        const notice = await watch.next(deadline - Date.now(), (n) => !(n.maxOffset <= last.nextOffset));
+        if (notice === null) return last;
+      }
+    } finally {
+      watch.close();
+    }
   }
 
   async commitOffset(group: string, topic: string, queue: number, offset: number): Promise<void> {
@@ -247,12 +278,25 @@ export class BrokerService {
     compileFilter(opts.filter);
     const groupConfig = await this.subscribe(group, topic);
     const deadline = Date.now() + opts.waitMs;
-    for (;;) {
-      const messages = await this.claim(topic, config, groupConfig, opts);
-      const left = deadline - Date.now();
-      if (messages.length || left <= 0) return { messages };
-      const woke = await this.waitAny(topic, config, group, opts.filter, left);
-      if (!woke) return { messages: [] };
+    const messages = await this.claim(topic, config, groupConfig, opts);
+    if (messages.length || opts.waitMs <= 0) return { messages };
+    // Wait by watching every shard of the topic (see shard-watch.ts); claim
+    // again first from the shard that changed.
+    const watch = await ShardWatch.open(
+      this.queues(config).map((q) => this.shard(topic, q)),
+      { kind: "receive", group, filter: opts.filter ?? null },
+    );
+    try {
+      let first: number | undefined;
+      for (;;) {
+        const got = await this.claim(topic, config, groupConfig, opts, first);
+        if (got.length) return { messages: got };
+        const notice = await watch.next(deadline - Date.now());
+        if (notice === null) return { messages: [] };
+        first = notice.index;
+      }
+    } finally {
+      watch.close();
     }
   }
 
@@ -261,10 +305,12 @@ export class BrokerService {
     config: TopicConfig,
     group: GroupConfig,
     opts: ReceiveOptions,
+    first?: number,
   ): Promise<Message[]> {
     const out: Message[] = [];
-    // Start at a rotating queue so concurrent consumers spread over the shards.
-    const start = rotation++ % config.queues;
+    // Start at a rotating queue so concurrent consumers spread over the shards
+    // (or at the one a watcher heard from).
+    const start = first ?? rotation++ % config.queues;
     for (let i = 0; i < config.queues && out.length < opts.max; i++) {
       const q = (start + i) % config.queues;
       const claimed = await this.onShard(topic, () =>
@@ -278,30 +324,6 @@ export class BrokerService {
       }
     }
     return out;
-  }
-
-  /** Resolves true when any shard has something for the group, false after `waitMs`. */
-  private async waitAny(
-    topic: string,
-    config: TopicConfig,
-    group: string,
-    filter: string | undefined,
-    waitMs: number,
-  ): Promise<boolean> {
-    const waitId = crypto.randomUUID();
-    const shards = this.queues(config).map((q) => this.shard(topic, q));
-    const woke = await new Promise<boolean>((resolve, reject) => {
-      let pending = shards.length;
-      for (const s of shards) {
-        rpc(() => s.waitReceivable(group, filter, waitMs, waitId)).then((ok) => {
-          if (ok) resolve(true);
-          else if (--pending === 0) resolve(false);
-        }, reject);
-      }
-    });
-    // End the other shards' waits now rather than at their timeout.
-    if (woke) for (const s of shards) void rpc(() => s.cancelWait(waitId)).catch(() => {});
-    return woke;
   }
 
   /** Validates receipts against the topic and group named by the request; all or nothing. */
