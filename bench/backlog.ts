@@ -9,7 +9,9 @@
  *    bounded by BACKLOG_FILL_LIMIT_MS (the figure says how many were stored);
  * 2. the server restarts on the same data, so the backlog is read by a fresh
  *    process (SQLite's caches empty; the OS page cache may be warm);
- * 3. cold read: pull 100 + offset commit, one consumer, from offset 0;
+ * 3. after a warm-up on another topic (JIT, connections), cold read: pull
+ *    100 + offset commit, one consumer, from offset 0 and from the middle of
+ *    the backlog (one window each, summed);
  * 4. BACKLOG_ROUNDS rounds (default 3), each measuring on an empty topic and
  *    then on the backlog topic: send (batches of 100 × 256 B, each
  *    acknowledged, 4 in flight) and consume what that send stored (pull 100 +
@@ -44,7 +46,8 @@ const FILL_BATCH = 1000;
 const FILL_CONCURRENCY = 2;
 
 const body = "x".repeat(BODY_BYTES);
-const batchJson = (n: number) => JSON.stringify({ messages: Array.from({ length: n }, () => ({ body })) });
+const batchJson = (n: number) =>
+  JSON.stringify({ messages: Array.from({ length: n }, () => ({ body })) });
 const SEND_JSON = batchJson(SEND_BATCH);
 const FILL_JSON = batchJson(FILL_BATCH);
 
@@ -114,7 +117,10 @@ class Bench {
         Array.from({ length: SEND_CONCURRENCY }, async () => {
           while (performance.now() < end) {
             const r = await this.must("POST", `/v1/topics/${topic}/messages?queue=0`, SEND_JSON);
-            if (r.results.length !== SEND_BATCH || r.results.some((x: { status: string }) => x.status !== "stored")) {
+            if (
+              r.results.length !== SEND_BATCH ||
+              r.results.some((x: { status: string }) => x.status !== "stored")
+            ) {
               throw new Error("a send was not stored");
             }
             sent += SEND_BATCH;
@@ -128,15 +134,23 @@ class Bench {
   /** One consumer pulling 100 by its group's offset and committing, from `from` until `until` or MEASURE_MS. */
   async consume(topic: string, group: string, from: number, until: number): Promise<Window> {
     const commit = (offset: number) =>
-      this.must("PUT", `/v1/groups/${group}/topics/${topic}/queues/0/offset`, JSON.stringify({ offset }));
+      this.must(
+        "PUT",
+        `/v1/groups/${group}/topics/${topic}/queues/0/offset`,
+        JSON.stringify({ offset }),
+      );
     await commit(from);
     return this.window(async () => {
       const end = performance.now() + MEASURE_MS;
       let offset = from;
       let read = 0;
       while (offset < until && performance.now() < end) {
-        const r = await this.must("GET", `/v1/topics/${topic}/queues/0/messages?group=${group}&max=${PULL_MAX}`);
-        if (r.messages.length === 0) throw new Error(`nothing to read at ${offset} (until ${until})`);
+        const r = await this.must(
+          "GET",
+          `/v1/topics/${topic}/queues/0/messages?group=${group}&max=${PULL_MAX}`,
+        );
+        if (r.messages.length === 0)
+          throw new Error(`nothing to read at ${offset} (until ${until})`);
         read += r.messages.length;
         offset = r.nextOffset;
         await commit(offset);
@@ -170,7 +184,8 @@ class Bench {
   }
 
   async maxOffset(topic: string): Promise<number> {
-    return (await this.must("GET", `/v1/topics/${topic}/queues/0/messages?offset=0&max=1`)).maxOffset;
+    return (await this.must("GET", `/v1/topics/${topic}/queues/0/messages?offset=0&max=1`))
+      .maxOffset;
   }
 }
 
@@ -186,9 +201,26 @@ async function main(): Promise<void> {
     const filled = await b.fill(backlog, N);
     await b.close();
     await b.open();
-    const cold = await b.consume(backlog, "cold", 0, filled.messages);
+    // Warm the fresh process up (JIT, connections) on another topic, so the
+    // cold read measures cold data rather than cold code.
+    const warm = `warm-${run}`;
+    await b.must("PUT", `/v1/topics/${warm}`, JSON.stringify({ queues: 1 }));
+    const warmed = await b.send(warm);
+    await b.consume(warm, "w", 0, warmed.messages);
+    // Two regions of the backlog nobody has read since the restart: its start and its middle.
+    const coldStart = await b.consume(backlog, "cold0", 0, filled.messages);
+    const middle = Math.floor(filled.messages / 2);
+    const coldMiddle = await b.consume(backlog, "cold1", middle, filled.messages);
+    const cold: Window = {
+      messages: coldStart.messages + coldMiddle.messages,
+      ms: coldStart.ms + coldMiddle.ms,
+      cpuMs: coldStart.cpuMs + coldMiddle.cpuMs,
+    };
 
-    const rounds: { empty: { send: Window; consume: Window }; backlog: { send: Window; consume: Window } }[] = [];
+    const rounds: {
+      empty: { send: Window; consume: Window };
+      backlog: { send: Window; consume: Window };
+    }[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       const empty = `empty-${run}-${i}`;
       await b.must("PUT", `/v1/topics/${empty}`, JSON.stringify({ queues: 1 }));
@@ -196,7 +228,12 @@ async function main(): Promise<void> {
       const emptyConsume = await b.consume(empty, "c", 0, emptySend.messages);
       const tail = await b.maxOffset(backlog);
       const backlogSend = await b.send(backlog);
-      const backlogConsume = await b.consume(backlog, `tail${i}`, tail, tail + backlogSend.messages);
+      const backlogConsume = await b.consume(
+        backlog,
+        `tail${i}`,
+        tail,
+        tail + backlogSend.messages,
+      );
       rounds.push({
         empty: { send: emptySend, consume: emptyConsume },
         backlog: { send: backlogSend, consume: backlogConsume },
@@ -211,8 +248,15 @@ async function main(): Promise<void> {
       cpuUsPerMsg: med(pick, cpuUsPerMsg),
     });
     const empty = { send: figures((r) => r.empty.send), consume: figures((r) => r.empty.consume) };
-    const withBacklog = { send: figures((r) => r.backlog.send), consume: figures((r) => r.backlog.consume) };
-    const coldRead = { perSec: perSec(cold), cpuUsPerMsg: cpuUsPerMsg(cold), messages: cold.messages };
+    const withBacklog = {
+      send: figures((r) => r.backlog.send),
+      consume: figures((r) => r.backlog.consume),
+    };
+    const coldRead = {
+      perSec: perSec(cold),
+      cpuUsPerMsg: cpuUsPerMsg(cold),
+      messages: cold.messages,
+    };
     const result = {
       bench: "backlog",
       bodyBytes: BODY_BYTES,

@@ -87,7 +87,10 @@ export class BulkLogWriter {
 
 /** Writes one message's log row, key index rows and msgId index row at once. */
 export function writeLogRow(sql: SqlStorage, values: LogValues, keys: readonly string[]): void {
-  sql.exec(`INSERT INTO log (${LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, ...values);
+  sql.exec(
+    `INSERT INTO log (${LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ...values,
+  );
   const [offset, msgId, , , , , , , , , , storedAt] = values;
   for (const key of keys) {
     sql.exec("INSERT OR IGNORE INTO msg_key (key, msg_offset) VALUES (?, ?)", key, offset);

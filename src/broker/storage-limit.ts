@@ -26,7 +26,8 @@ export function batchFootprint(messages: readonly NormalizedMessage[]): number {
     // Bodies are stored as sent (base64 stays text), so count the longer of the two forms.
     let fields = Math.max(m.size, m.body.length) + 2 * m.msgId.length;
     for (const k of m.keys) fields += 2 * k.length;
-    if (m.properties) for (const [k, v] of Object.entries(m.properties)) fields += k.length + v.length + 6;
+    if (m.properties)
+      for (const [k, v] of Object.entries(m.properties)) fields += k.length + v.length + 6;
     fields += (m.tag?.length ?? 0) + (m.shardingKey?.length ?? 0);
     // A scheduled message is stored twice over its life (timer row, then log row).
     bytes += (m.deliverAt !== null ? 2 : 1) * fields + ROW_OVERHEAD_BYTES;
@@ -35,7 +36,10 @@ export function batchFootprint(messages: readonly NormalizedMessage[]): number {
 }
 
 /** The ceiling in bytes from the shard's setting, the binding's text, or the default. */
-export function resolveStorageLimit(setting: number | null | undefined, binding: string | undefined): number {
+export function resolveStorageLimit(
+  setting: number | null | undefined,
+  binding: string | undefined,
+): number {
   if (typeof setting === "number" && Number.isFinite(setting) && setting > 0) return setting;
   const fromBinding = binding === undefined || binding.trim() === "" ? NaN : Number(binding);
   if (Number.isFinite(fromBinding) && fromBinding > 0) return fromBinding;
@@ -43,6 +47,10 @@ export function resolveStorageLimit(setting: number | null | undefined, binding:
 }
 
 /** Whether writing `footprint` more bytes to a database of `databaseSize` would reach `limit`. */
-export function wouldExceedStorage(databaseSize: number, footprint: number, limit: number): boolean {
+export function wouldExceedStorage(
+  databaseSize: number,
+  footprint: number,
+  limit: number,
+): boolean {
   return databaseSize + footprint >= limit;
 }

@@ -6,7 +6,14 @@
 import { describe, expect, it } from "vitest";
 import { api, createTopic } from "./helpers.ts";
 
-const tricky = ["plain", 'quote " and \\ backslash', "nul \u0000 inside", "line\u2028sep\ttab\n", "emoji 🦀 and é", ""];
+const tricky = [
+  "plain",
+  'quote " and \\ backslash',
+  "nul \u0000 inside",
+  "line\u2028sep\ttab\n",
+  "emoji 🦀 and é",
+  "",
+];
 
 describe("batch append", () => {
   it("stores every field of every message exactly as sent", async () => {
@@ -23,7 +30,9 @@ describe("batch append", () => {
     messages.push({ body: "aGVsbG8=", encoding: "base64" } as never);
     const sent = await api("POST", `/v1/topics/${topic}/messages?queue=0`, { messages });
     expect(sent.status).toBe(200);
-    expect(sent.body.results.map((r: { offset: number }) => r.offset)).toEqual(messages.map((_, i) => i));
+    expect(sent.body.results.map((r: { offset: number }) => r.offset)).toEqual(
+      messages.map((_, i) => i),
+    );
     const pulled = await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=0&max=1000`);
     expect(pulled.body.messages).toHaveLength(messages.length);
     pulled.body.messages.forEach((m: Record<string, unknown>, i: number) => {
@@ -53,9 +62,15 @@ describe("batch append", () => {
     });
     expect(r.status).toBe(200);
     const pulled = await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=0&max=10`);
-    expect(pulled.body.messages.map((m: { body: string }) => m.body.length)).toEqual([1, big.length, 1]);
+    expect(pulled.body.messages.map((m: { body: string }) => m.body.length)).toEqual([
+      1,
+      big.length,
+      1,
+    ]);
     expect(pulled.body.messages[1].body).toBe(big);
-    expect((await api("GET", `/v1/topics/${topic}/messages?key=big`)).body.messages[0].offset).toBe(1);
+    expect((await api("GET", `/v1/topics/${topic}/messages?key=big`)).body.messages[0].offset).toBe(
+      1,
+    );
   });
 
   it("answers a msgId repeated inside one batch as a duplicate of its first copy", async () => {
@@ -69,7 +84,9 @@ describe("batch append", () => {
         { body: "later again", msgId: "later" },
       ],
     });
-    expect(r.body.results.map((x: { status: string; offset: number | null }) => [x.status, x.offset])).toEqual([
+    expect(
+      r.body.results.map((x: { status: string; offset: number | null }) => [x.status, x.offset]),
+    ).toEqual([
       ["stored", 0],
       ["stored", 1],
       ["duplicate", 0],
@@ -77,9 +94,17 @@ describe("batch append", () => {
       ["duplicate", null],
     ]);
     const again = await api("POST", `/v1/topics/${topic}/messages?queue=0`, {
-      messages: [{ body: "retry", msgId: "different" }, { body: "new", msgId: "new" }],
+      messages: [
+        { body: "retry", msgId: "different" },
+        { body: "new", msgId: "new" },
+      ],
     });
-    expect(again.body.results.map((x: { status: string; offset: number | null }) => [x.status, x.offset])).toEqual([
+    expect(
+      again.body.results.map((x: { status: string; offset: number | null }) => [
+        x.status,
+        x.offset,
+      ]),
+    ).toEqual([
       ["duplicate", 1],
       ["stored", 2],
     ]);

@@ -15,12 +15,16 @@ async function send(topic: string, messages: Msg[]) {
 }
 
 const pull = (topic: string, offset: number, filter: string, extra = "") =>
-  api("GET", `/v1/topics/${topic}/queues/0/messages?offset=${offset}&max=100&filter=${encodeURIComponent(filter)}${extra}`);
+  api(
+    "GET",
+    `/v1/topics/${topic}/queues/0/messages?offset=${offset}&max=100&filter=${encodeURIComponent(filter)}${extra}`,
+  );
 
 const receive = (group: string, topic: string, body: Record<string, unknown>) =>
   api("POST", `/v1/groups/${group}/topics/${topic}/receive`, body);
 
-const bodiesOf = (r: { body: { messages: { body: string }[] } }) => r.body.messages.map((m) => m.body);
+const bodiesOf = (r: { body: { messages: { body: string }[] } }) =>
+  r.body.messages.map((m) => m.body);
 
 /** Orders from three regions with amounts, some without properties. */
 const ORDERS: Msg[] = [
@@ -69,7 +73,13 @@ describe("SQL filters in pull", () => {
   it("finds a match behind a long run of non-matching messages in bounded pages", async () => {
     const topic = await createTopic({ queues: 1 });
     for (let i = 0; i < 3; i++) {
-      await send(topic, Array.from({ length: 1000 }, (_, j) => ({ body: `n${i * 1000 + j}`, properties: { k: "no" } })));
+      await send(
+        topic,
+        Array.from({ length: 1000 }, (_, j) => ({
+          body: `n${i * 1000 + j}`,
+          properties: { k: "no" },
+        })),
+      );
     }
     await send(topic, [{ body: "needle", properties: { k: "yes" } }]);
     const found: { offset: number; body: string }[] = [];
@@ -126,10 +136,16 @@ describe("SQL filters in receive", () => {
     const topic = await createTopic({ queues: 1 });
     const group = unique("g");
     await send(topic, ORDERS);
-    const got = await receive(group, topic, { max: 10, filter: "sql:amount >= 9 AND region <> 'ap'" });
+    const got = await receive(group, topic, {
+      max: 10,
+      filter: "sql:amount >= 9 AND region <> 'ap'",
+    });
     expect(got.status).toBe(200);
     expect(bodiesOf(got)).toEqual(["eu-42", "eu-9"]);
-    const again = await receive(group, topic, { max: 10, filter: "sql:amount >= 9 AND region <> 'ap'" });
+    const again = await receive(group, topic, {
+      max: 10,
+      filter: "sql:amount >= 9 AND region <> 'ap'",
+    });
     expect(again.body.messages).toEqual([]);
     // Another group with another filter sees its own selection.
     const other = await receive(unique("g"), topic, { max: 10, filter: "Refund" });
@@ -154,8 +170,12 @@ describe("SQL filters in receive", () => {
     const group = unique("g");
     const waiting = receive(group, topic, { max: 10, waitMs: 10_000, filter: "sql:n > 1" });
     await new Promise((resolve) => setTimeout(resolve, 50));
-    await api("POST", `/v1/topics/${topic}/messages?queue=1`, { messages: [{ body: "one", properties: { n: "1" } }] });
-    await api("POST", `/v1/topics/${topic}/messages?queue=0`, { messages: [{ body: "two", properties: { n: "2" } }] });
+    await api("POST", `/v1/topics/${topic}/messages?queue=1`, {
+      messages: [{ body: "one", properties: { n: "1" } }],
+    });
+    await api("POST", `/v1/topics/${topic}/messages?queue=0`, {
+      messages: [{ body: "two", properties: { n: "2" } }],
+    });
     const r = await waiting;
     expect(bodiesOf(r)).toEqual(["two"]);
   });

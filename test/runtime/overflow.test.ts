@@ -32,7 +32,13 @@ async function stored(topic: string): Promise<{ bodies: string[]; offsets: numbe
 async function queueStats(topic: string) {
   const r = await api("GET", `/v1/topics/${topic}`);
   expect(r.status).toBe(200);
-  return r.body.queueStats[0] as { minOffset: number; maxOffset: number; messages: number; bytes: number; dropped: number };
+  return r.body.queueStats[0] as {
+    minOffset: number;
+    maxOffset: number;
+    messages: number;
+    bytes: number;
+    dropped: number;
+  };
 }
 
 const bodies = (...xs: string[]) => xs.map((body) => ({ body }));
@@ -52,7 +58,12 @@ describe("overflow policy reject", () => {
     expect(full.status).toBe(507);
     expect(full.body.error.code).toBe("QUEUE_FULL");
     expect((await stored(topic)).bodies).toEqual(["a", "b", "c"]);
-    expect(await queueStats(topic)).toMatchObject({ minOffset: 0, maxOffset: 3, messages: 3, dropped: 0 });
+    expect(await queueStats(topic)).toMatchObject({
+      minOffset: 0,
+      maxOffset: 3,
+      messages: 3,
+      dropped: 0,
+    });
   });
 
   it("answers 507 QUEUE_FULL once the byte bound is reached", async () => {
@@ -82,7 +93,11 @@ describe("overflow policy reject", () => {
 
 describe("overflow policy drop-oldest", () => {
   it("evicts the oldest messages by count, reporting them as skipped", async () => {
-    const topic = await createTopic({ queues: 1, maxBacklogMessages: 3, overflowPolicy: "drop-oldest" });
+    const topic = await createTopic({
+      queues: 1,
+      maxBacklogMessages: 3,
+      overflowPolicy: "drop-oldest",
+    });
     const results = await sendOk(topic, bodies("a", "b", "c", "d", "e"));
     expect(results.map((r) => [r.offset, r.status])).toEqual([
       [0, "stored"],
@@ -108,13 +123,22 @@ describe("overflow policy drop-oldest", () => {
     await sendOk(topic, bodies("aa", "bb", "cc", "dd"));
     await sendOk(topic, bodies("eeeeee"));
     expect((await stored(topic)).bodies).toEqual(["dd", "eeeeee"]);
-    expect(await queueStats(topic)).toMatchObject({ messages: 2, bytes: 8, minOffset: 3, dropped: 3 });
+    expect(await queueStats(topic)).toMatchObject({
+      messages: 2,
+      bytes: 8,
+      minOffset: 3,
+      dropped: 3,
+    });
   });
 });
 
 describe("overflow policy drop-newest", () => {
   it("answers incoming messages with status dropped and keeps the stored ones", async () => {
-    const topic = await createTopic({ queues: 1, maxBacklogMessages: 2, overflowPolicy: "drop-newest" });
+    const topic = await createTopic({
+      queues: 1,
+      maxBacklogMessages: 2,
+      overflowPolicy: "drop-newest",
+    });
     const results = await sendOk(topic, bodies("a", "b", "c", "d"));
     expect(results.map((r) => [r.offset, r.status])).toEqual([
       [0, "stored"],
@@ -124,7 +148,12 @@ describe("overflow policy drop-newest", () => {
     ]);
     expect((await stored(topic)).bodies).toEqual(["a", "b"]);
     // A dropped message uses no offset: the next stored one follows directly.
-    expect(await queueStats(topic)).toMatchObject({ minOffset: 0, maxOffset: 2, messages: 2, dropped: 2 });
+    expect(await queueStats(topic)).toMatchObject({
+      minOffset: 0,
+      maxOffset: 2,
+      messages: 2,
+      dropped: 2,
+    });
   });
 
   it("drops by the byte bound too", async () => {
@@ -287,23 +316,41 @@ describe("deleting from the middle of the log", () => {
     // Receive hands out the survivors once each.
     const group = unique("g");
     const got = await api("POST", `/v1/groups/${group}/topics/${topic}/receive`, { max: 10 });
-    expect(got.body.messages.map((m: { body: string }) => m.body)).toEqual(["m0", "m2", "m4", "m5"]);
+    expect(got.body.messages.map((m: { body: string }) => m.body)).toEqual([
+      "m0",
+      "m2",
+      "m4",
+      "m5",
+    ]);
     // Queries by id do not find an evicted message.
     const evicted = await api("GET", `/v1/topics/${topic}/messages?from=0&to=${Date.now() + 1000}`);
-    expect(evicted.body.messages.map((m: { body: string }) => m.body)).toEqual(["m0", "m2", "m4", "m5"]);
+    expect(evicted.body.messages.map((m: { body: string }) => m.body)).toEqual([
+      "m0",
+      "m2",
+      "m4",
+      "m5",
+    ]);
   });
 });
 
 describe("evicted messages", () => {
   it("leave no key index entries behind and are not found by key", async () => {
-    const topic = await createTopic({ queues: 1, maxBacklogMessages: 1, overflowPolicy: "drop-oldest" });
+    const topic = await createTopic({
+      queues: 1,
+      maxBacklogMessages: 1,
+      overflowPolicy: "drop-oldest",
+    });
     await sendOk(topic, [{ body: "old", keys: ["shared", "old-only"] }]);
     await sendOk(topic, [{ body: "new", keys: ["shared"] }]);
     const shared = await api("GET", `/v1/topics/${topic}/messages?key=shared`);
     expect(shared.body.messages.map((m: { body: string }) => m.body)).toEqual(["new"]);
-    expect((await api("GET", `/v1/topics/${topic}/messages?key=old-only`)).body.messages).toEqual([]);
+    expect((await api("GET", `/v1/topics/${topic}/messages?key=old-only`)).body.messages).toEqual(
+      [],
+    );
     const keys = await runInDurableObject(shardStub(topic, 0), (_i, state) =>
-      state.storage.sql.exec<{ key: string; msg_offset: number }>("SELECT key, msg_offset FROM msg_key").toArray(),
+      state.storage.sql
+        .exec<{ key: string; msg_offset: number }>("SELECT key, msg_offset FROM msg_key")
+        .toArray(),
     );
     expect(keys).toEqual([{ key: "shared", msg_offset: 1 }]);
   });
@@ -311,7 +358,11 @@ describe("evicted messages", () => {
 
 describe("backlog bound validation", () => {
   it("rejects contradictory or invalid bounds with 400 and changes nothing", async () => {
-    const topic = await createTopic({ queues: 1, maxBacklogMessages: 10, overflowPolicy: "drop-oldest" });
+    const topic = await createTopic({
+      queues: 1,
+      maxBacklogMessages: 10,
+      overflowPolicy: "drop-oldest",
+    });
     const before = (await api("GET", `/v1/topics/${topic}`)).body;
     const cases: Record<string, unknown>[] = [
       { maxBacklogBytes: 100 }, // smaller than the default maxMessageBytes (1 MiB)
@@ -334,7 +385,10 @@ describe("backlog bound validation", () => {
 
   it("accepts a byte bound equal to maxMessageBytes, and clears bounds with null", async () => {
     const topic = await createTopic({ queues: 1, maxMessageBytes: 100, maxBacklogBytes: 100 });
-    const cleared = await api("PUT", `/v1/topics/${topic}`, { maxBacklogBytes: null, maxMessageBytes: 200 });
+    const cleared = await api("PUT", `/v1/topics/${topic}`, {
+      maxBacklogBytes: null,
+      maxMessageBytes: 200,
+    });
     expect(cleared.status).toBe(200);
     expect(cleared.body).toMatchObject({ maxBacklogBytes: null, maxMessageBytes: 200 });
   });

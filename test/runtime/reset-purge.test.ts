@@ -31,7 +31,9 @@ async function offsets(group: string, topic: string): Promise<number[]> {
 }
 
 async function commit(group: string, topic: string, queue: number, offset: number) {
-  const r = await api("PUT", `/v1/groups/${group}/topics/${topic}/queues/${queue}/offset`, { offset });
+  const r = await api("PUT", `/v1/groups/${group}/topics/${topic}/queues/${queue}/offset`, {
+    offset,
+  });
   expect(r.status).toBe(200);
 }
 
@@ -49,13 +51,23 @@ describe("offset reset by timestamp", () => {
     expect(back.body).toEqual({ offsets: [{ queue: 0, offset: 2 }] });
     expect(await offsets(group, topic)).toEqual([2]);
     // One millisecond later is past offset 2: the first stored at or after it is 3.
-    expect((await reset(group, topic, { timestamp: base + 21 })).body.offsets).toEqual([{ queue: 0, offset: 3 }]);
-    expect((await reset(group, topic, { timestamp: base + 29 })).body.offsets).toEqual([{ queue: 0, offset: 3 }]);
-    expect((await reset(group, topic, { timestamp: base + 30 })).body.offsets).toEqual([{ queue: 0, offset: 3 }]);
+    expect((await reset(group, topic, { timestamp: base + 21 })).body.offsets).toEqual([
+      { queue: 0, offset: 3 },
+    ]);
+    expect((await reset(group, topic, { timestamp: base + 29 })).body.offsets).toEqual([
+      { queue: 0, offset: 3 },
+    ]);
+    expect((await reset(group, topic, { timestamp: base + 30 })).body.offsets).toEqual([
+      { queue: 0, offset: 3 },
+    ]);
     // Forward past everything: the end of the queue.
-    expect((await reset(group, topic, { timestamp: base + 51 })).body.offsets).toEqual([{ queue: 0, offset: 6 }]);
+    expect((await reset(group, topic, { timestamp: base + 51 })).body.offsets).toEqual([
+      { queue: 0, offset: 6 },
+    ]);
     // Backward before everything: the start.
-    expect((await reset(group, topic, { timestamp: 0 })).body.offsets).toEqual([{ queue: 0, offset: 0 }]);
+    expect((await reset(group, topic, { timestamp: 0 })).body.offsets).toEqual([
+      { queue: 0, offset: 0 },
+    ]);
     await reset(group, topic, { timestamp: base + 40 });
     // A pull by group continues from the reset offset.
     const pulled = await api("GET", `/v1/topics/${topic}/queues/0/messages?group=${group}`);
@@ -91,9 +103,16 @@ describe("offset reset by timestamp", () => {
     const empty = await api("POST", `/v1/groups/${group}/topics/${topic}/receive`, { max: 10 });
     expect(empty.body.messages).toHaveLength(0);
 
-    expect((await reset(group, topic, { timestamp: base + 10 })).body.offsets).toEqual([{ queue: 0, offset: 1 }]);
+    expect((await reset(group, topic, { timestamp: base + 10 })).body.offsets).toEqual([
+      { queue: 0, offset: 1 },
+    ]);
     const again = await api("POST", `/v1/groups/${group}/topics/${topic}/receive`, { max: 10 });
-    expect(again.body.messages.map((m: { body: string; reconsumeTimes: number }) => [m.body, m.reconsumeTimes])).toEqual([
+    expect(
+      again.body.messages.map((m: { body: string; reconsumeTimes: number }) => [
+        m.body,
+        m.reconsumeTimes,
+      ]),
+    ).toEqual([
       ["m1", 0],
       ["m2", 0],
     ]);
@@ -110,17 +129,27 @@ describe("offset reset by timestamp", () => {
 
 describe("offset reset to earliest and latest", () => {
   it("moves to minOffset or maxOffset, in either direction", async () => {
-    const topic = await createTopic({ queues: 1, maxBacklogMessages: 4, overflowPolicy: "drop-oldest" });
+    const topic = await createTopic({
+      queues: 1,
+      maxBacklogMessages: 4,
+      overflowPolicy: "drop-oldest",
+    });
     const group = unique("g");
     await sendTo(topic, 0, 6); // offsets 2..5 remain
     await commit(group, topic, 0, 3);
-    expect((await reset(group, topic, { to: "latest" })).body.offsets).toEqual([{ queue: 0, offset: 6 }]);
-    expect((await reset(group, topic, { to: "earliest" })).body.offsets).toEqual([{ queue: 0, offset: 2 }]);
+    expect((await reset(group, topic, { to: "latest" })).body.offsets).toEqual([
+      { queue: 0, offset: 6 },
+    ]);
+    expect((await reset(group, topic, { to: "earliest" })).body.offsets).toEqual([
+      { queue: 0, offset: 2 },
+    ]);
     expect(await offsets(group, topic)).toEqual([2]);
     const pulled = await api("GET", `/v1/topics/${topic}/queues/0/messages?group=${group}`);
     expect(pulled.body).toMatchObject({ skipped: 0 });
     expect(pulled.body.messages.map((m: { offset: number }) => m.offset)).toEqual([2, 3, 4, 5]);
-    expect((await reset(group, topic, { to: "latest" })).body.offsets).toEqual([{ queue: 0, offset: 6 }]);
+    expect((await reset(group, topic, { to: "latest" })).body.offsets).toEqual([
+      { queue: 0, offset: 6 },
+    ]);
     await sendTo(topic, 0, 1, "new");
     const after = await api("GET", `/v1/topics/${topic}/queues/0/messages?group=${group}`);
     expect(after.body.messages.map((m: { body: string }) => m.body)).toEqual(["new0"]);
@@ -177,10 +206,16 @@ describe("offset reset with bad input", () => {
     expect(r.status).toBe(404);
     expect(r.body.error.code).toBe("TOPIC_NOT_FOUND");
     const topic = await createTopic({ queues: 1 });
-    expect((await reset("bad.name", topic, { to: "earliest" })).body.error.code).toBe("INVALID_NAME");
-    expect((await reset(group, "bad.name", { to: "earliest" })).body.error.code).toBe("INVALID_NAME");
+    expect((await reset("bad.name", topic, { to: "earliest" })).body.error.code).toBe(
+      "INVALID_NAME",
+    );
+    expect((await reset(group, "bad.name", { to: "earliest" })).body.error.code).toBe(
+      "INVALID_NAME",
+    );
     // Nothing was created for the group by the failed calls.
-    const groups = (await api("GET", "/v1/groups")).body.groups.map((g: { group: string }) => g.group);
+    const groups = (await api("GET", "/v1/groups")).body.groups.map(
+      (g: { group: string }) => g.group,
+    );
     expect(groups).not.toContain(group);
   });
 });
@@ -228,7 +263,11 @@ describe("purge", () => {
     const ack = await api("POST", `/v1/groups/${popper}/topics/${topic}/ack`, {
       receipts: got.body.messages.map((m: { receipt: string }) => m.receipt),
     });
-    expect(ack.body.results.every((x: { error?: { code: string } }) => x.error?.code === "RECEIPT_EXPIRED")).toBe(true);
+    expect(
+      ack.body.results.every(
+        (x: { error?: { code: string } }) => x.error?.code === "RECEIPT_EXPIRED",
+      ),
+    ).toBe(true);
     // A pull from 0 reports the purged messages as skipped.
     const pulled = await api("GET", `/v1/topics/${topic}/queues/1/messages?offset=0`);
     expect(pulled.body).toMatchObject({ messages: [], skipped: 5, minOffset: 5, maxOffset: 5 });
@@ -246,11 +285,16 @@ describe("purge", () => {
     const r = await api("POST", `/v1/topics/${topic}/messages?queue=0`, {
       messages: [{ body: "later", deliverAt: Date.now() + 1000 }, { body: "now" }],
     });
-    expect(r.body.results.map((x: { status: string }) => x.status)).toEqual(["scheduled", "stored"]);
+    expect(r.body.results.map((x: { status: string }) => x.status)).toEqual([
+      "scheduled",
+      "stored",
+    ]);
     expect((await api("POST", `/v1/topics/${topic}/purge`)).status).toBe(200);
     // No timer is left to move it into the log later.
-    const timers = await runInDurableObject(shardStub(topic, 0), (_i, state) =>
-      state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM scheduled").one().n,
+    const timers = await runInDurableObject(
+      shardStub(topic, 0),
+      (_i, state) =>
+        state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM scheduled").one().n,
     );
     expect(timers).toBe(0);
     await runDurableObjectAlarm(shardStub(topic, 0));
@@ -261,18 +305,35 @@ describe("purge", () => {
   it("keeps deduplicating msgIds sent before the purge", async () => {
     const topic = await createTopic({ queues: 1 });
     const send = (body: string, msgId: string, extra: Record<string, unknown> = {}) =>
-      api("POST", `/v1/topics/${topic}/messages?queue=0`, { messages: [{ body, msgId, ...extra }] });
+      api("POST", `/v1/topics/${topic}/messages?queue=0`, {
+        messages: [{ body, msgId, ...extra }],
+      });
     expect((await send("a", "id-a")).body.results[0].status).toBe("stored");
     expect((await send("s", "id-s", { delayMs: 60_000 })).body.results[0].status).toBe("scheduled");
     expect((await api("POST", `/v1/topics/${topic}/purge`)).status).toBe(200);
     // A producer retrying either send gets "duplicate"; nothing comes back.
-    expect((await send("a", "id-a")).body.results[0]).toMatchObject({ status: "duplicate", offset: 0 });
-    expect((await send("s", "id-s")).body.results[0]).toMatchObject({ status: "duplicate", offset: null });
-    expect((await api("GET", `/v1/topics/${topic}`)).body.queueStats[0]).toMatchObject({ messages: 0, scheduled: 0, maxOffset: 1 });
+    expect((await send("a", "id-a")).body.results[0]).toMatchObject({
+      status: "duplicate",
+      offset: 0,
+    });
+    expect((await send("s", "id-s")).body.results[0]).toMatchObject({
+      status: "duplicate",
+      offset: null,
+    });
+    expect((await api("GET", `/v1/topics/${topic}`)).body.queueStats[0]).toMatchObject({
+      messages: 0,
+      scheduled: 0,
+      maxOffset: 1,
+    });
     expect((await api("GET", `/v1/topics/${topic}/messages/id-a`)).status).toBe(404);
-    expect((await send("b", "id-b")).body.results[0]).toMatchObject({ status: "stored", offset: 1 });
+    expect((await send("b", "id-b")).body.results[0]).toMatchObject({
+      status: "stored",
+      offset: 1,
+    });
     // The purged scheduled message is gone, not "already delivered".
-    expect((await api("DELETE", `/v1/topics/${topic}/messages/id-s`)).body.error.code).toBe("MESSAGE_NOT_FOUND");
+    expect((await api("DELETE", `/v1/topics/${topic}/messages/id-s`)).body.error.code).toBe(
+      "MESSAGE_NOT_FOUND",
+    );
   });
 
   it("answers 404 for an unknown topic and 400 for an invalid name", async () => {

@@ -17,14 +17,23 @@ async function sendBodies(topic: string, n: number, from = 0, extra: Record<stri
 /** Moves the store time of the messages below `below` an hour into the past. */
 async function age(topic: string, below: number): Promise<void> {
   await runInDurableObject(shardStub(topic, 0), (_instance, state) => {
-    state.storage.sql.exec("UPDATE log SET stored_at = stored_at - 3600000 WHERE msg_offset < ?", below);
+    state.storage.sql.exec(
+      "UPDATE log SET stored_at = stored_at - 3600000 WHERE msg_offset < ?",
+      below,
+    );
   });
 }
 
 async function pullFrom(topic: string, offset: number, max = 100) {
   const r = await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=${offset}&max=${max}`);
   expect(r.status).toBe(200);
-  return r.body as { messages: { offset: number; body: string }[]; nextOffset: number; minOffset: number; maxOffset: number; skipped: number };
+  return r.body as {
+    messages: { offset: number; body: string }[];
+    nextOffset: number;
+    minOffset: number;
+    maxOffset: number;
+    skipped: number;
+  };
 }
 
 describe("retention", () => {
@@ -69,20 +78,30 @@ describe("retention", () => {
     }
     const done = await pullFrom(topic, 0, 1);
     expect(done).toMatchObject({ minOffset: 6000, maxOffset: 6000, skipped: 6000, messages: [] });
-    expect((await api("GET", `/v1/topics/${topic}`)).body.queueStats[0]).toMatchObject({ messages: 0, bytes: 0 });
+    expect((await api("GET", `/v1/topics/${topic}`)).body.queueStats[0]).toMatchObject({
+      messages: 0,
+      bytes: 0,
+    });
   });
 
   it("reports a group's committed offset below minOffset as lost to retention", async () => {
     const topic = await createTopic({ queues: 1, retentionMs: 1000 });
     const group = unique("g");
     await sendBodies(topic, 6);
-    const commit = await api("PUT", `/v1/groups/${group}/topics/${topic}/queues/0/offset`, { offset: 1 });
+    const commit = await api("PUT", `/v1/groups/${group}/topics/${topic}/queues/0/offset`, {
+      offset: 1,
+    });
     expect(commit.status).toBe(200);
     await age(topic, 4);
     await runDurableObjectAlarm(shardStub(topic, 0));
     const g = await api("GET", `/v1/groups/${group}`);
     expect(g.status).toBe(200);
-    expect(g.body.topics[topic][0]).toMatchObject({ queue: 0, offset: 1, maxOffset: 6, lostToRetention: 3 });
+    expect(g.body.topics[topic][0]).toMatchObject({
+      queue: 0,
+      offset: 1,
+      maxOffset: 6,
+      lostToRetention: 3,
+    });
     // Pulling from the committed offset reports the same gap, then continues.
     const r = await api("GET", `/v1/topics/${topic}/queues/0/messages?group=${group}`);
     expect(r.body).toMatchObject({ skipped: 3, minOffset: 4 });
@@ -107,13 +126,18 @@ describe("retention", () => {
     const ack = await api("POST", `/v1/groups/${group}/topics/${topic}/ack`, {
       receipts: got.body.messages.map((m: { receipt: string }) => m.receipt),
     });
-    expect(ack.body.results.every((r: { error?: { code: string } }) => r.error?.code === "RECEIPT_EXPIRED")).toBe(true);
+    expect(
+      ack.body.results.every(
+        (r: { error?: { code: string } }) => r.error?.code === "RECEIPT_EXPIRED",
+      ),
+    ).toBe(true);
   });
 
   it("keeps deduplicating a msgId after retention removed its message", async () => {
     const topic = await createTopic({ queues: 1, retentionMs: 1000 });
     const msgId = unique("id");
-    const send = () => api("POST", `/v1/topics/${topic}/messages?queue=0`, { messages: [{ body: "x", msgId }] });
+    const send = () =>
+      api("POST", `/v1/topics/${topic}/messages?queue=0`, { messages: [{ body: "x", msgId }] });
     expect((await send()).body.results[0]).toMatchObject({ offset: 0, status: "stored" });
     await age(topic, 1);
     await runDurableObjectAlarm(shardStub(topic, 0));
@@ -133,7 +157,9 @@ describe("retention", () => {
     expect(scheduled.body.results[0].status).toBe("scheduled");
     const before = Date.now();
     await sendBodies(topic, 1);
-    const alarm = await runInDurableObject(shardStub(topic, 0), (_i, state) => state.storage.getAlarm());
+    const alarm = await runInDurableObject(shardStub(topic, 0), (_i, state) =>
+      state.storage.getAlarm(),
+    );
     expect(alarm).not.toBeNull();
     expect(alarm!).toBeLessThanOrEqual(before + 1000 + 5000);
   });

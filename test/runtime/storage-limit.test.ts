@@ -58,7 +58,10 @@ describe("storage ceiling", () => {
     const big = await send(topic, batch(100, 2048));
     expect(big.status).toBe(507);
     expect(big.body.error.code).toBe("STORAGE_FULL");
-    expect((await api("GET", `/v1/topics/${topic}`)).body.queueStats[0]).toMatchObject({ messages: 0, maxOffset: 0 });
+    expect((await api("GET", `/v1/topics/${topic}`)).body.queueStats[0]).toMatchObject({
+      messages: 0,
+      maxOffset: 0,
+    });
     const small = await send(topic, batch(5, 2048));
     expect(small.status).toBe(200);
     expect(small.body.results.map((r: { offset: number }) => r.offset)).toEqual([0, 1, 2, 3, 4]);
@@ -73,7 +76,10 @@ describe("storage ceiling", () => {
     await stub.setStorageLimit(base + 64 * 1024);
     expect((await send(topic, batch(1, 16))).body.error.code).toBe("STORAGE_FULL");
     // Transactions' half messages are refused too.
-    const tx = await api("POST", `/v1/topics/${topic}/transactions`, { message: { body: "half" }, producerGroup: "pg" });
+    const tx = await api("POST", `/v1/topics/${topic}/transactions`, {
+      message: { body: "half" },
+      producerGroup: "pg",
+    });
     expect(tx.status).toBe(507);
     // Consumers are never refused.
     const got = await api("POST", `/v1/groups/${group}/topics/${topic}/receive`, { max: 5 });
@@ -82,7 +88,10 @@ describe("storage ceiling", () => {
       receipts: got.body.messages.map((m: { receipt: string }) => m.receipt),
     });
     expect(ack.body.results.every((r: { ok?: boolean }) => r.ok)).toBe(true);
-    expect((await api("PUT", `/v1/groups/${group}/topics/${topic}/queues/0/offset`, { offset: 5 })).status).toBe(200);
+    expect(
+      (await api("PUT", `/v1/groups/${group}/topics/${topic}/queues/0/offset`, { offset: 5 }))
+        .status,
+    ).toBe(200);
     // A purge frees the space.
     expect((await api("POST", `/v1/topics/${topic}/purge`)).status).toBe(200);
     expect((await send(topic, batch(1, 16))).status).toBe(200);

@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { batchFootprint, resolveStorageLimit, wouldExceedStorage } from "../../src/broker/storage-limit.ts";
+import {
+  batchFootprint,
+  resolveStorageLimit,
+  wouldExceedStorage,
+} from "../../src/broker/storage-limit.ts";
 import { Limits } from "../../src/protocol/limits.ts";
 import type { NormalizedMessage } from "../../src/protocol/validate.ts";
 
