@@ -1,55 +1,55 @@
 /**
- * Group commit: concurrent requests to one Durable Object share one SQLite
- * commit. The runtime commits a DO's writes once per event (an implicit
- * transaction, fsynced locally, replicated on Cloudflare), so N concurrent
- * sends arriving as N RPC calls would pay N commits. Here the first request
- * of a quiet moment is written at once; requests arriving while its commit
- * is under way wait, and are then written together, in arrival order, in one
- * event: one commit for the lot.
+ * Group commit: the writes of concurrent calls to one Durable Object share
+ * one SQLite commit. The runtime commits a DO's writes once per event (an
+ * implicit transaction; fsynced locally, replicated on Cloudflare), so N
+ * concurrent sends, receives or acks arriving as N RPC calls would pay N
+ * commits; locally each fsync also stalls the whole process. Here the first
+ * write of a quiet moment runs at once; writes submitted while its commit is
+ * under way wait, and then run together, in arrival order, in one event: one
+ * commit for the lot.
  *
  * Nothing is acknowledged early: callers are answered as soon as their
- * group is written, and the runtime's output gate holds those answers until
- * the commit is durable.
+ * group has run, and the runtime's output gate holds those answers until the
+ * commit is durable.
  */
 
-/** What one item of a group came to. */
-export type Settled<O> = { ok: true; value: O } | { ok: false; error: unknown };
-
-interface Pending<I, O> {
-  item: I;
-  resolve(value: O): void;
+interface Pending {
+  write: () => unknown;
+  resolve(value: unknown): void;
   reject(error: unknown): void;
 }
 
-export class GroupCommit<I, O> {
-  #queue: Pending<I, O>[] = [];
+export class GroupCommit {
+  #queue: Pending[] = [];
   #running = false;
-  readonly #write: (items: I[]) => Settled<O>[] | Promise<Settled<O>[]>;
   readonly #durable: () => Promise<void>;
+  readonly #afterGroup: (() => void | Promise<void>) | undefined;
 
   /**
-   * @param write writes a group (each item all or nothing on its own, e.g. in
-   *   its own nested transaction) and says what each came to, in order.
    * @param durable resolves when everything written so far is committed
    *   (`ctx.storage.sync()` in a Durable Object).
+   * @param afterGroup runs once after each group's writes, before anyone is
+   *   answered (arming alarms, waking waiters); if it throws, the whole group
+   *   gets its error.
    */
-  constructor(
-    write: (items: I[]) => Settled<O>[] | Promise<Settled<O>[]>,
-    durable: () => Promise<void>,
-  ) {
-    this.#write = write;
+  constructor(durable: () => Promise<void>, afterGroup?: () => void | Promise<void>) {
     this.#durable = durable;
+    this.#afterGroup = afterGroup;
   }
 
-  /** Items waiting for the commit under way (not yet written). */
+  /** Writes submitted but not yet run (waiting for the commit under way). */
   get waiting(): number {
     return this.#queue.length;
   }
 
-  /** Queues an item for the next group; resolves with what it came to. */
-  submit(item: I): Promise<O> {
-    return new Promise<O>((resolve, reject) => {
-      this.#queue.push({ item, resolve, reject });
+  /**
+   * Runs `write` (synchronous: each one all or nothing on its own, e.g. in its
+   * own nested transaction) in the next group; resolves with what it returned
+   * or rejects with what it threw, without affecting the other writes.
+   */
+  submit<T>(write: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ write, resolve: resolve as (v: unknown) => void, reject });
       if (!this.#running) void this.#drain();
     });
   }
@@ -60,16 +60,22 @@ export class GroupCommit<I, O> {
       while (this.#queue.length > 0) {
         const group = this.#queue;
         this.#queue = [];
-        let outcomes: Settled<O>[];
+        const outcomes = group.map((p) => {
+          try {
+            return { ok: true as const, value: p.write() };
+          } catch (error) {
+            return { ok: false as const, error };
+          }
+        });
+        let failed: { error: unknown } | null = null;
         try {
-          outcomes = await this.#write(group.map((p) => p.item));
-        } catch (e) {
-          for (const p of group) p.reject(e);
-          continue;
+          await this.#afterGroup?.();
+        } catch (error) {
+          failed = { error };
         }
         group.forEach((p, i) => {
-          const o = outcomes[i];
-          if (o === undefined) p.reject(new Error("group commit: no outcome for an item"));
+          const o = outcomes[i]!;
+          if (failed) p.reject(failed.error);
           else if (o.ok) p.resolve(o.value);
           else p.reject(o.error);
         });

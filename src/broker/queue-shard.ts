@@ -26,11 +26,27 @@ import {
 import { batchFootprint, resolveStorageLimit, wouldExceedStorage } from "./storage-limit.ts";
 import { nextAlarmAt, retentionDueAt, scheduledAlarmAt } from "./timing.ts";
 import { type WakeHint, Waiters } from "./waiters.ts";
-import { GroupCommit, type Settled } from "./group-commit.ts";
+import { GroupCommit } from "./group-commit.ts";
 import { acceptWatcher, notifyWatchers, type WatchSpec } from "./watchers.ts";
 
 /** Key of the shard's own storage ceiling in its KV storage. */
 const STORAGE_LIMIT_KEY = "storage_limit";
+
+/** What a group of writes calls for after it ran (see QueueShard.afterWrites). */
+interface WriteEffects {
+  /** A message was stored (at this time): the retention sweep must be armed. */
+  storedAt: number | null;
+  /** Lowest offset appended: waiters look from there. */
+  appendedFrom: number | null;
+  /** Earliest timer the writes set (scheduled message, invisibility). */
+  alarmAt: number | null;
+  /** Something besides appends changed (an ack): every waiter looks again. */
+  wakeAll: boolean;
+}
+
+const noEffects = (): WriteEffects => ({ storedAt: null, appendedFrom: null, alarmAt: null, wakeAll: false });
+
+const earlier = (a: number | null, b: number): number => (a === null || b < a ? b : a);
 
 /** How long the delivered count of pulls may stay unsaved when nothing else writes. */
 const DELIVERED_SAVE_MS = 1000;
@@ -161,60 +177,61 @@ export class QueueShard extends DurableObject<Env> {
 
   // ---- produce -------------------------------------------------------------
 
-  /** Concurrent sends share one commit (see group-commit.ts). */
-  private readonly sends = new GroupCommit<NormalizedMessage[], SendResult[]>(
-    (batches) => this.appendGroup(batches),
+  /**
+   * Writes of concurrent calls share one commit (see group-commit.ts):
+   * sends, receives, acks and offset commits.
+   */
+  private readonly writes = new GroupCommit(
     () => this.ctx.storage.sync(),
+    () => this.afterWrites(),
   );
+  /** What the writes of the group being run call for once they are all done. */
+  private effects = noEffects();
 
   /**
    * Appends a batch, all or nothing. Answered once the batch is committed;
-   * sends that arrive while a commit is under way are written together.
+   * writes that arrive while a commit is under way are committed together.
    */
   send(messages: NormalizedMessage[]): Promise<SendResult[]> {
-    return this.sends.submit(messages);
+    return this.writes.submit(() => this.appendBatch(messages));
   }
 
-  /** Writes a group of send batches, each in its own nested transaction, then arms timers and wakes waiters once. */
-  private async appendGroup(batches: NormalizedMessage[][]): Promise<Settled<SendResult[]>[]> {
+  /** One send's batch, in its own nested transaction; alarms and wake-ups are left to afterWrites. */
+  private appendBatch(messages: NormalizedMessage[]): SendResult[] {
     const now = Date.now();
-    let earliest: number | null = null;
-    let stored = false;
-    let appendedFrom: number | null = null;
-    const outcomes = batches.map((messages): Settled<SendResult[]> => {
-      try {
-        const results = this.call(() => {
-          this.checkStorage(messages);
-          return this.atomically(() => this.store.append(messages, now));
-        });
-        for (let i = 0; i < results.length; i++) {
-          const r = results[i]!;
-          if (r.status === "stored") {
-            stored = true;
-            if (appendedFrom === null || r.offset! < appendedFrom) appendedFrom = r.offset!;
-          } else if (r.status === "scheduled") {
-            const due = messages[i]!.deliverAt!;
-            if (earliest === null || due < earliest) earliest = due;
-          }
-        }
-        return { ok: true, value: results };
-      } catch (error) {
-        return { ok: false, error };
-      }
+    const results = this.call(() => {
+      this.checkStorage(messages);
+      return this.atomically(() => this.store.append(messages, now));
     });
-    // Rides along in this group's commit.
+    const e = this.effects;
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
+      if (r.status === "stored") {
+        e.storedAt = now;
+        if (e.appendedFrom === null || r.offset! < e.appendedFrom) e.appendedFrom = r.offset!;
+      } else if (r.status === "scheduled") {
+        e.alarmAt = earlier(e.alarmAt, messages[i]!.deliverAt!);
+      }
+    }
+    return results;
+  }
+
+  /** After a group's writes, in the same event (so in the same commit): counters, alarms, waiters. */
+  private async afterWrites(): Promise<void> {
+    const e = this.effects;
+    this.effects = noEffects();
     this.store.saveDelivered();
-    if (stored) {
+    if (e.storedAt !== null) {
       // Also when a later timer (a message scheduled days ahead) holds the
       // alarm: the sweep must come within retention. A no-op when the alarm
       // is already due sooner, as it is while older messages are stored.
       const config = this.store.topicConfig();
-      await this.ensureAlarm(retentionDueAt(now, config.retentionMs, this.store.lastSweep));
-      // Only appends: a waiter that found nothing before looks at the new messages only.
-      this.waiters.wake(appendedFrom === null ? undefined : { appendedFrom });
+      await this.ensureAlarm(retentionDueAt(e.storedAt, config.retentionMs, this.store.lastSweep));
     }
-    await this.ensureAlarm(earliest);
-    return outcomes;
+    await this.ensureAlarm(e.alarmAt);
+    if (e.wakeAll) this.waiters.wake();
+    // Only appends: a waiter that found nothing before looks at the new messages only.
+    else if (e.appendedFrom !== null) this.waiters.wake({ appendedFrom: e.appendedFrom });
   }
 
   /** Refuses a write that could take the database to its ceiling (see storage-limit.ts). */
@@ -301,9 +318,8 @@ export class QueueShard extends DurableObject<Env> {
     return woken ?? this.call(() => this.store.pull(offset, opts.max, filter, Date.now()));
   }
 
-  commitOffset(group: string, offset: number): void {
-    this.call(() => this.store.commitOffset(group, offset, Date.now()));
-    this.store.saveDelivered();
+  commitOffset(group: string, offset: number): Promise<void> {
+    return this.writes.submit(() => this.call(() => this.store.commitOffset(group, offset, Date.now())));
   }
 
   committedOffset(group: string): number | null {
@@ -326,20 +342,17 @@ export class QueueShard extends DurableObject<Env> {
 
   // ---- receive / ack -------------------------------------------------------
 
-  /** Claims up to `max` messages for the group now (never waits). */
-  async receive(
-    group: GroupConfig,
-    max: number,
-    invisibleMs: number,
-    filter?: string,
-  ): Promise<Claimed[]> {
-    const now = Date.now();
+  /** Claims up to `max` messages for the group now (never waits); committed with concurrent writes. */
+  receive(group: GroupConfig, max: number, invisibleMs: number, filter?: string): Promise<Claimed[]> {
     const f = this.call(() => compileFilter(filter));
-    const claimed = this.call(() =>
-      this.atomically(() => this.store.receive(group, max, invisibleMs, f, now)),
-    );
-    if (claimed.length) await this.ensureAlarm(now + invisibleMs);
-    return claimed;
+    return this.writes.submit(() => {
+      const now = Date.now();
+      const claimed = this.call(() =>
+        this.atomically(() => this.store.receive(group, max, invisibleMs, f, now)),
+      );
+      if (claimed.length) this.effects.alarmAt = earlier(this.effects.alarmAt, now + invisibleMs);
+      return claimed;
+    });
   }
 
   /**
@@ -366,11 +379,13 @@ export class QueueShard extends DurableObject<Env> {
     this.waiters.cancel(waitId);
   }
 
-  ack(group: string, refs: ReceiptRef[]): AckOutcome[] {
-    const out = this.call(() => this.atomically(() => this.store.ack(group, refs, Date.now())));
-    // An ack can free an orderly group's key: waiting receives look again.
-    if (out.some((o) => o.ok)) this.waiters.wake();
-    return out;
+  ack(group: string, refs: ReceiptRef[]): Promise<AckOutcome[]> {
+    return this.writes.submit(() => {
+      const out = this.call(() => this.atomically(() => this.store.ack(group, refs, Date.now())));
+      // An ack can free an orderly group's key: waiting receives look again.
+      if (out.some((o) => o.ok)) this.effects.wakeAll = true;
+      return out;
+    });
   }
 
   async nack(group: GroupConfig, refs: ReceiptRef[], delayMs?: number): Promise<AckOutcome[]> {
