@@ -391,34 +391,32 @@ export class BrokerService {
     return rpc(() => this.registry().subscriptions(group));
   }
 
-  async deadLetters(group: string, limit: number): Promise<Message[]> {
+  /** Runs `fn` on every shard of every topic the group consumes (topics deleted since are skipped). */
+  private async onGroupShards<T>(
+    group: string,
+    fn: (shard: DurableObjectStub<QueueShard>) => Promise<T[]> | T[],
+  ): Promise<T[]> {
     const topics = await this.groupTopics(group);
     const lists = await Promise.all(
       topics.map(async (t) => {
         const config = await this.topic(t).catch(() => null);
         if (!config) return [];
         const perQueue = await Promise.all(
-          this.queues(config).map((q) => this.onShard(t, () => this.shard(t, q).deadLetters(group, limit))),
+          this.queues(config).map((q) => this.onShard(t, () => fn(this.shard(t, q)))),
         );
         return perQueue.flat();
       }),
     );
-    return lists.flat().slice(0, limit);
+    return lists.flat() as T[];
+  }
+
+  async deadLetters(group: string, limit: number): Promise<Message[]> {
+    const all = await this.onGroupShards<Message>(group, (s) => s.deadLetters(group, limit));
+    return all.slice(0, limit);
   }
 
   async resendDeadLetters(group: string, msgIds: string[] | null): Promise<string[]> {
-    const topics = await this.groupTopics(group);
-    const lists = await Promise.all(
-      topics.map(async (t) => {
-        const config = await this.topic(t).catch(() => null);
-        if (!config) return [];
-        const perQueue = await Promise.all(
-          this.queues(config).map((q) => this.onShard(t, () => this.shard(t, q).resendDeadLetters(group, msgIds))),
-        );
-        return perQueue.flat();
-      }),
-    );
-    return lists.flat();
+    return this.onGroupShards<string>(group, (s) => s.resendDeadLetters(group, msgIds));
   }
 
   // ---- query ---------------------------------------------------------------
