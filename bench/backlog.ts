@@ -12,7 +12,7 @@
  * 3. after a warm-up on another topic (JIT, connections), cold read: pull
  *    100 + offset commit, one consumer, from offset 0 and from the middle of
  *    the backlog (one window each, summed);
- * 4. BACKLOG_ROUNDS rounds (default 3), each measuring on an empty topic and
+ * 4. BACKLOG_ROUNDS rounds (default 5), each measuring on an empty topic and
  *    then on the backlog topic: send (batches of 100 × 256 B, each
  *    acknowledged, 4 in flight) and consume what that send stored (pull 100 +
  *    offset commit, one consumer). Interleaving keeps both under the same
@@ -34,8 +34,8 @@ import { HttpClient } from "./lib/http.ts";
 
 const N = Number(process.env.BACKLOG_N ?? 5_000_000);
 /** Length of each measured window. */
-const MEASURE_MS = Number(process.env.BACKLOG_MEASURE_MS ?? 5000);
-const ROUNDS = Number(process.env.BACKLOG_ROUNDS ?? 3);
+const MEASURE_MS = Number(process.env.BACKLOG_MEASURE_MS ?? 3000);
+const ROUNDS = Number(process.env.BACKLOG_ROUNDS ?? 5);
 /** The fill stops here whatever its rate, so the run stays bounded. */
 const FILL_LIMIT_MS = Number(process.env.BACKLOG_FILL_LIMIT_MS ?? 270_000);
 const BODY_BYTES = 256;
@@ -274,6 +274,13 @@ async function main(): Promise<void> {
       empty,
       backlog: withBacklog,
       coldRead,
+      // Every round's msg/s, to judge the noise of a shared machine.
+      samples: {
+        emptySend: rounds.map((r) => perSec(r.empty.send)),
+        backlogSend: rounds.map((r) => perSec(r.backlog.send)),
+        emptyConsume: rounds.map((r) => perSec(r.empty.consume)),
+        backlogConsume: rounds.map((r) => perSec(r.backlog.consume)),
+      },
       // Throughput ratios backlog / empty; the CPU ones compare messages per server CPU second.
       ratios: {
         send: ratio(withBacklog.send.perSec, empty.send.perSec),
