@@ -343,8 +343,10 @@ export class QueueShard extends DurableObject<Env> {
   // ---- receive / ack -------------------------------------------------------
 
   /** Claims up to `max` messages for the group now (never waits); committed with concurrent writes. */
-  receive(group: GroupConfig, max: number, invisibleMs: number, filter?: string): Promise<Claimed[]> {
+  async receive(group: GroupConfig, max: number, invisibleMs: number, filter?: string): Promise<Claimed[]> {
     const f = this.call(() => compileFilter(filter));
+    // Nothing to hand out: answer now rather than wait for a commit under way.
+    if (!this.call(() => this.store.hasReceivable(group.group, f, Date.now()))) return [];
     return this.writes.submit(() => {
       const now = Date.now();
       const claimed = this.call(() =>
@@ -464,13 +466,17 @@ export class QueueShard extends DurableObject<Env> {
 
   /** Accepts a watcher WebSocket from the gateway; the object may hibernate while it is open. */
   override fetch(request: Request): Response {
-    return acceptWatcher(this.ctx, request);
+    return acceptWatcher(this.ctx, request, this.store.maxOffset(), this.watchCheck(Date.now()));
   }
 
   /** Tells the watchers whose wait this change may end (the checks a held wait would run). */
   private notifyWatchers(hint?: WakeHint): void {
-    const now = Date.now();
-    notifyWatchers(this.ctx, this.store.maxOffset(), (spec: WatchSpec) => {
+    notifyWatchers(this.ctx, this.store.maxOffset(), this.watchCheck(Date.now(), hint));
+  }
+
+  /** Whether a watcher's wait is over: with a hint, only what was appended is looked at. */
+  private watchCheck(now: number, hint?: WakeHint): (spec: WatchSpec) => boolean {
+    return (spec) => {
       const f = this.watchFilter(spec.filter);
       if (spec.kind === "pull") {
         return this.store.hasPullable(Math.max(spec.offset, hint?.appendedFrom ?? 0), f, now);
@@ -478,7 +484,7 @@ export class QueueShard extends DurableObject<Env> {
       return hint?.appendedFrom === undefined
         ? this.store.hasReceivable(spec.group, f, now)
         : this.store.hasReceivableSince(spec.group, f, now, hint.appendedFrom);
-    });
+    };
   }
 
   private watchFilter(text: string | null): MessageFilter {

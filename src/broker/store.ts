@@ -563,6 +563,20 @@ export class ShardStore {
 
   /** Any message at or after `offset` that the filter would let through? (Bounded scan.) */
   hasPullable(offset: number, filter: MessageFilter, now: number): boolean {
+    if (filter.matchesAll) {
+      // Looks past expired messages too (a read of one row would stop at the first).
+      return (
+        this.sql
+          .exec(
+            `SELECT 1 FROM (SELECT expire_at FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?)
+             WHERE expire_at IS NULL OR expire_at > ? LIMIT 1`,
+            offset,
+            BATCH.scan,
+            now,
+          )
+          .toArray().length > 0
+      );
+    }
     return this.read(offset, 1, filter, now).messages.length > 0;
   }
 

@@ -69,8 +69,18 @@ export function parseNotice(data: unknown): number {
   }
 }
 
-/** Answers a watcher's upgrade: 101 with the socket accepted for hibernation, 426 or 400 otherwise. */
-export function acceptWatcher(ctx: DurableObjectState, request: Request): Response {
+/**
+ * Answers a watcher's upgrade: 101 with the socket accepted for hibernation
+ * (426 or 400 otherwise). The watcher is told at once when its wait is
+ * already over, so the gateway needs no second look after opening it: what
+ * was there before shows now, what comes after sends a notice.
+ */
+export function acceptWatcher(
+  ctx: DurableObjectState,
+  request: Request,
+  maxOffset: number,
+  concerns: (spec: WatchSpec) => boolean,
+): Response {
   if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
     return new Response("this object only accepts watcher WebSockets", { status: 426 });
   }
@@ -79,13 +89,13 @@ export function acceptWatcher(ctx: DurableObjectState, request: Request): Respon
   const pair = new WebSocketPair();
   ctx.acceptWebSocket(pair[1]);
   pair[1].serializeAttachment(spec);
+  tellIfConcerned(pair[1], spec, maxOffset, concerns);
   return new Response(null, { status: 101, webSocket: pair[0] });
 }
 
 /**
  * Sends the notice to every watcher that `concerns` says has something now.
- * A pull watcher's offset moves to `maxOffset` once told, so the same
- * messages never notify it twice. A socket that is closing is skipped.
+ * A socket that is closing is skipped.
  */
 export function notifyWatchers(
   ctx: DurableObjectState,
@@ -94,23 +104,34 @@ export function notifyWatchers(
 ): void {
   const sockets = ctx.getWebSockets();
   if (sockets.length === 0) return;
-  const text = noticeText(maxOffset);
   for (const ws of sockets) {
     try {
       const spec = ws.deserializeAttachment() as WatchSpec | null;
-      if (spec === null) continue;
-      if (spec.kind === "pull" && spec.offset >= maxOffset) continue;
-      let hit: boolean;
-      try {
-        hit = spec.anyChange === true || concerns(spec);
-      } catch {
-        hit = true; // the gateway's own look will say what is wrong
-      }
-      if (!hit) continue;
-      ws.send(text);
-      if (spec.kind === "pull") ws.serializeAttachment({ ...spec, offset: maxOffset });
+      if (spec !== null) tellIfConcerned(ws, spec, maxOffset, concerns);
     } catch {
       // closing: the watcher is gone
     }
   }
+}
+
+/**
+ * Notices one watcher when its wait may be over. A pull watcher's offset
+ * moves to `maxOffset` once told, so the same messages never tell it twice.
+ */
+function tellIfConcerned(
+  ws: WebSocket,
+  spec: WatchSpec,
+  maxOffset: number,
+  concerns: (spec: WatchSpec) => boolean,
+): void {
+  if (spec.kind === "pull" && spec.offset >= maxOffset) return;
+  let hit: boolean;
+  try {
+    hit = spec.anyChange === true || concerns(spec);
+  } catch {
+    hit = true; // the gateway's own look will say what is wrong
+  }
+  if (!hit) return;
+  ws.send(noticeText(maxOffset));
+  if (spec.kind === "pull") ws.serializeAttachment({ ...spec, offset: maxOffset });
 }

@@ -224,12 +224,12 @@ export class BrokerService {
     try {
       let last = first;
       for (;;) {
-        // The first look after the watch opened catches anything appended before it.
+        // Anything appended since the first look is noticed as the watch opens.
+        const notice = await watch.next(deadline - Date.now(), (n) => !(n.maxOffset <= last.nextOffset));
+        if (notice === null) return last;
         const r = await this.onShard(topic, () => stub.pull({ ...opts, offset: last.nextOffset, waitMs: 0 }));
         if (r.messages.length > 0 || r.skipped > 0) return r;
         last = r;
-        const notice = await watch.next(deadline - Date.now(), (n) => !(n.maxOffset <= last.nextOffset));
-        if (notice === null) return last;
       }
     } finally {
       watch.close();
@@ -280,20 +280,19 @@ export class BrokerService {
     const deadline = Date.now() + opts.waitMs;
     const messages = await this.claim(topic, config, groupConfig, opts);
     if (messages.length || opts.waitMs <= 0) return { messages };
-    // Wait by watching every shard of the topic (see shard-watch.ts); claim
-    // again first from the shard that changed.
+    // Wait by watching every shard of the topic (see shard-watch.ts): a shard
+    // that got something since the first look says so as the watch opens.
+    // Claim first from the shard that spoke.
     const watch = await ShardWatch.open(
       this.queues(config).map((q) => this.shard(topic, q)),
       { kind: "receive", group, filter: opts.filter ?? null },
     );
     try {
-      let first: number | undefined;
       for (;;) {
-        const got = await this.claim(topic, config, groupConfig, opts, first);
-        if (got.length) return { messages: got };
         const notice = await watch.next(deadline - Date.now());
         if (notice === null) return { messages: [] };
-        first = notice.index;
+        const got = await this.claim(topic, config, groupConfig, opts, notice.index);
+        if (got.length) return { messages: got };
       }
     } finally {
       watch.close();
@@ -309,7 +308,8 @@ export class BrokerService {
   ): Promise<Message[]> {
     const out: Message[] = [];
     // Start at a rotating queue so concurrent consumers spread over the shards
-    // (or at the one a watcher heard from).
+    // (or at the one a watcher heard from). A shard with nothing for the group
+    // answers at once (it waits for no commit).
     const start = first ?? rotation++ % config.queues;
     for (let i = 0; i < config.queues && out.length < opts.max; i++) {
       const q = (start + i) % config.queues;

@@ -1,0 +1,198 @@
+/**
+ * End-to-end latency at a steady rate: one producer sends LATENCY_RATE
+ * messages a second (default 1000), each in its own acknowledged request,
+ * while consumers long-poll. Latency is from the moment the send request
+ * starts to the moment a consumer's answer holding the message is parsed
+ * (same process, monotonic clock). Two consumer styles, one after the other:
+ *
+ * - receive: 4 consumers of one group long-poll `receive` (waitMs 20 000)
+ *   over a 4-queue topic and ack what they get (acks not awaited before the
+ *   next receive);
+ * - pull: one consumer per queue long-polls `pull` by offset (waitMs 20 000).
+ *
+ *   node bench/latency.ts                      # prints one JSON line
+ *   LATENCY_SECONDS=10 LATENCY_RATE=1000 node bench/latency.ts
+ *
+ * The first second of each run is warm-up and not counted.
+ */
+import { cpuMeter } from "./lib/cpu.ts";
+import type { HttpClient } from "./lib/http.ts";
+import { quantile, round, sleep } from "./lib/load.ts";
+import { emit } from "./lib/report.ts";
+import { type BenchServer, startBenchServer } from "./lib/servers.ts";
+
+const RATE = Number(process.env.LATENCY_RATE ?? 1000);
+const SECONDS = Number(process.env.LATENCY_SECONDS ?? 10);
+const WARMUP_MS = 1000;
+const QUEUES = 4;
+const WAIT_MS = 20_000;
+
+interface Stats {
+  messages: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  sendP50Ms: number;
+  sendP99Ms: number;
+  sentPerSec: number;
+  cpuUsPerMsg: number;
+  errors: number;
+}
+
+/**
+ * Sends at RATE for SECONDS (plus warm-up), open loop: each tick sends what
+ * is due, so a slow answer never slows the schedule. Resolves when every send
+ * has been answered.
+ */
+async function produce(
+  client: HttpClient,
+  topic: string,
+  onStart: () => void,
+): Promise<{ sendMs: number[]; sent: number; errors: number; elapsedMs: number }> {
+  const total = Math.round(RATE * (SECONDS + WARMUP_MS / 1000));
+  const sendMs: number[] = [];
+  let sent = 0;
+  let errors = 0;
+  const pending = new Set<Promise<void>>();
+  const t0 = performance.now();
+  let started = false;
+  while (sent < total) {
+    const now = performance.now();
+    if (!started && now - t0 >= WARMUP_MS) {
+      started = true;
+      onStart();
+    }
+    const due = Math.min(total, Math.floor(((now - t0) * RATE) / 1000) + 1);
+    for (; sent < due; sent++) {
+      const at = performance.now();
+      const p = client
+        .request("POST", `/v1/topics/${topic}/messages`, JSON.stringify({ messages: [{ body: String(at) }] }))
+        .then(
+          (r) => {
+            if (r.status !== 200) errors++;
+            else if (at - t0 >= WARMUP_MS) sendMs.push(performance.now() - at);
+          },
+          () => void errors++,
+        )
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    }
+    // Bounded: at most one tick of backlog in flight beyond what the server answers.
+    if (pending.size > RATE) await Promise.race(pending);
+    await sleep(1);
+  }
+  await Promise.all(pending);
+  return { sendMs, sent, errors, elapsedMs: performance.now() - t0 - WARMUP_MS };
+}
+
+async function scenario(
+  s: BenchServer,
+  name: string,
+  consume: (topic: string, record: (bodies: string[]) => void, stopped: () => boolean) => Promise<void>,
+): Promise<Stats> {
+  const topic = `latency-${name}`;
+  await s.client.json("PUT", `/v1/topics/${topic}`, { queues: QUEUES });
+  const latencies: number[] = [];
+  let countFrom = Number.POSITIVE_INFINITY;
+  const record = (bodies: string[]) => {
+    const now = performance.now();
+    for (const b of bodies) {
+      const at = Number(b);
+      if (at >= countFrom) latencies.push(now - at);
+    }
+  };
+  let stop = false;
+  const consumers = consume(topic, record, () => stop);
+  await sleep(300); // consumers are waiting before the first send
+  let meter: { stop(): number } | undefined;
+  const produced = await produce(s.client, topic, () => {
+    countFrom = performance.now();
+    meter = cpuMeter(s.server.pid);
+  });
+  // Let the last messages arrive (bounded), then release the consumers.
+  const deadline = performance.now() + 5000;
+  while (latencies.length < produced.sendMs.length && performance.now() < deadline) await sleep(20);
+  const cpu = meter ? meter.stop() : Number.NaN;
+  stop = true;
+  // One message per queue ends the consumers' long-polls.
+  for (let q = 0; q < QUEUES; q++) {
+    await s.client.request("POST", `/v1/topics/${topic}/messages?queue=${q}`, JSON.stringify({ messages: [{ body: "0" }] }));
+  }
+  await consumers;
+  latencies.sort((a, b) => a - b);
+  const sendMs = produced.sendMs.sort((a, b) => a - b);
+  return {
+    messages: latencies.length,
+    p50Ms: round(quantile(latencies, 0.5)),
+    p90Ms: round(quantile(latencies, 0.9)),
+    p99Ms: round(quantile(latencies, 0.99)),
+    p999Ms: round(quantile(latencies, 0.999)),
+    maxMs: round(latencies.at(-1) ?? Number.NaN),
+    sendP50Ms: round(quantile(sendMs, 0.5)),
+    sendP99Ms: round(quantile(sendMs, 0.99)),
+    sentPerSec: round((sendMs.length * 1000) / produced.elapsedMs),
+    cpuUsPerMsg: round((cpu * 1000) / Math.max(1, sendMs.length)),
+    errors: produced.errors + (produced.sendMs.length - latencies.length),
+  };
+}
+
+export async function runLatency(): Promise<Record<string, unknown>> {
+  const s = await startBenchServer();
+  try {
+    const receive = await scenario(s, "receive", async (topic, record, stopped) => {
+      const acks = new Set<Promise<unknown>>();
+      await Promise.all(
+        Array.from({ length: QUEUES }, async () => {
+          while (!stopped()) {
+            const r = await s.client.json<{ messages: { body: string; receipt: string }[] }>(
+              "POST",
+              `/v1/groups/latency/topics/${topic}/receive`,
+              { max: 32, waitMs: WAIT_MS },
+            );
+            if (r.messages.length === 0) continue;
+            record(r.messages.map((m) => m.body));
+            const ack = s.client.json("POST", `/v1/groups/latency/topics/${topic}/ack`, {
+              receipts: r.messages.map((m) => m.receipt),
+            });
+            acks.add(ack);
+            void ack.finally(() => acks.delete(ack));
+          }
+        }),
+      );
+      await Promise.all(acks);
+    });
+    process.stderr.write(`latency receive: ${JSON.stringify(receive)}\n`);
+    const pull = await scenario(s, "pull", async (topic, record, stopped) => {
+      await Promise.all(
+        Array.from({ length: QUEUES }, async (_, q) => {
+          let offset = 0;
+          while (!stopped()) {
+            const r = await s.client.json<{ messages: { body: string }[]; nextOffset: number }>(
+              "GET",
+              `/v1/topics/${topic}/queues/${q}/messages?offset=${offset}&max=32&waitMs=${WAIT_MS}`,
+            );
+            offset = r.nextOffset;
+            record(r.messages.map((m) => m.body));
+          }
+        }),
+      );
+    });
+    process.stderr.write(`latency pull: ${JSON.stringify(pull)}\n`);
+    return {
+      ratePerSec: RATE,
+      seconds: SECONDS,
+      queues: QUEUES,
+      receive,
+      pull,
+      targets: { e2eP99Ms: { target: 5, receive: receive.p99Ms, pull: pull.p99Ms } },
+    };
+  } finally {
+    await s.close();
+  }
+}
+
+if (import.meta.main) {
+  emit("latency", await runLatency());
+}
