@@ -24,7 +24,7 @@ import { type BenchServer, startBenchServer } from "./lib/servers.ts";
 const RATE = Number(process.env.LATENCY_RATE ?? 1000);
 const SECONDS = Number(process.env.LATENCY_SECONDS ?? 10);
 const WARMUP_MS = 1000;
-const QUEUES = 4;
+const QUEUES = Number(process.env.LATENCY_QUEUES ?? 1);
 const WAIT_MS = 20_000;
 
 interface Stats {

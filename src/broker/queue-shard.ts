@@ -471,7 +471,9 @@ export class QueueShard extends DurableObject<Env> {
 
   /** Tells the watchers whose wait this change may end (the checks a held wait would run). */
   private notifyWatchers(hint?: WakeHint): void {
-    notifyWatchers(this.ctx, this.store.maxOffset(), this.watchCheck(Date.now(), hint));
+    const maxOffset = this.store.maxOffset();
+    const appended = hint?.appendedFrom === undefined ? undefined : maxOffset - hint.appendedFrom;
+    notifyWatchers(this.ctx, maxOffset, this.watchCheck(Date.now(), hint), appended);
   }
 
   /** Whether a watcher's wait is over: with a hint, only what was appended is looked at. */

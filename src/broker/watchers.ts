@@ -94,25 +94,44 @@ export function acceptWatcher(
 }
 
 /**
- * Sends the notice to every watcher that `concerns` says has something now.
+ * Sends the notice to the watchers that `concerns` says have something now.
+ * After an append of `appended` messages, at most that many receive watchers
+ * of one group (and filter) are told, taking turns: every one of them would
+ * race for the same messages, and all but the winners would ask for nothing.
+ * Without `appended` (a retry came due, an ack freed a key) all are told.
  * A socket that is closing is skipped.
  */
 export function notifyWatchers(
   ctx: DurableObjectState,
   maxOffset: number,
   concerns: (spec: WatchSpec) => boolean,
+  appended?: number,
 ): void {
   const sockets = ctx.getWebSockets();
   if (sockets.length === 0) return;
-  for (const ws of sockets) {
+  const told = new Map<string, number>();
+  const start = turn++ % sockets.length;
+  for (let i = 0; i < sockets.length; i++) {
+    const ws = sockets[(start + i) % sockets.length]!;
     try {
       const spec = ws.deserializeAttachment() as WatchSpec | null;
-      if (spec !== null) tellIfConcerned(ws, spec, maxOffset, concerns);
+      if (spec === null) continue;
+      if (spec.kind === "receive" && appended !== undefined) {
+        const key = `${spec.group}\u0000${spec.filter ?? ""}`;
+        const n = told.get(key) ?? 0;
+        if (n >= appended) continue;
+        if (tellIfConcerned(ws, spec, maxOffset, concerns)) told.set(key, n + 1);
+      } else {
+        tellIfConcerned(ws, spec, maxOffset, concerns);
+      }
     } catch {
       // closing: the watcher is gone
     }
   }
 }
+
+/** Where the next notify starts among the sockets, so receive watchers take turns. */
+let turn = 0;
 
 /**
  * Notices one watcher when its wait may be over. A pull watcher's offset
@@ -123,15 +142,16 @@ function tellIfConcerned(
   spec: WatchSpec,
   maxOffset: number,
   concerns: (spec: WatchSpec) => boolean,
-): void {
-  if (spec.kind === "pull" && spec.offset >= maxOffset) return;
+): boolean {
+  if (spec.kind === "pull" && spec.offset >= maxOffset) return false;
   let hit: boolean;
   try {
     hit = spec.anyChange === true || concerns(spec);
   } catch {
     hit = true; // the gateway's own look will say what is wrong
   }
-  if (!hit) return;
+  if (!hit) return false;
   ws.send(noticeText(maxOffset));
   if (spec.kind === "pull") ws.serializeAttachment({ ...spec, offset: maxOffset });
+  return true;
 }
