@@ -9,8 +9,8 @@
  *    over SPREAD_MS (default 3 s), starting LEAD_MS (default 5 s) after the run starts
  *    (batches of 500, 4 in flight): scheduling throughput is N over the time
  *    until the last batch is acknowledged;
- * 2. long-poll receives them (4 receivers, `waitMs` 5 s, no acks needed in
- *    the window): each message's lateness is the time it was received minus
+ * 2. long-poll receives them (4 receivers, `max` 1000, `waitMs` 5 s, each
+ *    batch acked while the next receive waits): each message's lateness is the time it was received minus
  *    its `deliverAt` (same clock, same machine); `moveLatenessMs` is the
  *    broker's share of it, `storedAt` (when the alarm appended it) minus
  *    `deliverAt`.
@@ -93,9 +93,11 @@ try {
   const deliverCpuStart = cpuMs(bench.server.pid);
   await Promise.all(
     Array.from({ length: RECEIVERS }, async () => {
+      // Each batch is acked as a consumer would, while the next receive waits (one ack in flight).
+      let acking: Promise<unknown> = Promise.resolve();
       while (seen.size < N && Date.now() < deadline) {
         const r = await client.json<{
-          messages: { msgId: string; body: string; storedAt: number }[];
+          messages: { msgId: string; body: string; storedAt: number; receipt: string }[];
         }>("POST", `/v1/groups/${group}/topics/${topic}/receive`, {
           max: RECEIVE_MAX,
           waitMs: 5000,
@@ -116,7 +118,13 @@ try {
           lateness.push(late);
           moveLateness.push(m.storedAt - due);
         }
+        if (r.messages.length) {
+          await acking;
+          const receipts = r.messages.map((m) => m.receipt);
+          acking = client.json("POST", `/v1/groups/${group}/topics/${topic}/ack`, { receipts });
+        }
       }
+      await acking;
     }),
   );
   const deliverCpuMs = cpuMs(bench.server.pid) - deliverCpuStart;

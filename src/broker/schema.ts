@@ -78,6 +78,9 @@ CREATE TABLE IF NOT EXISTS inflight (
   PRIMARY KEY (grp, msg_offset)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS inflight_by_visible ON inflight (visible_at) WHERE state < 2;
+-- A group's messages due again: without it SQLite (no ANALYZE statistics) reads every
+-- in-flight row of the group by the primary key and sorts them, on every receive.
+CREATE INDEX IF NOT EXISTS inflight_due ON inflight (grp, visible_at, msg_offset) WHERE state < 2;
 CREATE INDEX IF NOT EXISTS inflight_by_key ON inflight (grp, sharding_key) WHERE sharding_key IS NOT NULL;
 
 -- Dead letters per group; the message stays in the log.

@@ -1109,23 +1109,37 @@ export class ShardStore {
         BATCH.scheduled,
       )
       .toArray();
+    // Nothing due (an early or repeated alarm): nothing to write, no commit.
+    if (due.length === 0) return { moved: 0, more: false };
+    // The timer rows read above, removed with one statement.
+    this.sql.exec(
+      "DELETE FROM scheduled WHERE id IN (SELECT value FROM json_each(?))",
+      JSON.stringify(due.map((d) => d.id)),
+    );
+    // Overflow policy `reject` cannot answer anyone now: the message was
+    // acknowledged at send, so it is written regardless of the bound.
+    const limits =
+      config.overflowPolicy === "reject"
+        ? { ...config, maxBacklogBytes: null, maxBacklogMessages: null }
+        : config;
+    // As in append: without a bound nothing reads the log midway, so the rows go in together.
+    const bounded = limits.maxBacklogMessages !== null || limits.maxBacklogBytes !== null;
+    this.bulk = bounded ? null : new BulkLogWriter(this.sql);
     let moved = 0;
-    for (const { id, msg } of due) {
-      const m = JSON.parse(msg) as NormalizedMessage;
-      this.sql.exec("DELETE FROM scheduled WHERE id = ?", id);
-      this.counters.scheduled--;
-      if (m.expireAt !== null && m.expireAt <= now) {
-        this.counters.expired++;
-        this.sql.exec("DELETE FROM ids WHERE msg_id = ? AND sched_id = ?", m.msgId, id);
-        continue;
+    try {
+      for (const { id, msg } of due) {
+        const m = JSON.parse(msg) as NormalizedMessage;
+        this.counters.scheduled--;
+        if (m.expireAt !== null && m.expireAt <= now) {
+          this.counters.expired++;
+          this.sql.exec("DELETE FROM ids WHERE msg_id = ? AND sched_id = ?", m.msgId, id);
+          continue;
+        }
+        if (this.writeLog(m, now, limits)) moved++;
       }
-      // Overflow policy `reject` cannot answer anyone now: the message was
-      // acknowledged at send, so it is written regardless of the bound.
-      const stored =
-        config.overflowPolicy === "reject"
-          ? this.writeLog(m, now, { ...config, maxBacklogBytes: null, maxBacklogMessages: null })
-          : this.writeLog(m, now, config);
-      if (stored) moved++;
+      this.bulk?.flush();
+    } finally {
+      this.bulk = null;
     }
     this.saveCounters(...COUNTER_KEYS);
     return { moved, more: due.length === BATCH.scheduled };
