@@ -918,23 +918,44 @@ export class ShardStore {
     return r;
   }
 
+  /** Settles receipts with three statements whatever their number (a batch of acks is the hot path). */
   ack(group: string, refs: ReceiptRef[], now: number): AckOutcome[] {
     const cursor = this.popCursor(group);
-    return refs.map((ref) => {
-      const r = this.receiptRow(group, ref, now);
-      if (!r) return RECEIPT_EXPIRED;
-      if (r.msg_offset >= cursor) {
-        // Acked ahead of an orderly group's cursor: remember it so no rescan redelivers it.
-        this.sql.exec(
-          "UPDATE inflight SET state = 2 WHERE grp = ? AND msg_offset = ?",
-          group,
-          r.msg_offset,
-        );
-      } else {
-        this.sql.exec("DELETE FROM inflight WHERE grp = ? AND msg_offset = ?", group, r.msg_offset);
+    const rows = new Map<number, InflightRow>();
+    for (const r of this.sql.exec<InflightRow>(
+      "SELECT * FROM inflight WHERE grp = ? AND msg_offset IN (SELECT value FROM json_each(?))",
+      group,
+      JSON.stringify(refs.map((ref) => ref.offset)),
+    )) {
+      rows.set(r.msg_offset, r);
+    }
+    const done: number[] = [];
+    const ahead: number[] = [];
+    const out = refs.map((ref): AckOutcome => {
+      const r = rows.get(ref.offset);
+      if (!r || r.handle !== ref.handle || r.state !== STATE_INFLIGHT || r.visible_at <= now) {
+        return RECEIPT_EXPIRED;
       }
+      rows.delete(ref.offset); // the same receipt twice in one call: the second finds it used
+      // Acked ahead of an orderly group's cursor: remembered, so no rescan redelivers it.
+      (r.msg_offset >= cursor ? ahead : done).push(r.msg_offset);
       return { ok: true };
     });
+    if (done.length) {
+      this.sql.exec(
+        "DELETE FROM inflight WHERE grp = ? AND msg_offset IN (SELECT value FROM json_each(?))",
+        group,
+        JSON.stringify(done),
+      );
+    }
+    if (ahead.length) {
+      this.sql.exec(
+        "UPDATE inflight SET state = 2 WHERE grp = ? AND msg_offset IN (SELECT value FROM json_each(?))",
+        group,
+        JSON.stringify(ahead),
+      );
+    }
+    return out;
   }
 
   nack(group: GroupConfig, refs: ReceiptRef[], delayMs: number | undefined, now: number): AckOutcome[] {
