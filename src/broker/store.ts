@@ -717,19 +717,35 @@ export class ShardStore {
 
     // 2. New messages from the cursor.
     const start = Math.max(this.popCursor(group.group), this.minOffset());
+    // Claims of an unordered group are written with one statement after the
+    // scan; an orderly group's scan reads its own claims back, so they go in as taken.
+    const taken: [number, string, string | null][] = [];
     const cursor = this.scanNew(group, start, max - out.length, filter, now, (row) => {
       const handle = this.newHandle();
-      this.sql.exec(
-        `INSERT INTO inflight (grp, msg_offset, state, visible_at, deliveries, handle, sharding_key)
-         VALUES (?, ?, 0, ?, 1, ?, ?)`,
-        group.group,
-        row.msg_offset,
-        visibleAt,
-        handle,
-        row.sharding_key,
-      );
+      if (group.orderly) {
+        this.sql.exec(
+          `INSERT INTO inflight (grp, msg_offset, state, visible_at, deliveries, handle, sharding_key)
+           VALUES (?, ?, 0, ?, 1, ?, ?)`,
+          group.group,
+          row.msg_offset,
+          visibleAt,
+          handle,
+          row.sharding_key,
+        );
+      } else {
+        taken.push([row.msg_offset, handle, row.sharding_key]);
+      }
       out.push({ message: this.toMessage(row, 0), handle });
     });
+    if (taken.length) {
+      this.sql.exec(
+        `INSERT INTO inflight (grp, msg_offset, state, visible_at, deliveries, handle, sharding_key)
+         SELECT ?, value->>0, 0, ?, 1, value->>1, value->>2 FROM json_each(?)`,
+        group.group,
+        visibleAt,
+        JSON.stringify(taken),
+      );
+    }
     this.ensureGroupRow(group.group, now);
     // Write only what changed: a receive that finds nothing then commits
     // nothing, so its answer waits for no fsync (a receive asks every queue).
