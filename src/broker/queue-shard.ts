@@ -24,7 +24,7 @@ import {
   type TransactionCheckConfig,
 } from "./store.ts";
 import { batchFootprint, resolveStorageLimit, wouldExceedStorage } from "./storage-limit.ts";
-import { nextAlarmAt, retentionDueAt, scheduledAlarmAt } from "./timing.ts";
+import { SOON_HORIZON_MS, nextAlarmAt, retentionDueAt, scheduledAlarmAt } from "./timing.ts";
 import { type WakeHint, Waiters } from "./waiters.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { acceptWatcher, notifyWatchers, type WatchSpec } from "./watchers.ts";
@@ -72,6 +72,8 @@ export class QueueShard extends DurableObject<Env> {
   private readonly waiters = new Waiters((hint) => this.notifyWatchers(hint));
   /** Compiled watcher filters by text (watchers keep only the text, to survive hibernation). */
   private readonly watchFilters = new Map<string, MessageFilter>();
+  /** The in-memory timer for a timer due soon (see armSoon). */
+  private soon: { at: number; handle: ReturnType<typeof setTimeout> } | null = null;
   /** The alarm time currently set, mirrored to skip redundant setAlarm calls. */
   private armedAt: number | null = null;
   /** Saves the delivered count of pulls when nothing else has written it (see pull). */
@@ -119,10 +121,33 @@ export class QueueShard extends DurableObject<Env> {
 
   private async ensureAlarm(at: number | null): Promise<void> {
     if (at === null) return;
+    this.armSoon(at, Date.now());
     if (this.armedAt === null || at < this.armedAt) {
       this.armedAt = at;
       await this.ctx.storage.setAlarm(at);
     }
+  }
+
+  /**
+   * Also runs the timers from memory when the next one is due within
+   * {@link SOON_HORIZON_MS}: the runtime dispatches an alarm with some jitter
+   * (about 10 ms at the median locally, 40 ms at p99), a timer in a live
+   * object runs closer to its time. The alarm stays armed at the same time as
+   * the durable backstop: an evicted or restarted object still runs its
+   * timers, and whichever comes second finds nothing due.
+   */
+  private armSoon(at: number | null, now: number): void {
+    if (at === null || at - now > SOON_HORIZON_MS) return;
+    if (this.soon && this.soon.at <= at) return;
+    if (this.soon) clearTimeout(this.soon.handle);
+    const handle = setTimeout(
+      () => {
+        this.soon = null;
+        this.runTimers().catch((e: unknown) => console.error("edgemq: shard timers failed", e));
+      },
+      Math.max(0, at - now),
+    );
+    this.soon = { at, handle };
   }
 
   /** Arms the single alarm at the earliest stored timer. */
@@ -139,6 +164,7 @@ export class QueueShard extends DurableObject<Env> {
       now,
       more,
     );
+    this.armSoon(next, now);
     if (next === this.armedAt) return;
     this.armedAt = next;
     if (next === null) await this.ctx.storage.deleteAlarm();
@@ -155,6 +181,8 @@ export class QueueShard extends DurableObject<Env> {
   /** Deletes everything this shard holds. */
   async destroy(): Promise<void> {
     this.waiters.cancelAll();
+    if (this.soon) clearTimeout(this.soon.handle);
+    this.soon = null;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.armedAt = null;
@@ -526,6 +554,11 @@ export class QueueShard extends DurableObject<Env> {
    */
   override async alarm(): Promise<void> {
     this.armedAt = null;
+    await this.runTimers();
+  }
+
+  /** The alarm's work, also run by the in-memory timer (see armSoon). */
+  private async runTimers(): Promise<void> {
     if (!this.configured()) return;
     const now = Date.now();
     const s = this.store;

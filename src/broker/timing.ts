@@ -114,3 +114,6 @@ export function scheduledAlarmAt(
 ): number | null {
   return nextDue === null ? null : Math.max(nextDue, lastMoveAt + minGapMs);
 }
+
+/** A shard's next timer due within this long also gets an in-memory timer (more punctual than an alarm). */
+export const SOON_HORIZON_MS = 1000;
