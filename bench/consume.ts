@@ -5,6 +5,8 @@
  *
  * - pull + offset commit: one consumer per queue pulls 100 messages by
  *   offset, then commits the next offset (two requests per 100 messages);
+ *   and the same committing every 10th pull, as the SDK's PullConsumer does
+ *   on its interval (its default is every 5 s);
  * - receive + ack: consumers of one group receive up to 100 messages (any
  *   queue; each becomes invisible) and ack their receipts.
  *
@@ -93,6 +95,24 @@ export async function runConsume(): Promise<Record<string, unknown>> {
     });
     process.stderr.write(`consume pull+commit: ${pull.msgPerSec} msg/s (${pull.cpuUsPerMsg} µs cpu/msg)\n`);
 
+    // ---- pull, committing every 10th batch
+    await edgemq.client.json("PUT", "/v1/topics/pulled10", { queues: QUEUES });
+    await fill(edgemq, (q) => `/v1/topics/pulled10/messages?queue=${q}`);
+    const pulls = new Array<number>(QUEUES).fill(0);
+    const pull10 = await perQueueReaders(edgemq, async (q, offset) => {
+      const r = await edgemq.client.json<{ messages: unknown[]; nextOffset: number }>(
+        "GET",
+        `/v1/topics/pulled10/queues/${q}/messages?offset=${offset}&max=${MAX}&group=puller`,
+      );
+      if (++pulls[q]! % 10 === 0 || r.nextOffset >= PER_QUEUE) {
+        await edgemq.client.json("PUT", `/v1/groups/puller/topics/pulled10/queues/${q}/offset`, {
+          offset: r.nextOffset,
+        });
+      }
+      return { count: r.messages.length, next: r.nextOffset };
+    });
+    process.stderr.write(`consume pull+commit/10: ${pull10.msgPerSec} msg/s (${pull10.cpuUsPerMsg} µs cpu/msg)\n`);
+
     // ---- receive + ack
     await edgemq.client.json("PUT", "/v1/topics/received", { queues: QUEUES });
     await fill(edgemq, (q) => `/v1/topics/received/messages?queue=${q}`);
@@ -133,6 +153,7 @@ export async function runConsume(): Promise<Record<string, unknown>> {
       consumers: QUEUES,
       readCeiling,
       pullCommit: { ...pull, ratio: ratio(pull.msgPerSec, readCeiling.msgPerSec) },
+      pullCommitEvery10: { ...pull10, ratio: ratio(pull10.msgPerSec, readCeiling.msgPerSec) },
       receiveAck: { ...receiveAck, ratio: ratio(receiveAck.msgPerSec, readCeiling.msgPerSec) },
       targets: {
         pullCommitVsReadCeiling: { target: 0.7, got: ratio(pull.msgPerSec, readCeiling.msgPerSec) },

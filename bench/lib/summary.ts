@@ -78,6 +78,7 @@ function consumeRows(line: Json): Row[] {
   const who = `${line.consumers ?? 4} consumers, ${per} msgs/request`;
   return [
     row(`consume: pull + offset commit each batch, ${who}`, line.pullCommit),
+    { ...row(`consume: pull, offset commit every 10th batch (SDK-like), ${who}`, line.pullCommitEvery10), target: "", status: "" },
     row(`consume: receive + ack, ${who}`, line.receiveAck),
   ];
 }
