@@ -24,7 +24,13 @@ import {
   type TransactionCheckConfig,
 } from "./store.ts";
 import { batchFootprint, resolveStorageLimit, wouldExceedStorage } from "./storage-limit.ts";
-import { SOON_HORIZON_MS, nextAlarmAt, retentionDueAt, scheduledAlarmAt } from "./timing.ts";
+import {
+  SOON_HORIZON_MS,
+  durableAlarmAt,
+  nextAlarmAt,
+  retentionDueAt,
+  scheduledAlarmAt,
+} from "./timing.ts";
 import { type WakeHint, Waiters } from "./waiters.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { acceptWatcher, notifyWatchers, type WatchSpec } from "./watchers.ts";
@@ -119,9 +125,11 @@ export class QueueShard extends DurableObject<Env> {
     }
   }
 
-  private async ensureAlarm(at: number | null): Promise<void> {
-    if (at === null) return;
-    this.armSoon(at, Date.now());
+  private async ensureAlarm(due: number | null): Promise<void> {
+    if (due === null) return;
+    const now = Date.now();
+    this.armSoon(due, now);
+    const at = durableAlarmAt(due, now)!;
     if (this.armedAt === null || at < this.armedAt) {
       this.armedAt = at;
       await this.ctx.storage.setAlarm(at);
@@ -165,10 +173,11 @@ export class QueueShard extends DurableObject<Env> {
       more,
     );
     this.armSoon(next, now);
-    if (next === this.armedAt) return;
-    this.armedAt = next;
-    if (next === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(next);
+    const at = durableAlarmAt(next, now);
+    if (at === this.armedAt) return;
+    this.armedAt = at;
+    if (at === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(at);
   }
 
   // ---- admin ---------------------------------------------------------------

@@ -117,3 +117,19 @@ export function scheduledAlarmAt(
 
 /** A shard's next timer due within this long also gets an in-memory timer (more punctual than an alarm). */
 export const SOON_HORIZON_MS = 1000;
+
+/** A durable alarm for a timer beyond the soon horizon fires this much early (more than the alarm's jitter). */
+export const ALARM_LEAD_MS = 100;
+
+/**
+ * When to set the durable alarm for a timer due at `at`: a timer beyond
+ * {@link SOON_HORIZON_MS} gets the alarm {@link ALARM_LEAD_MS} early, so the
+ * alarm's jitter is spent before the due time; that early run finds the timer
+ * within the horizon and sets an in-memory timer for the exact time (and the
+ * alarm at it, as the backstop). A timer within the horizon gets the alarm at
+ * its time.
+ */
+export function durableAlarmAt(at: number | null, now: number): number | null {
+  if (at === null) return null;
+  return at - now > SOON_HORIZON_MS ? at - ALARM_LEAD_MS : at;
+}

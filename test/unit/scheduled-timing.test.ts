@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { SCHEDULED_MIN_GAP_MS, nextAlarmAt, scheduledAlarmAt } from "../../src/broker/timing.ts";
+import {
+  ALARM_LEAD_MS,
+  SCHEDULED_MIN_GAP_MS,
+  SOON_HORIZON_MS,
+  durableAlarmAt,
+  nextAlarmAt,
+  scheduledAlarmAt,
+} from "../../src/broker/timing.ts";
 
 describe("scheduledAlarmAt", () => {
   it("is null when nothing is scheduled", () => {
@@ -20,5 +27,26 @@ describe("scheduledAlarmAt", () => {
   it("never delays work a bounded batch left behind", () => {
     const now = 10_000;
     expect(nextAlarmAt([scheduledAlarmAt(now - 5, now)], now, true)).toBe(now);
+  });
+});
+
+describe("durableAlarmAt", () => {
+  const now = 1_000_000;
+
+  it("is null without a timer", () => {
+    expect(durableAlarmAt(null, now)).toBeNull();
+  });
+
+  it("arms a timer beyond the soon horizon early, by more than nothing and less than the horizon", () => {
+    const due = now + SOON_HORIZON_MS + 5000;
+    expect(durableAlarmAt(due, now)).toBe(due - ALARM_LEAD_MS);
+    expect(ALARM_LEAD_MS).toBeGreaterThan(0);
+    expect(ALARM_LEAD_MS).toBeLessThan(SOON_HORIZON_MS);
+  });
+
+  it("arms a timer within the horizon at its time (its in-memory timer fires first)", () => {
+    expect(durableAlarmAt(now + SOON_HORIZON_MS, now)).toBe(now + SOON_HORIZON_MS);
+    expect(durableAlarmAt(now + 1, now)).toBe(now + 1);
+    expect(durableAlarmAt(now, now)).toBe(now);
   });
 });
