@@ -17,6 +17,7 @@
  *
  *   node bench/scheduled.ts
  *   SCHEDULED_N=5000 SCHEDULED_SPREAD_MS=2000 node bench/scheduled.ts
+ *   SCHEDULED_CONSUMER=pull node bench/scheduled.ts   (offset pulls, no claims)
  *
  * Prints one JSON line. Target: lateness p99 ≤ 50 ms.
  */
@@ -33,6 +34,8 @@ const QUEUES = 4;
 const BATCH = 500;
 const SEND_CONCURRENCY = 4;
 const RECEIVERS = Number(process.env.SCHEDULED_RECEIVERS ?? 4);
+/** `receive` (default: pop with receipts and acks) or `pull` (one offset reader per queue). */
+const CONSUMER = process.env.SCHEDULED_CONSUMER === "pull" ? "pull" : "receive";
 /** `max` of each receive. */
 const RECEIVE_MAX = Number(process.env.SCHEDULED_RECEIVE_MAX ?? 1000);
 /** Upper bound of the receive phase after the last deliverAt: the run stays bounded. */
@@ -91,8 +94,38 @@ try {
   let early = 0;
   const deadline = first + SPREAD_MS + DRAIN_LIMIT_MS;
   const deliverCpuStart = cpuMs(bench.server.pid);
-  await Promise.all(
-    Array.from({ length: RECEIVERS }, async () => {
+  type Got = { msgId: string; body: string; storedAt: number; receipt?: string };
+  const record = (messages: Got[], at: number) => {
+    for (const m of messages) {
+      if (seen.has(m.msgId)) {
+        duplicates++;
+        continue;
+      }
+      seen.add(m.msgId);
+      const due = Number(m.body);
+      const late = at - due;
+      if (late < 0 || m.storedAt < due) early++;
+      lateness.push(late);
+      moveLateness.push(m.storedAt - due);
+    }
+  };
+  // Pull consumers (one per queue, offsets kept here): the delivery path without claims.
+  const pullers = Array.from({ length: CONSUMER === "pull" ? QUEUES : 0 }, async (_, q) => {
+    let offset = 0;
+    while (seen.size < N && Date.now() < deadline) {
+      const r = await client.json<{ messages: Got[]; nextOffset: number }>(
+        "GET",
+        `/v1/topics/${topic}/queues/${q}/messages?offset=${offset}&max=${RECEIVE_MAX}&waitMs=5000`,
+      );
+      receives++;
+      if (r.messages.length === 0) emptyReceives++;
+      record(r.messages, Date.now());
+      offset = r.nextOffset;
+    }
+  });
+  await Promise.all([
+    ...pullers,
+    ...Array.from({ length: CONSUMER === "receive" ? RECEIVERS : 0 }, async () => {
       // Each batch is acked as a consumer would, while the next receive waits (one ack in flight).
       let acking: Promise<unknown> = Promise.resolve();
       while (seen.size < N && Date.now() < deadline) {
@@ -103,21 +136,9 @@ try {
           waitMs: 5000,
           invisibleMs: 120_000,
         });
-        const at = Date.now();
         receives++;
         if (r.messages.length === 0) emptyReceives++;
-        for (const m of r.messages) {
-          if (seen.has(m.msgId)) {
-            duplicates++;
-            continue;
-          }
-          seen.add(m.msgId);
-          const due = Number(m.body);
-          const late = at - due;
-          if (late < 0 || m.storedAt < due) early++;
-          lateness.push(late);
-          moveLateness.push(m.storedAt - due);
-        }
+        record(r.messages, Date.now());
         if (r.messages.length) {
           await acking;
           const receipts = r.messages.map((m) => m.receipt);
@@ -126,7 +147,7 @@ try {
       }
       await acking;
     }),
-  );
+  ]);
   const deliverCpuMs = cpuMs(bench.server.pid) - deliverCpuStart;
   lateness.sort((a, b) => a - b);
   moveLateness.sort((a, b) => a - b);
@@ -134,7 +155,8 @@ try {
     messages: N,
     queues: QUEUES,
     spreadMs: SPREAD_MS,
-    receivers: RECEIVERS,
+    consumer: CONSUMER,
+    receivers: CONSUMER === "pull" ? QUEUES : RECEIVERS,
     receiveMax: RECEIVE_MAX,
     leadMs: LEAD_MS,
     scheduleMsgPerSec: Math.round((N * 1000) / scheduleMs),
