@@ -84,6 +84,8 @@ export class QueueShard extends DurableObject<Env> {
   private armedAt: number | null = null;
   /** Saves the delivered count of pulls when nothing else has written it (see pull). */
   private deliveredSaveTimer: ReturnType<typeof setTimeout> | null = null;
+  /** This shard's own storage ceiling setting as stored (null: none; undefined: not read yet). */
+  private storageLimitSetting: number | null | undefined = undefined;
   /** When the alarm last moved scheduled messages into the log (paces the next move). */
   private lastMoveAt = 0;
 
@@ -194,6 +196,7 @@ export class QueueShard extends DurableObject<Env> {
     this.soon = null;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    this.storageLimitSetting = undefined;
     this.armedAt = null;
     this.store.init();
   }
@@ -286,7 +289,9 @@ export class QueueShard extends DurableObject<Env> {
   /** This shard's storage ceiling in bytes. */
   storageLimit(): number {
     const binding = (this.env as Env & { EDGEMQ_SHARD_STORAGE_LIMIT?: string }).EDGEMQ_SHARD_STORAGE_LIMIT;
-    return resolveStorageLimit(this.ctx.storage.kv.get<number>(STORAGE_LIMIT_KEY), binding);
+    // Read once: every send checks it, and only setStorageLimit changes it.
+    this.storageLimitSetting ??= this.ctx.storage.kv.get<number>(STORAGE_LIMIT_KEY) ?? null;
+    return resolveStorageLimit(this.storageLimitSetting, binding);
   }
 
   /**
@@ -299,6 +304,7 @@ export class QueueShard extends DurableObject<Env> {
       if (!Number.isSafeInteger(bytes) || bytes <= 0) throw badRequest("storage limit must be a positive integer");
       this.ctx.storage.kv.put(STORAGE_LIMIT_KEY, bytes);
     }
+    this.storageLimitSetting = bytes;
   }
 
   async recall(msgId: string): Promise<"recalled" | "delivered" | "unknown"> {

@@ -150,6 +150,17 @@ export interface TransactionCheckConfig {
 
 export type GroupMessageStatus = "consumed" | "pending" | "inflight" | "retrying" | "dlq";
 
+/** "(?, ?), (?, ?), …" for `n` rows, by n (a handful of shapes). */
+const pairLists = new Map<number, string>();
+function pairs(n: number): string {
+  let text = pairLists.get(n);
+  if (text === undefined) {
+    text = Array.from({ length: n }, () => "(?, ?)").join(", ");
+    pairLists.set(n, text);
+  }
+  return text;
+}
+
 export class ShardStore {
   private counters!: Counters;
   private config: TopicConfig | null = null;
@@ -227,8 +238,12 @@ export class ShardStore {
     this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", k, v);
   }
 
+  /** Saves counters with one statement (an append saves eight). */
   private saveCounters(...keys: (keyof Counters)[]): void {
-    for (const k of keys) this.setMeta(k, this.counters[k]);
+    if (keys.length === 0) return;
+    const args: SqlStorageValue[] = [];
+    for (const k of keys) args.push(k, this.counters[k]);
+    this.sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ${pairs(keys.length)}`, ...args);
     if (keys.includes("delivered")) this.savedDelivered = this.counters.delivered;
   }
 

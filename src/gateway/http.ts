@@ -10,8 +10,9 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 export const MAX_JSON_DEPTH = 32;
 
 /**
- * Reads a JSON body of at most `maxBytes`. The body is read as a stream and
- * abandoned once over the bound, whatever Content-Length claims. Invalid
+ * Reads a JSON body of at most `maxBytes`. A declared Content-Length over the
+ * bound is refused before reading; a body without one is read as a stream and
+ * abandoned once over the bound; either way a body over it is refused. Invalid
  * UTF-8 is rejected, never replaced; nesting deeper than
  * {@link MAX_JSON_DEPTH} is rejected; an empty body reads as `undefined`
  * when `optional`.
@@ -25,7 +26,14 @@ export async function readJson(
   if (declared > maxBytes) {
     throw new EdgemqError("BATCH_TOO_LARGE", `request body over ${maxBytes} bytes`);
   }
-  const buf = await readBounded(c.req.raw, maxBytes);
+  // A body framed by a Content-Length within the bound is read in one call
+  // (HTTP framing ends it there); one without is streamed and cut off at the bound.
+  const buf = /^\d+$/.test(c.req.header("content-length") ?? "")
+    ? new Uint8Array(await c.req.raw.arrayBuffer())
+    : await readBounded(c.req.raw, maxBytes);
+  if (buf.byteLength > maxBytes) {
+    throw new EdgemqError("BATCH_TOO_LARGE", `request body over ${maxBytes} bytes`);
+  }
   if (buf.byteLength === 0) {
     if (optional) return undefined;
     throw badRequest("a JSON body is required");
