@@ -7,6 +7,7 @@ import { EdgemqError } from "../src/protocol/errors.ts";
 import { Limits } from "../src/protocol/limits.ts";
 import type { Message, MessageInput, SendResult } from "../src/protocol/types.ts";
 import { checkName, normalizeMessage, utf8Length } from "../src/protocol/validate.ts";
+import { newMsgId } from "../src/protocol/msg-id.ts";
 
 /**
  * A message as given to `Producer.send`: the contract's message plus the
@@ -46,25 +47,8 @@ export interface OutgoingMessage {
   size: number;
 }
 
-/**
- * A fresh msgId. `crypto.randomUUID` needs a secure context in browsers
- * (https or localhost); elsewhere the same v4 UUID is built from
- * `getRandomValues`, which has no such restriction.
- */
-export function newMsgId(): string {
-  if (typeof crypto.randomUUID === "function") {
-    try {
-      return crypto.randomUUID();
-    } catch {
-      // Fall through: not a secure context.
-    }
-  }
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6]! & 0x0f) | 0x40;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const hex = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
+// A fresh msgId is time-ordered like the broker's own (see src/protocol/msg-id.ts).
+export { newMsgId };
 
 /** Base64 of bytes, without Node's Buffer. */
 export function toBase64(bytes: Uint8Array): string {

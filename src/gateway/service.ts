@@ -10,6 +10,7 @@ import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { compileFilter } from "../protocol/filter.ts";
 import { encodeReceipt, encodeTxId, parseReceipt, parseTxId } from "../protocol/ids.ts";
 import { Limits } from "../protocol/limits.ts";
+import { newMsgId } from "../protocol/msg-id.ts";
 import { queueFor } from "../protocol/routing.ts";
 import type {
   AckResult,
@@ -559,19 +560,4 @@ export class BrokerService {
   }
 }
 
-/**
- * A broker-made msgId: 32 uppercase hex digits, the store time's milliseconds
- * (12) then 80 random bits (20). Unique like a UUID, but ids made close in
- * time sort close together, so each shard's msgId index grows at its right
- * edge instead of taking writes at random pages (which, with millions of
- * messages stored, multiplied the bytes every commit writes).
- */
-export function newMsgId(now = Date.now()): string {
-  const random = crypto.getRandomValues(new Uint8Array(10));
-  let hex = now.toString(16).toUpperCase().padStart(12, "0");
-  for (let i = 0; i < 10; i++) hex += HEX_BYTE[random[i]!];
-  return hex;
-}
 
-/** "00".."FF": one lookup per random byte (this runs for every message sent). */
-const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).toUpperCase().padStart(2, "0"));

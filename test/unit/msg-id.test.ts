@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { newMsgId } from "../../src/gateway/service.ts";
+import { newMsgId } from "../../src/protocol/msg-id.ts";
 
 describe("broker-made msgIds", () => {
   it("are 32 uppercase hex digits, unique", () => {
