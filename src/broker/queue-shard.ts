@@ -578,17 +578,26 @@ export class QueueShard extends DurableObject<Env> {
     const now = Date.now();
     const s = this.store;
     let more = false;
+    let hint: WakeHint | undefined;
     const checks = this.atomically(() => {
+      const appendedFrom = s.maxOffset();
       const moved = s.moveDue(now);
       if (moved.moved > 0) this.lastMoveAt = now;
       more = moved.more || more;
-      more = s.lapseReceipts(now).more || more;
+      const lapsed = s.lapseReceipts(now);
+      more = lapsed.more || more;
+      // Only scheduled messages appended (no receipt lapsed, no retry due): waiters
+      // look at the new messages only, and no more receive watchers hear of them
+      // than there are messages (the rest would race for them and get nothing).
+      if (moved.moved > 0 && lapsed.handled === 0 && s.groupsWithDueRetries(now).length === 0) {
+        hint = { appendedFrom };
+      }
       const config = s.topicConfig();
       const due = retentionDueAt(s.oldestStoredAt(), config.retentionMs, s.lastSweep);
       if (due !== null && due <= now) more = s.sweepRetention(now).more || more;
       return s.claimDueChecks(now);
     });
-    this.waiters.wake();
+    this.waiters.wake(hint);
     await this.rearm(Date.now(), more);
     // Not awaited: a check URL that hangs must not hold this alarm (and with it
     // every later timer of the shard). Each row is already claimed, so a check
