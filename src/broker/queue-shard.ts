@@ -635,6 +635,7 @@ export class QueueShard extends DurableObject<Env> {
         }
       }),
     );
-    await this.rearm(Date.now());
+    // The topic may have been deleted while the checks ran.
+    if (this.configured()) await this.rearm(Date.now());
   }
 }

@@ -370,6 +370,29 @@ describe("check-back (fetch stubbed)", () => {
     expect((await visible(topic, 0)).map((m) => m.body)).toEqual(["meanwhile"]);
   });
 
+  it("drops a check answer that arrives after its topic was deleted", async () => {
+    const topic = await createTopic({ queues: 1 });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const { pg, calls } = await checkedGroup(async () => {
+      await gate;
+      return json({ status: "commit" });
+    });
+    const { txId } = await prepare(topic, { body: "orphan" }, pg);
+    await checkDueNow(topic, 0);
+    await runDurableObjectAlarm(shardStub(topic, 0));
+    expect(calls).toHaveLength(1);
+    expect((await api("DELETE", `/v1/topics/${topic}`)).status).toBe(200);
+    release();
+    await new Promise((r) => setTimeout(r, 100));
+    const r = await api("GET", `/v1/transactions/${encodeURIComponent(txId)}`);
+    expect([r.status, r.body.error.code]).toEqual([404, "TRANSACTION_NOT_FOUND"]);
+    const again = await api("PUT", `/v1/topics/${topic}`, { queues: 1 });
+    expect(again.status).toBe(200);
+    expect(await visible(topic, 0)).toEqual([]);
+    expect((await end(txId, "commit")).status).toBe(404);
+  });
+
   it("does not check a producer group without a check URL", async () => {
     const topic = await createTopic({ queues: 1 });
     const pg = unique("pg");
