@@ -33,7 +33,8 @@ const fillBody = JSON.stringify({
 /** Stores PER_QUEUE messages in each queue (or bare shard), two requests in flight. */
 async function fill(s: BenchServer, path: (q: number) => string): Promise<void> {
   const jobs: string[] = [];
-  for (let q = 0; q < QUEUES; q++) for (let n = 0; n < PER_QUEUE; n += FILL_BATCH) jobs.push(path(q));
+  for (let q = 0; q < QUEUES; q++)
+    for (let n = 0; n < PER_QUEUE; n += FILL_BATCH) jobs.push(path(q));
   await Promise.all(
     [0, 1].map(async () => {
       for (let p = jobs.shift(); p !== undefined; p = jobs.shift()) {
@@ -69,7 +70,10 @@ async function perQueueReaders(
 }
 
 export async function runConsume(): Promise<Record<string, unknown>> {
-  const [edgemq, ceiling] = await Promise.all([startBenchServer(), startBenchServer({ entry: CEILING_ENTRY })]);
+  const [edgemq, ceiling] = await Promise.all([
+    startBenchServer(),
+    startBenchServer({ entry: CEILING_ENTRY }),
+  ]);
   try {
     // ---- the read ceiling
     await fill(ceiling, (q) => `/append?shard=read-${q}`);
@@ -80,7 +84,9 @@ export async function runConsume(): Promise<Record<string, unknown>> {
       );
       return { count: r.messages.length, next: r.nextOffset };
     });
-    process.stderr.write(`consume read ceiling: ${readCeiling.msgPerSec} msg/s (${readCeiling.cpuUsPerMsg} µs cpu/msg)\n`);
+    process.stderr.write(
+      `consume read ceiling: ${readCeiling.msgPerSec} msg/s (${readCeiling.cpuUsPerMsg} µs cpu/msg)\n`,
+    );
 
     // ---- pull + offset commit
     await edgemq.client.json("PUT", "/v1/topics/pulled", { queues: QUEUES });
@@ -90,10 +96,14 @@ export async function runConsume(): Promise<Record<string, unknown>> {
         "GET",
         `/v1/topics/pulled/queues/${q}/messages?offset=${offset}&max=${MAX}&group=puller`,
       );
-      await edgemq.client.json("PUT", `/v1/groups/puller/topics/pulled/queues/${q}/offset`, { offset: r.nextOffset });
+      await edgemq.client.json("PUT", `/v1/groups/puller/topics/pulled/queues/${q}/offset`, {
+        offset: r.nextOffset,
+      });
       return { count: r.messages.length, next: r.nextOffset };
     });
-    process.stderr.write(`consume pull+commit: ${pull.msgPerSec} msg/s (${pull.cpuUsPerMsg} µs cpu/msg)\n`);
+    process.stderr.write(
+      `consume pull+commit: ${pull.msgPerSec} msg/s (${pull.cpuUsPerMsg} µs cpu/msg)\n`,
+    );
 
     // ---- pull, committing every 10th batch
     await edgemq.client.json("PUT", "/v1/topics/pulled10", { queues: QUEUES });
@@ -111,7 +121,9 @@ export async function runConsume(): Promise<Record<string, unknown>> {
       }
       return { count: r.messages.length, next: r.nextOffset };
     });
-    process.stderr.write(`consume pull+commit/10: ${pull10.msgPerSec} msg/s (${pull10.cpuUsPerMsg} µs cpu/msg)\n`);
+    process.stderr.write(
+      `consume pull+commit/10: ${pull10.msgPerSec} msg/s (${pull10.cpuUsPerMsg} µs cpu/msg)\n`,
+    );
 
     // ---- receive + ack
     await edgemq.client.json("PUT", "/v1/topics/received", { queues: QUEUES });
@@ -145,7 +157,9 @@ export async function runConsume(): Promise<Record<string, unknown>> {
         return r.messages.length;
       },
     });
-    process.stderr.write(`consume receive+ack: ${receiveAck.msgPerSec} msg/s (${receiveAck.cpuUsPerMsg} µs cpu/msg)\n`);
+    process.stderr.write(
+      `consume receive+ack: ${receiveAck.msgPerSec} msg/s (${receiveAck.cpuUsPerMsg} µs cpu/msg)\n`,
+    );
 
     return {
       messages: total,
@@ -157,7 +171,10 @@ export async function runConsume(): Promise<Record<string, unknown>> {
       receiveAck: { ...receiveAck, ratio: ratio(receiveAck.msgPerSec, readCeiling.msgPerSec) },
       targets: {
         pullCommitVsReadCeiling: { target: 0.7, got: ratio(pull.msgPerSec, readCeiling.msgPerSec) },
-        receiveAckVsReadCeiling: { target: 0.7, got: ratio(receiveAck.msgPerSec, readCeiling.msgPerSec) },
+        receiveAckVsReadCeiling: {
+          target: 0.7,
+          got: ratio(receiveAck.msgPerSec, readCeiling.msgPerSec),
+        },
       },
     };
   } finally {

@@ -72,7 +72,11 @@ async function produce(
     for (; sent < due; sent++) {
       const at = performance.now();
       const p = client
-        .request("POST", `/v1/topics/${topic}/messages`, JSON.stringify({ messages: [{ body: String(at) }] }))
+        .request(
+          "POST",
+          `/v1/topics/${topic}/messages`,
+          JSON.stringify({ messages: [{ body: String(at) }] }),
+        )
         .then(
           (r) => {
             if (r.status !== 200) errors++;
@@ -94,7 +98,11 @@ async function produce(
 async function scenario(
   s: BenchServer,
   name: string,
-  consume: (topic: string, record: (bodies: string[]) => void, stopped: () => boolean) => Promise<void>,
+  consume: (
+    topic: string,
+    record: (bodies: string[]) => void,
+    stopped: () => boolean,
+  ) => Promise<void>,
 ): Promise<Stats> {
   const topic = `latency-${name}`;
   await s.client.json("PUT", `/v1/topics/${topic}`, { queues: QUEUES });
@@ -125,7 +133,11 @@ async function scenario(
   void consumers.finally(() => (ended = true));
   for (let round = 0; round < 100 && !ended; round++) {
     for (let q = 0; q < QUEUES; q++) {
-      await s.client.request("POST", `/v1/topics/${topic}/messages?queue=${q}`, JSON.stringify({ messages: [{ body: "0" }] }));
+      await s.client.request(
+        "POST",
+        `/v1/topics/${topic}/messages?queue=${q}`,
+        JSON.stringify({ messages: [{ body: "0" }] }),
+      );
     }
     await sleep(20);
   }

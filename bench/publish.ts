@@ -35,7 +35,9 @@ interface Case {
 }
 
 function batchBody(size: number, n: number, seed: number): string {
-  return JSON.stringify({ messages: Array.from({ length: n }, (_, i) => ({ body: payload(size, seed + i) })) });
+  return JSON.stringify({
+    messages: Array.from({ length: n }, (_, i) => ({ body: payload(size, seed + i) })),
+  });
 }
 
 async function post(client: HttpClient, path: string, body: string, n: number): Promise<number> {
@@ -52,7 +54,10 @@ async function newTopic(edgemq: BenchServer): Promise<string> {
 }
 
 export async function runPublish(): Promise<Record<string, unknown>> {
-  const [edgemq, ceiling] = await Promise.all([startBenchServer(), startBenchServer({ entry: CEILING_ENTRY })]);
+  const [edgemq, ceiling] = await Promise.all([
+    startBenchServer(),
+    startBenchServer({ entry: CEILING_ENTRY }),
+  ]);
   const cases: Case[] = [];
   try {
     const measurePair = async (
@@ -94,12 +99,20 @@ export async function runPublish(): Promise<Record<string, unknown>> {
     for (const size of SIZES) {
       for (const concurrency of CONCURRENCY) {
         const one = batchBody(size, 1, 0);
-        await measurePair("http-1-per-request", size, concurrency, 1, (topic) => () =>
-          post(edgemq.client, `/v1/topics/${topic}/messages`, one, 1),
+        await measurePair(
+          "http-1-per-request",
+          size,
+          concurrency,
+          1,
+          (topic) => () => post(edgemq.client, `/v1/topics/${topic}/messages`, one, 1),
         );
         const batch = batchBody(size, BATCH, 0);
-        await measurePair(`http-${BATCH}-per-request`, size, concurrency, BATCH, (topic) => () =>
-          post(edgemq.client, `/v1/topics/${topic}/messages`, batch, BATCH),
+        await measurePair(
+          `http-${BATCH}-per-request`,
+          size,
+          concurrency,
+          BATCH,
+          (topic) => () => post(edgemq.client, `/v1/topics/${topic}/messages`, batch, BATCH),
         );
       }
       // The SDK: 64 callers each awaiting a single send() in a loop. Its
@@ -146,14 +159,22 @@ export async function runPublish(): Promise<Record<string, unknown>> {
   return {
     cases,
     targets: {
-      batchedPublishVsCeiling: { target: 0.7, got: batched?.ratio, case: "256 B, 100/request, 16 producers" },
+      batchedPublishVsCeiling: {
+        target: 0.7,
+        got: batched?.ratio,
+        case: "256 B, 100/request, 16 producers",
+      },
       sdkSendMsgPerSec: {
         target: 20000,
         got: sdk?.edgemq.msgPerSec,
         defaultLinger: sdkDefault?.edgemq.msgPerSec,
         case: "256 B, 64 concurrent send(), lingerMs 0",
       },
-      onePerRequestVsCeiling: { target: 0.9, got: single?.ratio, case: "256 B, 1/request, 64 producers" },
+      onePerRequestVsCeiling: {
+        target: 0.9,
+        got: single?.ratio,
+        case: "256 B, 1/request, 64 producers",
+      },
     },
   };
 }

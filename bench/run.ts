@@ -50,7 +50,11 @@ function plan(name: string): Plan {
       return { name, timeoutMs: 90_000 };
     case "orderly-scan":
       // The 90 000-message run alone fills for a long while on this machine.
-      return { name, timeoutMs: 90_000, env: { ORDERLY_RUNS: process.env.ORDERLY_RUNS ?? "2000,20000" } };
+      return {
+        name,
+        timeoutMs: 90_000,
+        env: { ORDERLY_RUNS: process.env.ORDERLY_RUNS ?? "2000,20000" },
+      };
     case "backlog": {
       const fill = Math.max(20_000, left() - BACKLOG_AFTER_FILL_MS - 15_000);
       return {
@@ -110,7 +114,14 @@ function runOne(p: Plan): Promise<Record<string, unknown>> {
         parsed = undefined;
       }
       const seconds = Math.round((Date.now() - t0) / 100) / 10;
-      if (parsed) resolve({ ...parsed, bench: parsed.bench ?? p.name, exitCode: code, seconds, ...(p.env && { env: p.env }) });
+      if (parsed)
+        resolve({
+          ...parsed,
+          bench: parsed.bench ?? p.name,
+          exitCode: code,
+          seconds,
+          ...(p.env && { env: p.env }),
+        });
       else resolve({ bench: p.name, error: `no JSON line (exit ${code ?? signal})`, seconds });
     });
   });
@@ -138,5 +149,8 @@ const table = summarize(lines);
 process.stderr.write(`\n${table}\n\ntotal ${Math.round((Date.now() - started) / 1000)} s\n`);
 const outDir = path.join(BUILD_DIR, "bench");
 mkdirSync(outDir, { recursive: true });
-writeFileSync(path.join(outDir, "latest.jsonl"), lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+writeFileSync(
+  path.join(outDir, "latest.jsonl"),
+  lines.map((l) => JSON.stringify(l)).join("\n") + "\n",
+);
 writeFileSync(path.join(outDir, "latest.md"), `${table}\n`);

@@ -50,7 +50,9 @@ export class QueueShard extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.storage.sql.exec(SCHEMA);
-    const top = ctx.storage.sql.exec<{ o: number | null }>("SELECT max(msg_offset) AS o FROM log").one().o;
+    const top = ctx.storage.sql
+      .exec<{ o: number | null }>("SELECT max(msg_offset) AS o FROM log")
+      .one().o;
     this.next = top === null ? 0 : top + 1;
   }
 

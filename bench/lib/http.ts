@@ -21,7 +21,11 @@ export class HttpClient {
     const u = new URL(baseUrl);
     this.#host = u.hostname;
     this.#port = Number(u.port);
-    this.agent = new Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 64, scheduling: "lifo" });
+    this.agent = new Agent({
+      keepAlive: true,
+      maxSockets: opts.maxSockets ?? 64,
+      scheduling: "lifo",
+    });
     this.#headers = { "content-type": "application/json" };
     if (opts.token) this.#headers.authorization = `Bearer ${opts.token}`;
   }
@@ -49,8 +53,13 @@ export class HttpClient {
 
   /** A request that must answer 200; parses the JSON answer. */
   async json<T = any>(method: string, path: string, body?: unknown): Promise<T> {
-    const r = await this.request(method, path, body === undefined ? undefined : JSON.stringify(body));
-    if (r.status !== 200) throw new Error(`${method} ${path} → ${r.status} ${r.body.slice(0, 300)}`);
+    const r = await this.request(
+      method,
+      path,
+      body === undefined ? undefined : JSON.stringify(body),
+    );
+    if (r.status !== 200)
+      throw new Error(`${method} ${path} → ${r.status} ${r.body.slice(0, 300)}`);
     return JSON.parse(r.body) as T;
   }
 
@@ -65,10 +74,15 @@ export class HttpClient {
  */
 export function clientFetch(client: HttpClient): typeof fetch {
   const f = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
+    const url = new URL(
+      typeof input === "string" ? input : input instanceof URL ? input.href : input.url,
+    );
     const body = typeof init?.body === "string" ? init.body : undefined;
     const r = await client.request(init?.method ?? "GET", url.pathname + url.search, body);
-    return new Response(r.body, { status: r.status, headers: { "content-type": "application/json" } });
+    return new Response(r.body, {
+      status: r.status,
+      headers: { "content-type": "application/json" },
+    });
   };
   return f as typeof fetch;
 }

@@ -18,7 +18,9 @@ export function machine(): Record<string, unknown> {
 
 /** Prints the one JSON line of a benchmark. */
 export function emit(bench: string, fields: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify({ bench, ...fields, machine: machine(), at: new Date().toISOString() })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ bench, ...fields, machine: machine(), at: new Date().toISOString() })}\n`,
+  );
 }
 
 /** Seconds each measured window lasts: $BENCH_SECONDS, default 3. */

@@ -19,7 +19,9 @@ export interface BenchServer {
  * dir, both on the same disk here): edgemq by default ($EDGEMQ_ENTRY names
  * another build of it, to compare a change), or another entry.
  */
-export async function startBenchServer(opts: { entry?: string; maxSockets?: number } = {}): Promise<BenchServer> {
+export async function startBenchServer(
+  opts: { entry?: string; maxSockets?: number } = {},
+): Promise<BenchServer> {
   const base = process.env.BENCH_DIR ?? tmpdir();
   const entry = opts.entry ?? (process.env.EDGEMQ_ENTRY || undefined);
   const dataDir = mkdtempSync(path.join(base, "edgemq-bench-"));

@@ -13,7 +13,8 @@ const n = (x: unknown): string => {
   return String(Math.round(x * 100) / 100);
 };
 
-const met = (ok: boolean | undefined): string => (ok === undefined ? "" : ok ? "met" : "**not met**");
+const met = (ok: boolean | undefined): string =>
+  ok === undefined ? "" : ok ? "met" : "**not met**";
 
 interface Row {
   what: string;
@@ -78,7 +79,14 @@ function consumeRows(line: Json): Row[] {
   const who = `${line.consumers ?? 4} consumers, ${per} msgs/request`;
   return [
     row(`consume: pull + offset commit each batch, ${who}`, line.pullCommit),
-    { ...row(`consume: pull, offset commit every 10th batch (SDK-like), ${who}`, line.pullCommitEvery10), target: "", status: "" },
+    {
+      ...row(
+        `consume: pull, offset commit every 10th batch (SDK-like), ${who}`,
+        line.pullCommitEvery10,
+      ),
+      target: "",
+      status: "",
+    },
     row(`consume: receive + ack, ${who}`, line.receiveAck),
   ];
 }
@@ -101,7 +109,10 @@ function backlogRows(line: Json): Row[] {
   const e = line.empty ?? {};
   const b = line.backlog ?? {};
   const r = line.ratios ?? {};
-  const reduced = line.backlogStored < line.backlogTarget ? ` (of ${n(line.backlogTarget)} aimed for: time budget)` : "";
+  const reduced =
+    line.backlogStored < line.backlogTarget
+      ? ` (of ${n(line.backlogTarget)} aimed for: time budget)`
+      : "";
   return [
     {
       what: `publish with a ${stored}-message backlog${reduced}, 100 msgs/request`,
@@ -188,6 +199,9 @@ export function summarize(lines: Json[]): string {
   const head =
     "| benchmark | edgemq | ceiling (same run) | ratio | server CPU µs/msg (edgemq / ceiling) | target | |\n" +
     "|---|---|---|---|---|---|---|";
-  const body = rows.map((r) => `| ${r.what} | ${r.edgemq} | ${r.ceiling} | ${r.ratio} | ${r.cpu} | ${r.target} | ${r.status} |`);
+  const body = rows.map(
+    (r) =>
+      `| ${r.what} | ${r.edgemq} | ${r.ceiling} | ${r.ratio} | ${r.cpu} | ${r.target} | ${r.status} |`,
+  );
   return [head, ...body, ...(notes.length ? ["", ...notes] : [])].join("\n");
 }

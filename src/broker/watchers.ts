@@ -44,12 +44,16 @@ export function parseWatchSpec(url: string): WatchSpec | null {
   if (q.get("kind") === "pull") {
     const offset = Number(q.get("offset"));
     if (!Number.isSafeInteger(offset) || offset < 0) return null;
-    return wide ? { kind: "pull", offset, filter: null, anyChange: true } : { kind: "pull", offset, filter: kept };
+    return wide
+      ? { kind: "pull", offset, filter: null, anyChange: true }
+      : { kind: "pull", offset, filter: kept };
   }
   if (q.get("kind") === "receive") {
     const group = q.get("group");
     if (!group) return null;
-    return wide ? { kind: "receive", group, filter: null, anyChange: true } : { kind: "receive", group, filter: kept };
+    return wide
+      ? { kind: "receive", group, filter: null, anyChange: true }
+      : { kind: "receive", group, filter: kept };
   }
   return null;
 }

@@ -72,7 +72,10 @@ export class ShardWatch {
    * `timeoutMs`. Notices that arrived since the last call count; unwanted
    * ones are dropped. A `closed` notice is always returned.
    */
-  async next(timeoutMs: number, wanted: (n: ShardNotice) => boolean = () => true): Promise<ShardNotice | null> {
+  async next(
+    timeoutMs: number,
+    wanted: (n: ShardNotice) => boolean = () => true,
+  ): Promise<ShardNotice | null> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       while (this.#notices.length) {

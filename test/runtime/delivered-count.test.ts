@@ -3,14 +3,19 @@ import { describe, expect, it } from "vitest";
 import { api, createTopic, shardStub } from "./helpers.ts";
 
 const savedDelivered = (topic: string) =>
-  runInDurableObject(shardStub(topic, 0), (_i, state) =>
-    state.storage.sql.exec<{ v: number }>("SELECT v FROM meta WHERE k = 'delivered'").toArray()[0]?.v ?? 0,
+  runInDurableObject(
+    shardStub(topic, 0),
+    (_i, state) =>
+      state.storage.sql.exec<{ v: number }>("SELECT v FROM meta WHERE k = 'delivered'").toArray()[0]
+        ?.v ?? 0,
   );
 
 describe("the delivered count of pulls", () => {
   it("shows in the queue stats at once", async () => {
     const topic = await createTopic({ queues: 1 });
-    await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "a" }, { body: "b" }, { body: "c" }] });
+    await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: [{ body: "a" }, { body: "b" }, { body: "c" }],
+    });
     await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=0&max=2`);
     const described = await api("GET", `/v1/topics/${topic}`);
     expect(described.body.queueStats[0].delivered).toBe(2);

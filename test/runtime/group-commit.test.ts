@@ -4,7 +4,9 @@ import { api, createTopic } from "./helpers.ts";
 type Result = { msgId: string; offset: number | null; status: string };
 
 const send = (topic: string, bodies: string[], extra: Record<string, unknown> = {}) =>
-  api("POST", `/v1/topics/${topic}/messages`, { messages: bodies.map((body) => ({ body, ...extra })) });
+  api("POST", `/v1/topics/${topic}/messages`, {
+    messages: bodies.map((body) => ({ body, ...extra })),
+  });
 
 async function pullBodies(topic: string): Promise<string[]> {
   const r = await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=0&max=1000`);
@@ -35,7 +37,10 @@ describe("concurrent sends to one queue (group commit)", () => {
     const topic = await createTopic({ queues: 1, maxBacklogMessages: 5, overflowPolicy: "reject" });
     const [small1, big, small2] = await Promise.all([
       send(topic, ["s1", "s2"]),
-      send(topic, Array.from({ length: 10 }, (_, i) => `big${i}`)),
+      send(
+        topic,
+        Array.from({ length: 10 }, (_, i) => `big${i}`),
+      ),
       send(topic, ["s3", "s4"]),
     ]);
     expect(small1!.status).toBe(200);

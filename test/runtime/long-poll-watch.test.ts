@@ -24,7 +24,8 @@ async function untilWatchers(topic: string, queues: number[], n = 1): Promise<vo
   throw new Error(`no ${n} watcher(s) on queues ${queues.join(",")} of ${topic}`);
 }
 
-const bodies = (r: { body: { messages: { body: string }[] } }) => r.body.messages.map((m) => m.body);
+const bodies = (r: { body: { messages: { body: string }[] } }) =>
+  r.body.messages.map((m) => m.body);
 
 describe("long-poll through shard watchers", () => {
   it("wakes a waiting pull when a message is appended, and the shard forgets the watcher after", async () => {
@@ -38,10 +39,17 @@ describe("long-poll through shard watchers", () => {
 
   it("keeps a filtered pull waiting through messages it skips, and wakes it for one it takes", async () => {
     const topic = await createTopic({ queues: 1 });
-    const waiting = api("GET", `/v1/topics/${topic}/queues/0/messages?offset=0&waitMs=30000&filter=TagA`);
+    const waiting = api(
+      "GET",
+      `/v1/topics/${topic}/queues/0/messages?offset=0&waitMs=30000&filter=TagA`,
+    );
     await untilWatchers(topic, [0]);
-    await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "skip", tag: "TagB" }] });
-    await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "take", tag: "TagA" }] });
+    await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: [{ body: "skip", tag: "TagB" }],
+    });
+    await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: [{ body: "take", tag: "TagA" }],
+    });
     const r = await waiting;
     expect(bodies(r)).toEqual(["take"]);
     expect(r.body.nextOffset).toBe(2);
@@ -94,18 +102,25 @@ describe("a shard's watcher sockets", () => {
     const topic = await createTopic({ queues: 1 });
     const plain = await shardStub(topic, 0).fetch(WATCH_URL);
     expect(plain.status).toBe(426);
-    const bad = await shardStub(topic, 0).fetch(`${WATCH_URL}?kind=pull&offset=-3`, { headers: { Upgrade: "websocket" } });
+    const bad = await shardStub(topic, 0).fetch(`${WATCH_URL}?kind=pull&offset=-3`, {
+      headers: { Upgrade: "websocket" },
+    });
     expect(bad.status).toBe(400);
   });
 
   it("sends a pull watcher a notice with the new maxOffset when its offset is passed", async () => {
     const topic = await createTopic({ queues: 1 });
-    const res = await shardStub(topic, 0).fetch(watchUrl({ kind: "pull", offset: 0, filter: null }), {
-      headers: { Upgrade: "websocket" },
-    });
+    const res = await shardStub(topic, 0).fetch(
+      watchUrl({ kind: "pull", offset: 0, filter: null }),
+      {
+        headers: { Upgrade: "websocket" },
+      },
+    );
     const ws = res.webSocket!;
     ws.accept();
-    const notice = new Promise<string>((resolve) => ws.addEventListener("message", (e) => resolve(String(e.data))));
+    const notice = new Promise<string>((resolve) =>
+      ws.addEventListener("message", (e) => resolve(String(e.data))),
+    );
     await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "a" }, { body: "b" }] });
     expect(JSON.parse(await notice)).toEqual({ maxOffset: 2 });
     ws.close(1000, "done");
