@@ -50,7 +50,12 @@ interface WriteEffects {
   wakeAll: boolean;
 }
 
-const noEffects = (): WriteEffects => ({ storedAt: null, appendedFrom: null, alarmAt: null, wakeAll: false });
+const noEffects = (): WriteEffects => ({
+  storedAt: null,
+  appendedFrom: null,
+  alarmAt: null,
+  wakeAll: false,
+});
 
 const earlier = (a: number | null, b: number): number => (a === null || b < a ? b : a);
 
@@ -288,7 +293,8 @@ export class QueueShard extends DurableObject<Env> {
 
   /** This shard's storage ceiling in bytes. */
   storageLimit(): number {
-    const binding = (this.env as Env & { EDGEMQ_SHARD_STORAGE_LIMIT?: string }).EDGEMQ_SHARD_STORAGE_LIMIT;
+    const binding = (this.env as Env & { EDGEMQ_SHARD_STORAGE_LIMIT?: string })
+      .EDGEMQ_SHARD_STORAGE_LIMIT;
     // Read once: every send checks it, and only setStorageLimit changes it.
     this.storageLimitSetting ??= this.ctx.storage.kv.get<number>(STORAGE_LIMIT_KEY) ?? null;
     return resolveStorageLimit(this.storageLimitSetting, binding);
@@ -301,7 +307,8 @@ export class QueueShard extends DurableObject<Env> {
   setStorageLimit(bytes: number | null): void {
     if (bytes === null) this.ctx.storage.kv.delete(STORAGE_LIMIT_KEY);
     else {
-      if (!Number.isSafeInteger(bytes) || bytes <= 0) throw badRequest("storage limit must be a positive integer");
+      if (!Number.isSafeInteger(bytes) || bytes <= 0)
+        throw badRequest("storage limit must be a positive integer");
       this.ctx.storage.kv.put(STORAGE_LIMIT_KEY, bytes);
     }
     this.storageLimitSetting = bytes;
@@ -362,7 +369,9 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   commitOffset(group: string, offset: number): Promise<void> {
-    return this.writes.submit(() => this.call(() => this.store.commitOffset(group, offset, Date.now())));
+    return this.writes.submit(() =>
+      this.call(() => this.store.commitOffset(group, offset, Date.now())),
+    );
   }
 
   committedOffset(group: string): number | null {
@@ -386,7 +395,12 @@ export class QueueShard extends DurableObject<Env> {
   // ---- receive / ack -------------------------------------------------------
 
   /** Claims up to `max` messages for the group now (never waits); committed with concurrent writes. */
-  async receive(group: GroupConfig, max: number, invisibleMs: number, filter?: string): Promise<Claimed[]> {
+  async receive(
+    group: GroupConfig,
+    max: number,
+    invisibleMs: number,
+    filter?: string,
+  ): Promise<Claimed[]> {
     const f = this.call(() => compileFilter(filter));
     // Nothing to hand out: answer now rather than wait for a commit under way.
     if (!this.call(() => this.store.hasReceivable(group.group, f, Date.now()))) return [];
@@ -405,7 +419,12 @@ export class QueueShard extends DurableObject<Env> {
    * false after `waitMs`. Claims nothing, so a client that went away loses
    * nothing; `cancelWait(waitId)` ends it early.
    */
-  async waitReceivable(group: string, filter: string | undefined, waitMs: number, waitId: string): Promise<boolean> {
+  async waitReceivable(
+    group: string,
+    filter: string | undefined,
+    waitMs: number,
+    waitId: string,
+  ): Promise<boolean> {
     const f = this.call(() => compileFilter(filter));
     const check = (hint?: WakeHint) => {
       const now = Date.now();
@@ -444,7 +463,9 @@ export class QueueShard extends DurableObject<Env> {
 
   async changeInvisibility(group: string, ref: ReceiptRef, invisibleMs: number): Promise<string> {
     const now = Date.now();
-    const handle = this.call(() => this.atomically(() => this.store.changeInvisibility(group, ref, invisibleMs, now)));
+    const handle = this.call(() =>
+      this.atomically(() => this.store.changeInvisibility(group, ref, invisibleMs, now)),
+    );
     await this.ensureAlarm(now + invisibleMs);
     return handle;
   }
@@ -454,7 +475,9 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   async resendDeadLetters(group: string, msgIds: string[] | null): Promise<string[]> {
-    const ids = this.call(() => this.atomically(() => this.store.resendDeadLetters(group, msgIds, Date.now())));
+    const ids = this.call(() =>
+      this.atomically(() => this.store.resendDeadLetters(group, msgIds, Date.now())),
+    );
     if (ids.length) this.waiters.wake();
     return ids;
   }
@@ -475,7 +498,11 @@ export class QueueShard extends DurableObject<Env> {
 
   // ---- transactions --------------------------------------------------------
 
-  async prepare(m: NormalizedMessage, producerGroup: string, check: TransactionCheckConfig): Promise<number> {
+  async prepare(
+    m: NormalizedMessage,
+    producerGroup: string,
+    check: TransactionCheckConfig,
+  ): Promise<number> {
     const now = Date.now();
     const id = this.call(() => {
       this.checkStorage([m]);
@@ -485,9 +512,19 @@ export class QueueShard extends DurableObject<Env> {
     return id;
   }
 
-  async endTransaction(id: number, commit: boolean): Promise<{ status: "committed" | "rolledBack"; offset: number | null; msgId: string }> {
+  async endTransaction(
+    id: number,
+    commit: boolean,
+  ): Promise<{ status: "committed" | "rolledBack"; offset: number | null; msgId: string }> {
     const r = this.call(() =>
-      this.atomically(() => this.store.endTransaction(id, commit, Date.now(), commit ? "producer commit" : "producer rollback")),
+      this.atomically(() =>
+        this.store.endTransaction(
+          id,
+          commit,
+          Date.now(),
+          commit ? "producer commit" : "producer rollback",
+        ),
+      ),
     );
     if (commit) this.waiters.wake();
     await this.rearm(Date.now());
@@ -615,7 +652,12 @@ export class QueueShard extends DurableObject<Env> {
         if (verdict === "commit" || verdict === "rollback") {
           try {
             this.atomically(() =>
-              this.store.endTransaction(row.id, verdict === "commit", Date.now(), `check-back ${verdict}`),
+              this.store.endTransaction(
+                row.id,
+                verdict === "commit",
+                Date.now(),
+                `check-back ${verdict}`,
+              ),
             );
             if (verdict === "commit") this.waiters.wake();
           } catch (e) {

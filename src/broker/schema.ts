@@ -111,7 +111,8 @@ CREATE INDEX IF NOT EXISTS half_by_check ON half (check_at) WHERE state = 0;
 
 /** Extra indexes created only for topics whose overflow policy needs them. */
 export const POLICY_INDEXES = {
-  "drop-lowest-priority": "CREATE INDEX IF NOT EXISTS log_by_priority ON log (priority, msg_offset)",
+  "drop-lowest-priority":
+    "CREATE INDEX IF NOT EXISTS log_by_priority ON log (priority, msg_offset)",
   "drop-earliest-deadline":
     "CREATE INDEX IF NOT EXISTS log_by_deadline ON log (expire_at, msg_offset) WHERE expire_at IS NOT NULL",
 } as const;

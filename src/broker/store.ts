@@ -190,7 +190,9 @@ export class ShardStore {
     this.config = typeof config === "string" ? (JSON.parse(config) as TopicConfig) : null;
     this.queue = Number(meta.get("queue") ?? 0);
     this.groups.clear();
-    for (const row of this.sql.exec<{ name: string; config: string }>("SELECT name, config FROM grp")) {
+    for (const row of this.sql.exec<{ name: string; config: string }>(
+      "SELECT name, config FROM grp",
+    )) {
       this.groups.set(row.name, JSON.parse(row.config) as GroupConfig);
     }
   }
@@ -362,8 +364,15 @@ export class ShardStore {
     if (stored === null) {
       return { msgId: m.msgId, queue, offset: null, storedAt: now, status: "dropped" };
     }
-    if (m.clientMsgId) known.set(m.msgId, { msg_offset: stored.offset, stored_at: stored.storedAt });
-    return { msgId: m.msgId, queue, offset: stored.offset, storedAt: stored.storedAt, status: "stored" };
+    if (m.clientMsgId)
+      known.set(m.msgId, { msg_offset: stored.offset, stored_at: stored.storedAt });
+    return {
+      msgId: m.msgId,
+      queue,
+      offset: stored.offset,
+      storedAt: stored.storedAt,
+      status: "stored",
+    };
   }
 
   /**
@@ -534,7 +543,13 @@ export class ShardStore {
     max: number,
     filter: MessageFilter,
     now: number,
-  ): { messages: Message[]; nextOffset: number; minOffset: number; maxOffset: number; skipped: number } {
+  ): {
+    messages: Message[];
+    nextOffset: number;
+    minOffset: number;
+    maxOffset: number;
+    skipped: number;
+  } {
     const r = this.read(offset, max, filter, now);
     // Counted in memory only; see saveDelivered.
     this.counters.delivered += r.messages.length;
@@ -547,7 +562,13 @@ export class ShardStore {
     max: number,
     filter: MessageFilter,
     now: number,
-  ): { messages: Message[]; nextOffset: number; minOffset: number; maxOffset: number; skipped: number } {
+  ): {
+    messages: Message[];
+    nextOffset: number;
+    minOffset: number;
+    maxOffset: number;
+    skipped: number;
+  } {
     this.topicConfig();
     const minOffset = this.minOffset();
     const maxOffset = this.maxOffset();
@@ -622,7 +643,12 @@ export class ShardStore {
       throw badRequest(`offset ${offset} is beyond maxOffset ${this.maxOffset()}`);
     }
     this.ensureGroupRow(group, now);
-    this.sql.exec("UPDATE grp SET committed = ?, updated_at = ? WHERE name = ?", offset, now, group);
+    this.sql.exec(
+      "UPDATE grp SET committed = ?, updated_at = ? WHERE name = ?",
+      offset,
+      now,
+      group,
+    );
   }
 
   /** The first offset stored at or after `timestamp`, or maxOffset when none is. */
@@ -672,7 +698,9 @@ export class ShardStore {
 
   private newHandle(): string {
     const bytes = crypto.getRandomValues(new Uint8Array(9));
-    return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_");
+    return btoa(String.fromCharCode(...bytes))
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_");
   }
 
   /**
@@ -710,7 +738,11 @@ export class ShardStore {
       const row = this.logRow(r.msg_offset);
       if (!row || (row.expire_at !== null && row.expire_at <= now) || !this.matches(row, filter)) {
         // An expired one is counted by stats(), once, however many groups pass it.
-        this.sql.exec("DELETE FROM inflight WHERE grp = ? AND msg_offset = ?", group.group, r.msg_offset);
+        this.sql.exec(
+          "DELETE FROM inflight WHERE grp = ? AND msg_offset = ?",
+          group.group,
+          r.msg_offset,
+        );
         continue;
       }
       const handle = this.newHandle();
@@ -989,7 +1021,12 @@ export class ShardStore {
     return out;
   }
 
-  nack(group: GroupConfig, refs: ReceiptRef[], delayMs: number | undefined, now: number): AckOutcome[] {
+  nack(
+    group: GroupConfig,
+    refs: ReceiptRef[],
+    delayMs: number | undefined,
+    now: number,
+  ): AckOutcome[] {
     this.rememberGroup(group, now);
     return refs.map((ref) => {
       const r = this.receiptRow(group.group, ref, now);
@@ -1391,17 +1428,24 @@ export class ShardStore {
     if (!row) return null;
     const groups: Record<string, GroupMessageStatus> = {};
     const off = row.msg_offset;
-    for (const g of this.sql.exec<{ name: string; committed: number | null; pop_next: number | null }>(
-      "SELECT name, committed, pop_next FROM grp",
-    )) {
+    for (const g of this.sql.exec<{
+      name: string;
+      committed: number | null;
+      pop_next: number | null;
+    }>("SELECT name, committed, pop_next FROM grp")) {
       const dlq = this.sql
         .exec("SELECT 1 FROM dlq WHERE grp = ? AND msg_offset = ?", g.name, off)
         .toArray().length;
       const inf = this.sql
-        .exec<{ state: number }>("SELECT state FROM inflight WHERE grp = ? AND msg_offset = ?", g.name, off)
+        .exec<{ state: number }>(
+          "SELECT state FROM inflight WHERE grp = ? AND msg_offset = ?",
+          g.name,
+          off,
+        )
         .toArray()[0];
       if (dlq) groups[g.name] = "dlq";
-      else if (inf) groups[g.name] = inf.state === 0 ? "inflight" : inf.state === 1 ? "retrying" : "consumed";
+      else if (inf)
+        groups[g.name] = inf.state === 0 ? "inflight" : inf.state === 1 ? "retrying" : "consumed";
       else if (g.committed !== null) groups[g.name] = off < g.committed ? "consumed" : "pending";
       else if (g.pop_next !== null) groups[g.name] = off < g.pop_next ? "consumed" : "pending";
       else groups[g.name] = "pending";
@@ -1443,10 +1487,16 @@ export class ShardStore {
    * topic is deleted and made again (they start from `now` × 1000), so a
    * late commit of an old txId can never end a newer transaction.
    */
-  prepare(m: NormalizedMessage, producerGroup: string, check: TransactionCheckConfig, now: number): number {
+  prepare(
+    m: NormalizedMessage,
+    producerGroup: string,
+    check: TransactionCheckConfig,
+    now: number,
+  ): number {
     this.topicConfig();
     const checkAt = check.checkUrl ? now + check.checkAfterMs : null;
-    const last = this.sql.exec<{ id: number | null }>("SELECT max(id) AS id FROM half").one().id ?? 0;
+    const last =
+      this.sql.exec<{ id: number | null }>("SELECT max(id) AS id FROM half").one().id ?? 0;
     return this.sql
       .exec<{ id: number }>(
         `INSERT INTO half (id, msg_id, producer_group, msg, created_at, check_at, checks, state)
@@ -1525,7 +1575,11 @@ export class ShardStore {
       )
       .toArray();
     for (const r of rows) {
-      this.sql.exec("UPDATE half SET checks = checks + 1, check_at = ? WHERE id = ?", checkLeaseUntil(now), r.id);
+      this.sql.exec(
+        "UPDATE half SET checks = checks + 1, check_at = ? WHERE id = ?",
+        checkLeaseUntil(now),
+        r.id,
+      );
       r.checks += 1;
     }
     return rows;

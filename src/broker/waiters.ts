@@ -27,7 +27,11 @@ export class Waiters {
     return this.byId.size;
   }
 
-  wait<T>(waitMs: number, check: (hint?: WakeHint) => T | null, id = `w${++this.seq}`): Promise<T | null> {
+  wait<T>(
+    waitMs: number,
+    check: (hint?: WakeHint) => T | null,
+    id = `w${++this.seq}`,
+  ): Promise<T | null> {
     return new Promise<T | null>((resolve) => {
       const timer = setTimeout(() => {
         this.byId.delete(id);

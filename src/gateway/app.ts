@@ -22,7 +22,10 @@ app.use(
   "/v1/*",
   cors({
     origin: (origin, c) => {
-      const allowed = (c.env.CORS_ORIGINS ?? "").split(",").map((s: string) => s.trim()).filter(Boolean);
+      const allowed = (c.env.CORS_ORIGINS ?? "")
+        .split(",")
+        .map((s: string) => s.trim())
+        .filter(Boolean);
       // "*" lets any origin read answers: safe only because no cookies or credentials are involved.
       if (allowed.includes("*")) return "*";
       return allowed.includes(origin) ? origin : null;
@@ -48,10 +51,12 @@ app.use("/v1/*", rateLimit);
 app.post("/v1/tokens", async (c) => {
   requireAdmin(c);
   const secret = c.env.TOKEN_SECRET;
-  if (!secret) throw new EdgemqError("NOT_CONFIGURED", "TOKEN_SECRET is not set, so no tokens can be minted");
+  if (!secret)
+    throw new EdgemqError("NOT_CONFIGURED", "TOKEN_SECRET is not set, so no tokens can be minted");
   const { claims, ttlSeconds } = parseMintRequest(await readJson(c, 64 * 1024));
   const minted = await mintToken(claims, ttlSeconds, secret);
-  if (minted.token.length > MAX_TOKEN_BYTES) throw badRequest("too many or too long patterns: the token would be too large");
+  if (minted.token.length > MAX_TOKEN_BYTES)
+    throw badRequest("too many or too long patterns: the token would be too large");
   return c.json(minted);
 });
 
@@ -60,7 +65,9 @@ app.route("/v1/topics", topicRoutes);
 app.route("/v1/groups", groupRoutes);
 app.route("/v1", transactionRoutes);
 
-app.notFound((c) => c.json(new EdgemqError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`).toJSON(), 404));
+app.notFound((c) =>
+  c.json(new EdgemqError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`).toJSON(), 404),
+);
 
 app.onError((err, c) => {
   const known = EdgemqError.from(err);

@@ -101,9 +101,14 @@ export class BrokerService {
     }
   }
 
-  async putTopic(name: string, input: Parameters<TopicRegistry["putTopic"]>[1]): Promise<TopicConfig> {
+  async putTopic(
+    name: string,
+    input: Parameters<TopicRegistry["putTopic"]>[1],
+  ): Promise<TopicConfig> {
     const { config } = await rpc(() => this.registry().putTopic(name, input));
-    await Promise.all(this.queues(config).map((q) => rpc(() => this.shard(name, q).configure(config, q))));
+    await Promise.all(
+      this.queues(config).map((q) => rpc(() => this.shard(name, q).configure(config, q))),
+    );
     topicCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
     return config;
   }
@@ -124,7 +129,10 @@ export class BrokerService {
     return config;
   }
 
-  async putGroup(name: string, input: Parameters<TopicRegistry["putGroup"]>[1]): Promise<GroupConfig> {
+  async putGroup(
+    name: string,
+    input: Parameters<TopicRegistry["putGroup"]>[1],
+  ): Promise<GroupConfig> {
     const config = await rpc(() => this.registry().putGroup(name, input));
     groupCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
     return config;
@@ -221,14 +229,23 @@ export class BrokerService {
     first: PullResult,
     deadline: number,
   ): Promise<PullResult> {
-    const watch = await ShardWatch.open([stub], { kind: "pull", offset: first.nextOffset, filter: opts.filter ?? null });
+    const watch = await ShardWatch.open([stub], {
+      kind: "pull",
+      offset: first.nextOffset,
+      filter: opts.filter ?? null,
+    });
     try {
       let last = first;
       for (;;) {
         // Anything appended since the first look is noticed as the watch opens.
-        const notice = await watch.next(deadline - Date.now(), (n) => !(n.maxOffset <= last.nextOffset));
+        const notice = await watch.next(
+          deadline - Date.now(),
+          (n) => !(n.maxOffset <= last.nextOffset),
+        );
         if (notice === null) return last;
-        const r = await this.onShard(topic, () => stub.pull({ ...opts, offset: last.nextOffset, waitMs: 0 }));
+        const r = await this.onShard(topic, () =>
+          stub.pull({ ...opts, offset: last.nextOffset, waitMs: 0 }),
+        );
         if (r.messages.length > 0 || r.skipped > 0) return r;
         last = r;
       }
@@ -247,7 +264,9 @@ export class BrokerService {
   async groupTopicStats(group: string, topic: string): Promise<GroupQueueStats[]> {
     const config = await this.topic(topic);
     return Promise.all(
-      this.queues(config).map((q) => this.onShard(topic, () => this.shard(topic, q).groupStats(group))),
+      this.queues(config).map((q) =>
+        this.onShard(topic, () => this.shard(topic, q).groupStats(group)),
+      ),
     );
   }
 
@@ -274,7 +293,11 @@ export class BrokerService {
    * from the first that wakes, so a client that goes away while waiting loses
    * nothing.
    */
-  async receive(group: string, topic: string, opts: ReceiveOptions): Promise<{ messages: Message[] }> {
+  async receive(
+    group: string,
+    topic: string,
+    opts: ReceiveOptions,
+  ): Promise<{ messages: Message[] }> {
     const config = await this.topic(topic);
     compileFilter(opts.filter);
     const groupConfig = await this.subscribe(group, topic);
@@ -320,7 +343,13 @@ export class BrokerService {
       for (const c of claimed) {
         out.push({
           ...c.message,
-          receipt: encodeReceipt({ topic, group: group.group, queue: q, offset: c.message.offset, handle: c.handle }),
+          receipt: encodeReceipt({
+            topic,
+            group: group.group,
+            queue: q,
+            offset: c.message.offset,
+            handle: c.handle,
+          }),
         });
       }
     }
@@ -381,7 +410,11 @@ export class BrokerService {
     const config = await this.topic(topic);
     const [p] = this.receipts(group, topic, config, [receipt]);
     const handle = await this.onShard(topic, () =>
-      this.shard(topic, p!.queue).changeInvisibility(group, { offset: p!.offset, handle: p!.handle }, invisibleMs),
+      this.shard(topic, p!.queue).changeInvisibility(
+        group,
+        { offset: p!.offset, handle: p!.handle },
+        invisibleMs,
+      ),
     );
     return { receipt: encodeReceipt({ ...p!, handle }) };
   }
@@ -425,7 +458,9 @@ export class BrokerService {
   async findById(topic: string, msgId: string) {
     const config = await this.topic(topic);
     const found = await Promise.all(
-      this.queues(config).map((q) => this.onShard(topic, () => this.shard(topic, q).findById(msgId))),
+      this.queues(config).map((q) =>
+        this.onShard(topic, () => this.shard(topic, q).findById(msgId)),
+      ),
     );
     const hit = found.find((m) => m !== null);
     if (!hit) throw new EdgemqError("MESSAGE_NOT_FOUND", `no message ${msgId} in topic ${topic}`);
@@ -455,7 +490,9 @@ export class BrokerService {
 
   async queueStats(topic: string) {
     const config = await this.topic(topic);
-    return Promise.all(this.queues(config).map((q) => this.onShard(topic, () => this.shard(topic, q).stats())));
+    return Promise.all(
+      this.queues(config).map((q) => this.onShard(topic, () => this.shard(topic, q).stats())),
+    );
   }
 
   async purge(topic: string) {
@@ -477,11 +514,16 @@ export class BrokerService {
     }
     const { message, producerGroup } = body as { message?: unknown; producerGroup?: unknown };
     if (typeof producerGroup !== "string" || !Limits.namePattern.test(producerGroup)) {
-      throw new EdgemqError("INVALID_NAME", `producerGroup must match ${Limits.namePattern.source}`);
+      throw new EdgemqError(
+        "INVALID_NAME",
+        `producerGroup must match ${Limits.namePattern.source}`,
+      );
     }
     const m = normalizeMessage(message, Date.now(), config.maxMessageBytes, newMsgId);
     if (m.deliverAt !== null) throw badRequest("a transactional message cannot be scheduled");
-    const pg: ProducerGroupConfig = (await rpc(() => this.registry().getProducerGroup(producerGroup))) ?? {
+    const pg: ProducerGroupConfig = (await rpc(() =>
+      this.registry().getProducerGroup(producerGroup),
+    )) ?? {
       producerGroup,
       checkUrl: null,
       checkAfterMs: 6000,
@@ -508,11 +550,15 @@ export class BrokerService {
         ? new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction")
         : e;
     });
-    if (p.queue >= config.queues) throw new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction");
+    if (p.queue >= config.queues)
+      throw new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction");
     return { ...p, stub: this.shard(p.topic, p.queue) };
   }
 
-  async endTransaction(txId: string, commit: boolean): Promise<{ status: "committed" | "rolledBack" }> {
+  async endTransaction(
+    txId: string,
+    commit: boolean,
+  ): Promise<{ status: "committed" | "rolledBack" }> {
     const p = await this.txShard(txId);
     const r = await this.onShard(p.topic, () => p.stub.endTransaction(p.id, commit));
     return { status: r.status };
@@ -544,20 +590,23 @@ export class BrokerService {
     const now = Date.now();
     const lists = await Promise.all(
       this.queues(config).map(async (q) =>
-        (await this.onShard(topic, () => this.shard(topic, q).openTransactions(limit))).map((h) => ({
-          txId: encodeTxId({ topic, queue: q, id: h.id }),
-          msgId: h.msg_id,
-          producerGroup: h.producer_group,
-          queue: q,
-          createdAt: h.created_at,
-          ageMs: now - h.created_at,
-          checks: h.checks,
-          nextCheckAt: h.check_at,
-        })),
+        (await this.onShard(topic, () => this.shard(topic, q).openTransactions(limit))).map(
+          (h) => ({
+            txId: encodeTxId({ topic, queue: q, id: h.id }),
+            msgId: h.msg_id,
+            producerGroup: h.producer_group,
+            queue: q,
+            createdAt: h.created_at,
+            ageMs: now - h.created_at,
+            checks: h.checks,
+            nextCheckAt: h.check_at,
+          }),
+        ),
       ),
     );
-    return lists.flat().sort((a, b) => a.createdAt - b.createdAt).slice(0, limit);
+    return lists
+      .flat()
+      .sort((a, b) => a.createdAt - b.createdAt)
+      .slice(0, limit);
   }
 }
-
-

@@ -83,8 +83,15 @@ export class EdgemqError extends Error {
       // workerd's RPC keeps an error's own properties: the code may survive as is.
       const carried = value as Error & { code?: unknown; details?: unknown };
       if (typeof carried.code === "string" && carried.code in ErrorStatus) {
-        const details = typeof carried.details === "object" && carried.details !== null ? carried.details : undefined;
-        return new EdgemqError(carried.code as ErrorCode, value.message, details as Record<string, unknown> | undefined);
+        const details =
+          typeof carried.details === "object" && carried.details !== null
+            ? carried.details
+            : undefined;
+        return new EdgemqError(
+          carried.code as ErrorCode,
+          value.message,
+          details as Record<string, unknown> | undefined,
+        );
       }
       const m = /^edgemq:([A-Z_]+):(.*)$/s.exec(value.message);
       if (m && m[1]! in ErrorStatus) {

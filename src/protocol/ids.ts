@@ -7,7 +7,9 @@
 import { EdgemqError } from "./errors.ts";
 
 const NAME = "[A-Za-z0-9_-]{1,127}";
-const RECEIPT = new RegExp(`^r1\\.(${NAME})\\.(${NAME})\\.(\\d{1,3})\\.(\\d{1,16})\\.([A-Za-z0-9_-]{1,32})$`);
+const RECEIPT = new RegExp(
+  `^r1\\.(${NAME})\\.(${NAME})\\.(\\d{1,3})\\.(\\d{1,16})\\.([A-Za-z0-9_-]{1,32})$`,
+);
 const TXID = new RegExp(`^t1\\.(${NAME})\\.(\\d{1,3})\\.(\\d{1,16})$`);
 
 export interface ReceiptParts {

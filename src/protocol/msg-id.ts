@@ -13,4 +13,6 @@ export function newMsgId(now = Date.now()): string {
 }
 
 /** "00".."FF": one lookup per random byte (this runs for every message sent). */
-const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).toUpperCase().padStart(2, "0"));
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) =>
+  b.toString(16).toUpperCase().padStart(2, "0"),
+);

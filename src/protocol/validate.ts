@@ -9,13 +9,14 @@ import { DefaultRetryDelaysMs, DelayLevelsMs, Limits } from "./limits.ts";
 import {
   type Encoding,
   type GroupConfig,
-  type MessageInput,
   type OverflowPolicy,
   OverflowPolicies,
   type ProducerGroupConfig,
 } from "./types.ts";
 
 const encoder = new TextEncoder();
+// Every character below U+0080 is one UTF-8 byte.
+// oxlint-disable-next-line no-control-regex
 const ASCII = /^[\x00-\x7f]*$/;
 
 /** UTF-8 byte length of a string. */
@@ -181,7 +182,9 @@ export function normalizeMessage(
       if (!Array.isArray(raw.keys) || raw.keys.length > Limits.maxKeys) {
         throw badRequest(`keys must be an array of at most ${Limits.maxKeys} strings`);
       }
-      keys = raw.keys.map((k, i) => stringField({ [`keys[${i}]`]: k }, `keys[${i}]`, Limits.maxKeyBytes)!);
+      keys = raw.keys.map((k, i) =>
+        stringField({ [`keys[${i}]`]: k }, `keys[${i}]`, Limits.maxKeyBytes)!,
+      );
     }
     let properties: Record<string, string> | null = null;
     if (raw.properties !== undefined) {
@@ -190,10 +193,16 @@ export function normalizeMessage(
       if (entries.length > Limits.maxProperties) {
         throw badRequest(`at most ${Limits.maxProperties} properties`);
       }
-      for (const [name, value] of entries) {
+      for (const [name] of entries) {
         // `__proto__` would become a prototype in any consumer that copies properties with Object.assign.
-        if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name) || name.length > Limits.maxPropertyNameBytes || name === "__proto__") {
-          throw badRequest(`property name ${JSON.stringify(name.slice(0, 64))} is not an identifier`);
+        if (
+          !/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name) ||
+          name.length > Limits.maxPropertyNameBytes ||
+          name === "__proto__"
+        ) {
+          throw badRequest(
+            `property name ${JSON.stringify(name.slice(0, 64))} is not an identifier`,
+          );
         }
         stringField(raw.properties, name, Limits.maxPropertyValueBytes, true);
       }
@@ -239,7 +248,8 @@ function scheduleOf(raw: Record<string, unknown>, now: number): number | null {
   if (delayMs !== undefined) return delayMs === 0 ? null : now + delayMs;
   const deliverAt = intField(raw, "deliverAt", 0, 8.64e15);
   if (deliverAt !== undefined) {
-    if (deliverAt > now + Limits.maxDelayMs) throw badRequest("deliverAt is more than 40 days ahead");
+    if (deliverAt > now + Limits.maxDelayMs)
+      throw badRequest("deliverAt is more than 40 days ahead");
     // A time in the past means "deliver now", as the contract documents.
     return deliverAt > now ? deliverAt : null;
   }
@@ -329,7 +339,9 @@ export function checkBacklogBounds(config: {
   }
 }
 
-export type GroupConfigInput = Partial<Pick<GroupConfig, "maxReconsumeTimes" | "orderly" | "retryDelaysMs">>;
+export type GroupConfigInput = Partial<
+  Pick<GroupConfig, "maxReconsumeTimes" | "orderly" | "retryDelaysMs">
+>;
 
 export function parseGroupConfig(body: unknown): GroupConfigInput {
   if (body === undefined || body === null) return {};
@@ -376,7 +388,13 @@ export type ProducerGroupInput = Partial<Omit<ProducerGroupConfig, "producerGrou
 export function parseProducerGroupConfig(body: unknown): ProducerGroupInput {
   if (body === undefined || body === null) return {};
   if (!isObject(body)) throw badRequest("body must be an object");
-  const allowed = new Set(["checkUrl", "checkAfterMs", "checkIntervalMs", "maxChecks", "producerGroup"]);
+  const allowed = new Set([
+    "checkUrl",
+    "checkAfterMs",
+    "checkIntervalMs",
+    "maxChecks",
+    "producerGroup",
+  ]);
   for (const k of Object.keys(body)) if (!allowed.has(k)) throw badRequest(`unknown field ${k}`);
   const out: ProducerGroupInput = {};
   if (body.checkUrl !== undefined) {

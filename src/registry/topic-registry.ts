@@ -51,18 +51,26 @@ export class TopicRegistry extends DurableObject<Env> {
   // ---- topics --------------------------------------------------------------
 
   /** Creates or updates a topic. Queues may grow, never shrink. */
-  putTopic(name: string, input: TopicConfigInput): { config: TopicConfig; previous: TopicConfig | null } {
+  putTopic(
+    name: string,
+    input: TopicConfigInput,
+  ): { config: TopicConfig; previous: TopicConfig | null } {
     const now = Date.now();
     const previous = this.read<TopicConfig>("topic", name);
     const config: TopicConfig = {
       topic: name,
       queues: input.queues ?? previous?.queues ?? Limits.defaultQueues,
       retentionMs: input.retentionMs ?? previous?.retentionMs ?? Limits.defaultRetentionMs,
-      maxMessageBytes: input.maxMessageBytes ?? previous?.maxMessageBytes ?? Limits.defaultMaxMessageBytes,
+      maxMessageBytes:
+        input.maxMessageBytes ?? previous?.maxMessageBytes ?? Limits.defaultMaxMessageBytes,
       maxBacklogMessages:
-        input.maxBacklogMessages !== undefined ? input.maxBacklogMessages : (previous?.maxBacklogMessages ?? null),
+        input.maxBacklogMessages !== undefined
+          ? input.maxBacklogMessages
+          : (previous?.maxBacklogMessages ?? null),
       maxBacklogBytes:
-        input.maxBacklogBytes !== undefined ? input.maxBacklogBytes : (previous?.maxBacklogBytes ?? null),
+        input.maxBacklogBytes !== undefined
+          ? input.maxBacklogBytes
+          : (previous?.maxBacklogBytes ?? null),
       overflowPolicy: input.overflowPolicy ?? previous?.overflowPolicy ?? "reject",
       createdAt: previous?.createdAt ?? now,
       updatedAt: now,
@@ -171,7 +179,11 @@ export class TopicRegistry extends DurableObject<Env> {
     for (const t of topics) {
       this.sql.exec("INSERT OR IGNORE INTO subscription (grp, topic) VALUES (?, ?)", group, t);
     }
-    this.sql.exec("DELETE FROM member WHERE grp = ? AND last_seen < ?", group, now - Limits.memberTimeoutMs);
+    this.sql.exec(
+      "DELETE FROM member WHERE grp = ? AND last_seen < ?",
+      group,
+      now - Limits.memberTimeoutMs,
+    );
     const members = this.members(group, now);
     const assignment: Record<string, number[]> = {};
     for (const t of topics) {
@@ -183,14 +195,21 @@ export class TopicRegistry extends DurableObject<Env> {
     return { members: members.map((m) => m.clientId), assignment };
   }
 
-  members(group: string, now = Date.now()): { clientId: string; topics: string[]; lastSeen: number }[] {
+  members(
+    group: string,
+    now = Date.now(),
+  ): { clientId: string; topics: string[]; lastSeen: number }[] {
     const rows = this.sql
       .exec<{ client_id: string; topics: string; last_seen: number }>(
         "SELECT client_id, topics, last_seen FROM member WHERE grp = ? ORDER BY client_id",
         group,
       )
       .toArray()
-      .map((r) => ({ clientId: r.client_id, topics: JSON.parse(r.topics) as string[], lastSeen: r.last_seen }));
+      .map((r) => ({
+        clientId: r.client_id,
+        topics: JSON.parse(r.topics) as string[],
+        lastSeen: r.last_seen,
+      }));
     return liveMembers(rows, now, Limits.memberTimeoutMs);
   }
 

@@ -47,7 +47,11 @@ describe("the local server", () => {
     await server.stop("SIGKILL");
     server = await start();
 
-    const pulled = await call(server.url, "GET", "/v1/topics/persisted/queues/1/messages?offset=0&max=100");
+    const pulled = await call(
+      server.url,
+      "GET",
+      "/v1/topics/persisted/queues/1/messages?offset=0&max=100",
+    );
     expect(pulled.body.messages.map((m: { body: string }) => m.body)).toEqual([
       ...Array.from({ length: 10 }, (_, i) => `m${i}`),
       "after-restart",

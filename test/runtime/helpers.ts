@@ -22,7 +22,10 @@ export function unique(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${(n++).toString(36)}`;
 }
 
-export async function createTopic(config: Record<string, unknown> = {}, prefix = "t"): Promise<string> {
+export async function createTopic(
+  config: Record<string, unknown> = {},
+  prefix = "t",
+): Promise<string> {
   const topic = unique(prefix);
   const r = await api("PUT", `/v1/topics/${topic}`, config);
   if (r.status !== 200) throw new Error(`create topic: ${JSON.stringify(r.body)}`);

@@ -30,10 +30,16 @@ describe("pull by offset", () => {
         { body: "none" },
       ],
     });
-    const r = await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=0&filter=${encodeURIComponent("TagA || TagC")}`);
+    const r = await api(
+      "GET",
+      `/v1/topics/${topic}/queues/0/messages?offset=0&filter=${encodeURIComponent("TagA || TagC")}`,
+    );
     expect(r.body.messages.map((m: { body: string }) => m.body)).toEqual(["a", "c"]);
     expect(r.body.nextOffset).toBe(4);
-    const bad = await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=0&filter=${encodeURIComponent("sql:a = ")}`);
+    const bad = await api(
+      "GET",
+      `/v1/topics/${topic}/queues/0/messages?offset=0&filter=${encodeURIComponent("sql:a = ")}`,
+    );
     expect(bad.status).toBe(400);
     expect(bad.body.error.position).toBe(8);
   });
@@ -51,14 +57,32 @@ describe("pull by offset", () => {
     const topic = await createTopic({ queues: 1 });
     const r = await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=0&waitMs=200`);
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ messages: [], nextOffset: 0, minOffset: 0, maxOffset: 0, skipped: 0 });
+    expect(r.body).toMatchObject({
+      messages: [],
+      nextOffset: 0,
+      minOffset: 0,
+      maxOffset: 0,
+      skipped: 0,
+    });
   });
 
   it("rejects bad offsets, max and waitMs with 400", async () => {
     const topic = await createTopic({ queues: 1 });
-    for (const qs of ["offset=-1", "offset=1.5", "offset=abc", "offset=0&max=0", "offset=0&max=1001", "offset=0&waitMs=30001", ""]) {
+    for (const qs of [
+      "offset=-1",
+      "offset=1.5",
+      "offset=abc",
+      "offset=0&max=0",
+      "offset=0&max=1001",
+      "offset=0&waitMs=30001",
+      "",
+    ]) {
       const r = await api("GET", `/v1/topics/${topic}/queues/0/messages?${qs}`);
-      expect({ qs, status: r.status, code: r.body.error?.code }).toEqual({ qs, status: 400, code: "BAD_REQUEST" });
+      expect({ qs, status: r.status, code: r.body.error?.code }).toEqual({
+        qs,
+        status: 400,
+        code: "BAD_REQUEST",
+      });
     }
     expect((await api("GET", `/v1/topics/${topic}/queues/9/messages?offset=0`)).status).toBe(400);
   });
@@ -68,8 +92,12 @@ describe("group offsets", () => {
   it("commits an offset and pulls from it when no offset is given", async () => {
     const topic = await createTopic({ queues: 1 });
     const group = unique("g");
-    await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "0" }, { body: "1" }, { body: "2" }] });
-    const commit = await api("PUT", `/v1/groups/${group}/topics/${topic}/queues/0/offset`, { offset: 2 });
+    await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: [{ body: "0" }, { body: "1" }, { body: "2" }],
+    });
+    const commit = await api("PUT", `/v1/groups/${group}/topics/${topic}/queues/0/offset`, {
+      offset: 2,
+    });
     expect(commit.status).toBe(200);
     const pulled = await api("GET", `/v1/topics/${topic}/queues/0/messages?group=${group}`);
     expect(pulled.body.messages.map((m: { body: string }) => m.body)).toEqual(["2"]);

@@ -11,30 +11,45 @@ describe("send", () => {
     const topic = await createTopic({ queues: 1 });
     const messages = Array.from({ length: 50 }, (_, i) => ({ body: `m${i}` }));
     const r = await api("POST", `/v1/topics/${topic}/messages`, { messages });
-    expect(r.body.results.map((x: { offset: number }) => x.offset)).toEqual(messages.map((_, i) => i));
-    const again = await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "next" }] });
+    expect(r.body.results.map((x: { offset: number }) => x.offset)).toEqual(
+      messages.map((_, i) => i),
+    );
+    const again = await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: [{ body: "next" }],
+    });
     expect(again.body.results[0].offset).toBe(50);
     const pulled = await pullAll(topic, 0);
-    expect(pulled.messages.map((m: { body: string }) => m.body)).toEqual([...messages.map((m) => m.body), "next"]);
+    expect(pulled.messages.map((m: { body: string }) => m.body)).toEqual([
+      ...messages.map((m) => m.body),
+      "next",
+    ]);
   });
 
   it("routes by pinned queue, then sharding key, then msgId", async () => {
     const topic = await createTopic({ queues: 4 });
-    const r = await api("POST", `/v1/topics/${topic}/messages?queue=2`, { messages: [{ body: "pinned" }] });
+    const r = await api("POST", `/v1/topics/${topic}/messages?queue=2`, {
+      messages: [{ body: "pinned" }],
+    });
     expect(r.body.results[0].queue).toBe(2);
     const keyed = await api("POST", `/v1/topics/${topic}/messages`, {
       messages: Array.from({ length: 5 }, (_, i) => ({ body: `k${i}`, shardingKey: "user-42" })),
     });
     const q = queueFor("user-42", 4);
     expect(keyed.body.results.every((x: { queue: number }) => x.queue === q)).toBe(true);
-    const byId = await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "i", msgId: "order-1" }] });
+    const byId = await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: [{ body: "i", msgId: "order-1" }],
+    });
     expect(byId.body.results[0].queue).toBe(queueFor("order-1", 4));
   });
 
   it("never stores a retried msgId twice and answers the first copy's address", async () => {
     const topic = await createTopic({ queues: 2 });
-    const first = await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "once", msgId: "retry-me" }] });
-    const second = await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "once", msgId: "retry-me" }] });
+    const first = await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: [{ body: "once", msgId: "retry-me" }],
+    });
+    const second = await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: [{ body: "once", msgId: "retry-me" }],
+    });
     expect(first.body.results[0].status).toBe("stored");
     expect(second.body.results[0]).toMatchObject({
       status: "duplicate",
@@ -48,9 +63,13 @@ describe("send", () => {
 
   it("keeps base64 bodies as sent and counts their decoded size", async () => {
     const topic = await createTopic({ queues: 1, maxMessageBytes: 3 });
-    const ok = await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "AAEC", encoding: "base64" }] });
+    const ok = await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: [{ body: "AAEC", encoding: "base64" }],
+    });
     expect(ok.status).toBe(200);
-    const big = await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "AAECAw==", encoding: "base64" }] });
+    const big = await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: [{ body: "AAECAw==", encoding: "base64" }],
+    });
     expect(big.status).toBe(413);
     expect(big.body.error.code).toBe("MESSAGE_TOO_LARGE");
     const pulled = await pullAll(topic, 0);
@@ -90,11 +109,17 @@ describe("send", () => {
       expect({ body, status: r.status, code: r.body.error?.code }).toEqual({ body, status, code });
       expect(typeof r.body.error.message).toBe("string");
     }
-    const badQueue = await api("POST", `/v1/topics/${topic}/messages?queue=5`, { messages: [{ body: "x" }] });
+    const badQueue = await api("POST", `/v1/topics/${topic}/messages?queue=5`, {
+      messages: [{ body: "x" }],
+    });
     expect(badQueue.status).toBe(400);
-    const unknown = await api("POST", `/v1/topics/never-created-topic/messages`, { messages: [{ body: "x" }] });
+    const unknown = await api("POST", `/v1/topics/never-created-topic/messages`, {
+      messages: [{ body: "x" }],
+    });
     expect(unknown.body.error.code).toBe("TOPIC_NOT_FOUND");
-    const badName = await api("POST", `/v1/topics/bad%20name/messages`, { messages: [{ body: "x" }] });
+    const badName = await api("POST", `/v1/topics/bad%20name/messages`, {
+      messages: [{ body: "x" }],
+    });
     expect(badName.body.error.code).toBe("INVALID_NAME");
     expect((await api("GET", `/v1/topics/${topic}`)).body.queueStats[0].maxOffset).toBe(0);
   });

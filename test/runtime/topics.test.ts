@@ -28,7 +28,9 @@ describe("topic admin", () => {
 
   it("lists, describes with queue stats, and deletes a topic with its data", async () => {
     const topic = await createTopic({ queues: 2 });
-    await api("POST", `/v1/topics/${topic}/messages?queue=1`, { messages: [{ body: "a" }, { body: "b" }] });
+    await api("POST", `/v1/topics/${topic}/messages?queue=1`, {
+      messages: [{ body: "a" }, { body: "b" }],
+    });
     const list = await api("GET", "/v1/topics");
     expect(list.body.topics.map((t: { topic: string }) => t.topic)).toContain(topic);
     const described = await api("GET", `/v1/topics/${topic}`);

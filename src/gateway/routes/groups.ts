@@ -63,11 +63,20 @@ groupRoutes.post("/:group/heartbeat", async (c) => {
   requireGroup(c, group);
   const body = objectBody(await readJson(c, SMALL));
   const clientId = body.clientId;
-  if (typeof clientId !== "string" || clientId.length === 0 || clientId.length > 256 || !clientId.isWellFormed()) {
+  if (
+    typeof clientId !== "string" ||
+    clientId.length === 0 ||
+    clientId.length > 256 ||
+    !clientId.isWellFormed()
+  ) {
     throw badRequest("clientId must be a non-empty string");
   }
   const topics = body.topics;
-  if (!Array.isArray(topics) || topics.length > 256 || !topics.every((t) => typeof t === "string" && Limits.namePattern.test(t))) {
+  if (
+    !Array.isArray(topics) ||
+    topics.length > 256 ||
+    !topics.every((t) => typeof t === "string" && Limits.namePattern.test(t))
+  ) {
     throw badRequest("topics must be an array of topic names");
   }
   for (const t of topics as string[]) requireSubscribe(c, t, group);
@@ -94,7 +103,12 @@ groupRoutes.get("/:group/topics/:topic/offsets", async (c) => {
   requireSubscribe(c, topic, group);
   const stats = await new BrokerService(c.env).groupTopicStats(group, topic);
   return c.json({
-    offsets: stats.map((s) => ({ queue: s.queue, offset: s.offset, maxOffset: s.maxOffset, lag: s.lag })),
+    offsets: stats.map((s) => ({
+      queue: s.queue,
+      offset: s.offset,
+      maxOffset: s.maxOffset,
+      lag: s.lag,
+    })),
   });
 });
 
@@ -107,10 +121,11 @@ groupRoutes.post("/:group/topics/:topic/offsets/reset", async (c) => {
   if (body.timestamp !== undefined && body.to === undefined) {
     to = { timestamp: intField(body, "timestamp", 0, 8.64e15)! };
   } else if (body.to !== undefined && body.timestamp === undefined) {
-    if (body.to !== "earliest" && body.to !== "latest") throw badRequest('to must be "earliest" or "latest"');
+    if (body.to !== "earliest" && body.to !== "latest")
+      throw badRequest('to must be "earliest" or "latest"');
     to = { to: body.to };
   } else {
-    throw badRequest('give exactly one of timestamp or to');
+    throw badRequest("give exactly one of timestamp or to");
   }
   return c.json({ offsets: await new BrokerService(c.env).resetOffsets(group, topic, to) });
 });
@@ -121,13 +136,18 @@ groupRoutes.post("/:group/topics/:topic/receive", async (c) => {
   requireSubscribe(c, topic, group);
   const body = objectBody(await readJson(c, SMALL, true));
   const filter = body.filter;
-  if (filter !== undefined && (typeof filter !== "string" || filter.length > Limits.maxFilterBytes)) {
+  if (
+    filter !== undefined &&
+    (typeof filter !== "string" || filter.length > Limits.maxFilterBytes)
+  ) {
     throw badRequest("filter must be a string");
   }
   return c.json(
     await new BrokerService(c.env).receive(group, topic, {
       max: intField(body, "max", Limits.minMax, Limits.maxMax) ?? Limits.defaultMax,
-      invisibleMs: intField(body, "invisibleMs", Limits.minInvisibleMs, Limits.maxInvisibleMs) ?? Limits.defaultInvisibleMs,
+      invisibleMs:
+        intField(body, "invisibleMs", Limits.minInvisibleMs, Limits.maxInvisibleMs) ??
+        Limits.defaultInvisibleMs,
       waitMs: intField(body, "waitMs", 0, Limits.maxWaitMs) ?? Limits.defaultWaitMs,
       ...(filter !== undefined && { filter }),
     }),
@@ -149,7 +169,12 @@ groupRoutes.post("/:group/topics/:topic/nack", async (c) => {
   const body = objectBody(await readJson(c));
   const delayMs = intField(body, "delayMs", 0, Limits.maxDelayMs);
   return c.json(
-    await new BrokerService(c.env).settle(group, topic, body.receipts, delayMs === undefined ? {} : { delayMs }),
+    await new BrokerService(c.env).settle(
+      group,
+      topic,
+      body.receipts,
+      delayMs === undefined ? {} : { delayMs },
+    ),
   );
 });
 
@@ -160,7 +185,9 @@ groupRoutes.post("/:group/topics/:topic/invisibility", async (c) => {
   const body = objectBody(await readJson(c, SMALL));
   const invisibleMs = intField(body, "invisibleMs", Limits.minInvisibleMs, Limits.maxInvisibleMs);
   if (invisibleMs === undefined) throw badRequest("invisibleMs is required");
-  return c.json(await new BrokerService(c.env).changeInvisibility(group, topic, body.receipt, invisibleMs));
+  return c.json(
+    await new BrokerService(c.env).changeInvisibility(group, topic, body.receipt, invisibleMs),
+  );
 });
 
 groupRoutes.get("/:group/dlq/messages", async (c) => {

@@ -38,7 +38,8 @@ messageRoutes.get("/:topic/messages", async (c) => {
   const key = c.req.query("key");
   const svc = new BrokerService(c.env);
   if (key !== undefined) {
-    if (key.length === 0 || key.length > Limits.maxKeyBytes) throw badRequest("key must be 1..256 characters");
+    if (key.length === 0 || key.length > Limits.maxKeyBytes)
+      throw badRequest("key must be 1..256 characters");
     return c.json({ messages: await svc.find(topic, { key }, limit) });
   }
   const from = queryInt(c, "from", 0, 8.64e15);
@@ -58,7 +59,8 @@ messageRoutes.get("/:topic/queues/:queue/messages", async (c) => {
   const max = queryInt(c, "max", Limits.minMax, Limits.maxMax, Limits.defaultMax);
   const waitMs = queryInt(c, "waitMs", 0, Limits.maxWaitMs, Limits.defaultWaitMs);
   const filter = c.req.query("filter");
-  if (filter !== undefined && filter.length > Limits.maxFilterBytes) throw badRequest("filter is too long");
+  if (filter !== undefined && filter.length > Limits.maxFilterBytes)
+    throw badRequest("filter is too long");
   return c.json(
     await new BrokerService(c.env).pull(topic, queue, {
       ...(offset !== undefined && { offset }),

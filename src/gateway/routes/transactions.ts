@@ -13,7 +13,9 @@ export const transactionRoutes = new Hono<GatewayEnv>();
 transactionRoutes.post("/topics/:topic/transactions", async (c) => {
   const topic = nameParam(c, "topic");
   requirePublish(c, topic);
-  return c.json(await new BrokerService(c.env).prepare(topic, await readJson(c, Limits.maxBatchBytes)));
+  return c.json(
+    await new BrokerService(c.env).prepare(topic, await readJson(c, Limits.maxBatchBytes)),
+  );
 });
 
 transactionRoutes.get("/topics/:topic/transactions", async (c) => {
