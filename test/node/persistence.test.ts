@@ -1,31 +1,7 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { type LocalServer, startLocalServer } from "../../scripts/local-server.ts";
+import { describe, expect, it } from "vitest";
+import { call, serverFixture } from "./server-fixture.ts";
 
-const dataDir = mkdtempSync(join(tmpdir(), "edgemq-persist-"));
-const servers: LocalServer[] = [];
-
-afterAll(async () => {
-  for (const s of servers) await s.stop("SIGKILL");
-  rmSync(dataDir, { recursive: true, force: true });
-});
-
-async function start(): Promise<LocalServer> {
-  const s = await startLocalServer({ port: 0, dataDir, quiet: true });
-  servers.push(s);
-  return s;
-}
-
-async function call(base: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { "content-type": "application/json" },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as any };
-}
+const { start } = serverFixture("persist");
 
 describe("the local server", () => {
   it("keeps messages, offsets and dedup ids across a restart, and after a crash", async () => {

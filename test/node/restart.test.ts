@@ -4,38 +4,14 @@
  * receipts in flight, the timers behind them), and how long-polls behave
  * across a crash. Every wait is bounded by the long-poll's own `waitMs`.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { type LocalServer, startLocalServer } from "../../scripts/local-server.ts";
+import { describe, expect, it } from "vitest";
+import { call, serverFixture } from "./server-fixture.ts";
 
-const dataDir = mkdtempSync(join(tmpdir(), "edgemq-restart-"));
-const servers: LocalServer[] = [];
 let n = 0;
 const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(n++).toString(36)}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-afterAll(async () => {
-  for (const s of servers) await s.stop("SIGKILL");
-  rmSync(dataDir, { recursive: true, force: true });
-});
-
-async function start(): Promise<LocalServer> {
-  const s = await startLocalServer({ port: 0, dataDir, quiet: true });
-  servers.push(s);
-  return s;
-}
-
-async function call(base: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { "content-type": "application/json" },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as any };
-}
+const { start } = serverFixture("restart");
 
 interface Received {
   msgId: string;
