@@ -14,7 +14,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, type Page } from "playwright-core";
+import { launchChromium } from "../../scripts/chromium.ts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Admin, type Message, type ProducerSendResult } from "../../client/index.ts";
 import { type LocalServer, startLocalServer } from "../../scripts/local-server.ts";
@@ -23,7 +24,6 @@ import type { RecordedEvent } from "./page/outbox-page.ts";
 
 const ADMIN_TOKEN = "browser-test-admin";
 const TOKEN_SECRET = "browser-test-secret";
-const CHROMIUM = "/usr/bin/chromium";
 
 const HTML = `<!doctype html>
 <html><head><meta charset="utf-8"><title>outbox test</title></head>
@@ -47,20 +47,7 @@ beforeAll(async () => {
     env: { ADMIN_TOKEN, TOKEN_SECRET, CORS_ORIGINS: pages.url },
   });
   admin = new Admin({ endpoint: server.url, token: ADMIN_TOKEN });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    timeout: 60_000,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      "--disable-quic",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterEach(async () => {

@@ -6,14 +6,14 @@
  * test-results/console-*.png; with UPDATE_DOCS_SCREENSHOT=1 the overview is
  * also written to docs/console.png (the README's picture).
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
+import { launchChromium } from "../../scripts/chromium.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalServer, REPO_ROOT, startLocalServer } from "../../scripts/local-server.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ADMIN = "console-admin";
 const RESULTS = join(REPO_ROOT, "test-results");
 const dataDir = mkdtempSync(join(tmpdir(), "edgemq-console-"));
@@ -58,7 +58,6 @@ function shot(page: Page, name: string, opts: { fullPage?: boolean } = {}) {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   mkdirSync(RESULTS, { recursive: true });
   server = await startLocalServer({
     port: 0,
@@ -66,18 +65,7 @@ beforeAll(async () => {
     env: { ADMIN_TOKEN: ADMIN, TOKEN_SECRET: "console-secret" },
     quiet: true,
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
