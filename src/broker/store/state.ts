@@ -1,0 +1,218 @@
+/**
+ * What every part of a shard's store shares: the SQLite handle, the counters
+ * mirrored from `meta`, the topic and group configs, and the row helpers
+ * (log row to message, filter match) the log, consumption and queries use.
+ */
+import { EdgemqError } from "../../protocol/errors.ts";
+import type { MessageFilter } from "../../protocol/filter.ts";
+import type { GroupConfig, Message, TopicConfig } from "../../protocol/types.ts";
+import { BulkLogWriter } from "../bulk-writer.ts";
+import { POLICY_INDEXES, SHARD_SCHEMA } from "../schema.ts";
+
+/** A log row as SQLite returns it. */
+export interface LogRow {
+  msg_offset: number;
+  msg_id: string;
+  tag: string | null;
+  keys: string | null;
+  props: string | null;
+  sharding_key: string | null;
+  body: string;
+  base64: number;
+  priority: number;
+  expire_at: number | null;
+  born_at: number;
+  stored_at: number;
+  size: number;
+  [k: string]: SqlStorageValue;
+}
+
+/** Counters kept in `meta`, mirrored in memory. */
+interface Counters {
+  next_offset: number;
+  messages: number;
+  bytes: number;
+  scheduled: number;
+  dropped: number;
+  expired: number;
+  last_stored_at: number;
+  last_sweep: number;
+  /** Messages written to the log (sends, due scheduled messages, commits); never decreases. */
+  sent: number;
+  /** Messages handed out by pull and receive (redeliveries included); never decreases. */
+  delivered: number;
+}
+
+export const COUNTER_KEYS: (keyof Counters)[] = [
+  "next_offset",
+  "messages",
+  "bytes",
+  "scheduled",
+  "dropped",
+  "expired",
+  "last_stored_at",
+  "last_sweep",
+  "sent",
+  "delivered",
+];
+
+/** "(?, ?), (?, ?), …" for `n` rows, by n (a handful of shapes). */
+const pairLists = new Map<number, string>();
+function pairs(n: number): string {
+  let text = pairLists.get(n);
+  if (text === undefined) {
+    text = Array.from({ length: n }, () => "(?, ?)").join(", ");
+    pairLists.set(n, text);
+  }
+  return text;
+}
+
+/** The state one shard's store modules share (one per ShardStore). */
+export class StoreState {
+  counters!: Counters;
+  config: TopicConfig | null = null;
+  queue = 0;
+  groups = new Map<string, GroupConfig>();
+  /** The delivered count as last saved in meta. */
+  savedDelivered = 0;
+  /** Set while an append batch defers its row writes (see bulk-writer.ts). */
+  bulk: BulkLogWriter | null = null;
+
+  constructor(readonly sql: SqlStorage) {
+    this.init();
+  }
+
+  /** Creates the schema (idempotent) and loads counters and config. */
+  init(): void {
+    this.sql.exec(SHARD_SCHEMA);
+    const meta = new Map<string, SqlStorageValue>();
+    for (const row of this.sql.exec<{ k: string; v: SqlStorageValue }>("SELECT k, v FROM meta")) {
+      meta.set(row.k, row.v);
+    }
+    const counters = {} as Counters;
+    for (const k of COUNTER_KEYS) counters[k] = Number(meta.get(k) ?? 0);
+    this.counters = counters;
+    this.savedDelivered = counters.delivered;
+    const config = meta.get("config");
+    this.config = typeof config === "string" ? (JSON.parse(config) as TopicConfig) : null;
+    this.queue = Number(meta.get("queue") ?? 0);
+    this.groups.clear();
+    for (const row of this.sql.exec<{ name: string; config: string }>(
+      "SELECT name, config FROM grp",
+    )) {
+      this.groups.set(row.name, JSON.parse(row.config) as GroupConfig);
+    }
+  }
+
+  /** The topic config, or TOPIC_NOT_FOUND when this shard was never configured (or deleted). */
+  topicConfig(): TopicConfig {
+    if (!this.config) throw new EdgemqError("TOPIC_NOT_FOUND", "topic not found");
+    return this.config;
+  }
+
+  get queueId(): number {
+    return this.queue;
+  }
+
+  configure(config: TopicConfig, queue: number): void {
+    this.config = config;
+    this.queue = queue;
+    this.setMeta("config", JSON.stringify(config));
+    this.setMeta("queue", queue);
+    const index = POLICY_INDEXES[config.overflowPolicy as keyof typeof POLICY_INDEXES];
+    if (index) this.sql.exec(index);
+  }
+
+  /** Records a consumer group's config snapshot (used by alarms, which have no request). */
+  rememberGroup(group: GroupConfig, now: number): void {
+    const known = this.groups.get(group.group);
+    if (known && known.updatedAt === group.updatedAt) return;
+    this.groups.set(group.group, group);
+    this.sql.exec(
+      `INSERT INTO grp (name, config, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at`,
+      group.group,
+      JSON.stringify(group),
+      now,
+    );
+  }
+
+  groupConfig(name: string): GroupConfig | undefined {
+    return this.groups.get(name);
+  }
+
+  setMeta(k: string, v: SqlStorageValue): void {
+    this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", k, v);
+  }
+
+  /** Saves counters with one statement (an append saves eight). */
+  saveCounters(...keys: (keyof Counters)[]): void {
+    if (keys.length === 0) return;
+    const args: SqlStorageValue[] = [];
+    for (const k of keys) args.push(k, this.counters[k]);
+    this.sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ${pairs(keys.length)}`, ...args);
+    if (keys.includes("delivered")) this.savedDelivered = this.counters.delivered;
+  }
+
+  /** Whether pulls counted deliveries that are not saved yet. */
+  get deliveredUnsaved(): boolean {
+    return this.counters.delivered !== this.savedDelivered;
+  }
+
+  /**
+   * Saves the delivered count when pulls moved it. Pulls only count in memory
+   * (a pull then writes nothing, so its answer waits for no commit); the shard
+   * saves the count with its next write, or on its own within a second.
+   */
+  saveDelivered(): void {
+    if (this.deliveredUnsaved) this.saveCounters("delivered");
+  }
+
+  /** First offset still stored (inclusive). */
+  minOffset(): number {
+    const row = this.sql.exec<{ o: number | null }>("SELECT min(msg_offset) AS o FROM log").one();
+    return row.o ?? this.counters.next_offset;
+  }
+
+  /** Next offset to be written (exclusive). */
+  maxOffset(): number {
+    return this.counters.next_offset;
+  }
+
+  /** A log row as the contract's Message. */
+  toMessage(row: LogRow, reconsumeTimes = 0): Message {
+    const config = this.topicConfig();
+    const m: Message = {
+      msgId: row.msg_id,
+      topic: config.topic,
+      queue: this.queue,
+      offset: row.msg_offset,
+      body: row.body,
+      encoding: row.base64 ? "base64" : "utf8",
+      priority: row.priority,
+      bornAt: row.born_at,
+      storedAt: row.stored_at,
+      reconsumeTimes,
+    };
+    if (row.tag !== null) m.tag = row.tag;
+    if (row.keys !== null) m.keys = JSON.parse(row.keys) as string[];
+    if (row.props !== null) m.properties = JSON.parse(row.props) as Record<string, string>;
+    if (row.sharding_key !== null) m.shardingKey = row.sharding_key;
+    if (row.expire_at !== null) m.expireAt = row.expire_at;
+    return m;
+  }
+
+  /** Whether a row passes a consumer's filter. */
+  matches(row: Pick<LogRow, "tag" | "props">, filter: MessageFilter): boolean {
+    if (filter.matchesAll) return true;
+    return filter.matches({
+      tag: row.tag,
+      properties: row.props === null ? null : (JSON.parse(row.props) as Record<string, string>),
+    });
+  }
+
+  /** The whole log row at `offset`, if still stored. */
+  logRow(offset: number): LogRow | undefined {
+    return this.sql.exec<LogRow>("SELECT * FROM log WHERE msg_offset = ?", offset).toArray()[0];
+  }
+}
