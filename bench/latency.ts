@@ -1,13 +1,17 @@
 /**
- * End-to-end latency at a steady rate: one producer sends LATENCY_RATE
- * messages a second (default 1000), each in its own acknowledged request,
- * while consumers long-poll. Latency is from the moment the send request
- * starts to the moment a consumer's answer holding the message is parsed
+ * End-to-end latency at steady rates: one producer sends each rate of
+ * LATENCY_RATES messages a second in turn (default 100, 300 and 1000, to show
+ * where the knee is; LATENCY_RATE runs one rate), each message in its own
+ * acknowledged request, while consumers long-poll. Latency is from the
+ * moment the send request starts to the moment a consumer's answer holding the message is parsed
  * (same process, monotonic clock). Two consumer styles, one after the other:
  *
  * - receive: 4 consumers of one group long-poll `receive` (waitMs 20 000)
  *   and ack what they get (acks not awaited before the next receive);
  * - pull: one consumer per queue long-polls `pull` by offset (waitMs 20 000).
+ *
+ * The consumers have their own HTTP client (own keep-alive agent), so a poll
+ * or an ack never waits in the client for a socket held by a send.
  *
  * The topic has one queue (LATENCY_QUEUES): locally every shard's commit is
  * an fsync that stalls the one workerd process, and one shard lets the
@@ -15,17 +19,22 @@
  *
  *   node bench/latency.ts                      # prints one JSON line
  *   LATENCY_SECONDS=10 LATENCY_RATE=1000 LATENCY_QUEUES=4 node bench/latency.ts
+ *   LATENCY_RATES=50,100,200,500 node bench/latency.ts
  *
- * The first second of each run is warm-up and not counted.
+ * The first second of each run is warm-up and not counted; each rate's window
+ * is LATENCY_SECONDS (default 3: three rates, two styles, ≈ 30 s in all).
  */
 import { cpuMeter } from "./lib/cpu.ts";
-import type { HttpClient } from "./lib/http.ts";
+import { HttpClient } from "./lib/http.ts";
 import { quantile, round, sleep } from "./lib/load.ts";
 import { emit } from "./lib/report.ts";
 import { type BenchServer, startBenchServer } from "./lib/servers.ts";
 
-const RATE = Number(process.env.LATENCY_RATE ?? 1000);
-const SECONDS = Number(process.env.LATENCY_SECONDS ?? 10);
+const RATES = (process.env.LATENCY_RATE ?? process.env.LATENCY_RATES ?? "100,300,1000")
+  .split(",")
+  .map(Number)
+  .filter((r) => r > 0);
+const SECONDS = Number(process.env.LATENCY_SECONDS ?? 3);
 const WARMUP_MS = 1000;
 const QUEUES = Number(process.env.LATENCY_QUEUES ?? 1);
 const WAIT_MS = 20_000;
@@ -42,33 +51,52 @@ interface Stats {
   sendP99Ms: number;
   sentPerSec: number;
   cpuUsPerMsg: number;
+  /** Server CPU over the window, in % of one core (the workerd thread does the work). */
+  serverCpuPct: number;
+  /** Most sends waiting in the producer's agent for a socket (client-side queueing). */
+  maxQueuedSends: number;
   errors: number;
 }
 
+/** Requests waiting in an agent for a free socket, over all origins. */
+function queued(client: HttpClient): number {
+  let n = 0;
+  for (const q of Object.values(client.agent.requests)) n += q?.length ?? 0;
+  return n;
+}
+
 /**
- * Sends at RATE for SECONDS (plus warm-up), open loop: each tick sends what
+ * Sends at `rate` for SECONDS (plus warm-up), open loop: each tick sends what
  * is due, so a slow answer never slows the schedule. Resolves when every send
  * has been answered.
  */
 async function produce(
   client: HttpClient,
   topic: string,
+  rate: number,
   onStart: () => void,
-): Promise<{ sendMs: number[]; sent: number; errors: number; elapsedMs: number }> {
-  const total = Math.round(RATE * (SECONDS + WARMUP_MS / 1000));
+): Promise<{
+  sendMs: number[];
+  sent: number;
+  errors: number;
+  elapsedMs: number;
+  maxQueued: number;
+}> {
+  const total = Math.round(rate * (SECONDS + WARMUP_MS / 1000));
   const sendMs: number[] = [];
   let sent = 0;
   let errors = 0;
   const pending = new Set<Promise<void>>();
   const t0 = performance.now();
   let started = false;
+  let maxQueued = 0;
   while (sent < total) {
     const now = performance.now();
     if (!started && now - t0 >= WARMUP_MS) {
       started = true;
       onStart();
     }
-    const due = Math.min(total, Math.floor(((now - t0) * RATE) / 1000) + 1);
+    const due = Math.min(total, Math.floor(((now - t0) * rate) / 1000) + 1);
     for (; sent < due; sent++) {
       const at = performance.now();
       const p = client
@@ -87,24 +115,26 @@ async function produce(
         .finally(() => pending.delete(p));
       pending.add(p);
     }
+    if (started) maxQueued = Math.max(maxQueued, queued(client));
     // Bounded: at most one tick of backlog in flight beyond what the server answers.
-    if (pending.size > RATE) await Promise.race(pending);
+    if (pending.size > rate) await Promise.race(pending);
     await sleep(1);
   }
   await Promise.all(pending);
-  return { sendMs, sent, errors, elapsedMs: performance.now() - t0 - WARMUP_MS };
+  return { sendMs, sent, errors, elapsedMs: performance.now() - t0 - WARMUP_MS, maxQueued };
 }
 
 async function scenario(
   s: BenchServer,
   name: string,
+  rate: number,
   consume: (
     topic: string,
     record: (bodies: string[]) => void,
     stopped: () => boolean,
   ) => Promise<void>,
 ): Promise<Stats> {
-  const topic = `latency-${name}`;
+  const topic = `latency-${name}-${rate}`;
   await s.client.json("PUT", `/v1/topics/${topic}`, { queues: QUEUES });
   const latencies: number[] = [];
   let countFrom = Number.POSITIVE_INFINITY;
@@ -119,14 +149,17 @@ async function scenario(
   const consumers = consume(topic, record, () => stop);
   await sleep(300); // consumers are waiting before the first send
   let meter: { stop(): number } | undefined;
-  const produced = await produce(s.client, topic, () => {
+  let meterFrom = 0;
+  const produced = await produce(s.client, topic, rate, () => {
     countFrom = performance.now();
     meter = cpuMeter(s.server.pid);
+    meterFrom = performance.now();
   });
   // Let the last messages arrive (bounded), then release the consumers.
   const deadline = performance.now() + 5000;
   while (latencies.length < produced.sendMs.length && performance.now() < deadline) await sleep(20);
   const cpu = meter ? meter.stop() : Number.NaN;
+  const meteredMs = performance.now() - meterFrom;
   stop = true;
   // Messages end the consumers' long-polls (bounded: a few rounds).
   let ended = false;
@@ -155,62 +188,85 @@ async function scenario(
     sendP99Ms: round(quantile(sendMs, 0.99)),
     sentPerSec: round((sendMs.length * 1000) / produced.elapsedMs),
     cpuUsPerMsg: round((cpu * 1000) / Math.max(1, sendMs.length)),
+    serverCpuPct: round((cpu * 100) / meteredMs),
+    maxQueuedSends: produced.maxQueued,
     errors: produced.errors + (produced.sendMs.length - latencies.length),
   };
 }
 
+/** Both consumer styles at one rate; `consumer` is the consumers' own client. */
+async function atRate(
+  s: BenchServer,
+  consumer: HttpClient,
+  rate: number,
+): Promise<{ ratePerSec: number; receive: Stats; pull: Stats }> {
+  const receive = await scenario(s, "receive", rate, async (topic, record, stopped) => {
+    const acks = new Set<Promise<unknown>>();
+    await Promise.all(
+      Array.from({ length: RECEIVERS }, async () => {
+        while (!stopped()) {
+          const r = await consumer.json<{ messages: { body: string; receipt: string }[] }>(
+            "POST",
+            `/v1/groups/latency/topics/${topic}/receive`,
+            { max: 32, waitMs: WAIT_MS },
+          );
+          if (r.messages.length === 0) continue;
+          record(r.messages.map((m) => m.body));
+          const ack = consumer.json("POST", `/v1/groups/latency/topics/${topic}/ack`, {
+            receipts: r.messages.map((m) => m.receipt),
+          });
+          acks.add(ack);
+          void ack.finally(() => acks.delete(ack));
+        }
+      }),
+    );
+    await Promise.all(acks);
+  });
+  process.stderr.write(`latency ${rate}/s receive: ${JSON.stringify(receive)}\n`);
+  const pull = await scenario(s, "pull", rate, async (topic, record, stopped) => {
+    await Promise.all(
+      Array.from({ length: QUEUES }, async (_, q) => {
+        let offset = 0;
+        while (!stopped()) {
+          const r = await consumer.json<{ messages: { body: string }[]; nextOffset: number }>(
+            "GET",
+            `/v1/topics/${topic}/queues/${q}/messages?offset=${offset}&max=32&waitMs=${WAIT_MS}`,
+          );
+          offset = r.nextOffset;
+          record(r.messages.map((m) => m.body));
+        }
+      }),
+    );
+  });
+  process.stderr.write(`latency ${rate}/s pull: ${JSON.stringify(pull)}\n`);
+  return { ratePerSec: rate, receive, pull };
+}
+
 export async function runLatency(): Promise<Record<string, unknown>> {
   const s = await startBenchServer();
+  const consumer = new HttpClient(s.server.url, { maxSockets: 32 });
   try {
-    const receive = await scenario(s, "receive", async (topic, record, stopped) => {
-      const acks = new Set<Promise<unknown>>();
-      await Promise.all(
-        Array.from({ length: RECEIVERS }, async () => {
-          while (!stopped()) {
-            const r = await s.client.json<{ messages: { body: string; receipt: string }[] }>(
-              "POST",
-              `/v1/groups/latency/topics/${topic}/receive`,
-              { max: 32, waitMs: WAIT_MS },
-            );
-            if (r.messages.length === 0) continue;
-            record(r.messages.map((m) => m.body));
-            const ack = s.client.json("POST", `/v1/groups/latency/topics/${topic}/ack`, {
-              receipts: r.messages.map((m) => m.receipt),
-            });
-            acks.add(ack);
-            void ack.finally(() => acks.delete(ack));
-          }
-        }),
-      );
-      await Promise.all(acks);
-    });
-    process.stderr.write(`latency receive: ${JSON.stringify(receive)}\n`);
-    const pull = await scenario(s, "pull", async (topic, record, stopped) => {
-      await Promise.all(
-        Array.from({ length: QUEUES }, async (_, q) => {
-          let offset = 0;
-          while (!stopped()) {
-            const r = await s.client.json<{ messages: { body: string }[]; nextOffset: number }>(
-              "GET",
-              `/v1/topics/${topic}/queues/${q}/messages?offset=${offset}&max=32&waitMs=${WAIT_MS}`,
-            );
-            offset = r.nextOffset;
-            record(r.messages.map((m) => m.body));
-          }
-        }),
-      );
-    });
-    process.stderr.write(`latency pull: ${JSON.stringify(pull)}\n`);
+    const runs = [];
+    for (const rate of RATES) runs.push(await atRate(s, consumer, rate));
+    // The target is stated at 1 000 msg/s; the highest rate run stands for it otherwise.
+    const top = runs.find((r) => r.ratePerSec === 1000) ?? runs.at(-1);
     return {
-      ratePerSec: RATE,
+      ratesPerSec: RATES,
       seconds: SECONDS,
       queues: QUEUES,
       receivers: RECEIVERS,
-      receive,
-      pull,
-      targets: { e2eP99Ms: { target: 5, receive: receive.p99Ms, pull: pull.p99Ms } },
+      runs,
+      targets: {
+        e2eP99Ms: {
+          target: 5,
+          ratePerSec: top?.ratePerSec,
+          receive: top?.receive.p99Ms,
+          pull: top?.pull.p99Ms,
+        },
+      },
     };
   } finally {
+    consumer.close();
     await s.close();
   }
 }
