@@ -8,6 +8,16 @@ import { type Browser, chromium } from "playwright-core";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
+/**
+ * Browser tests run wherever Debian's chromium is installed, and always in CI
+ * (`.ci/run` installs it, so a missing browser there fails loudly). On a
+ * fresh machine without it, `npm test` skips them and says how to get it.
+ */
+export const skipBrowserTests: boolean = !existsSync(CHROMIUM) && !process.env.CI;
+if (skipBrowserTests) {
+  console.warn(`browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
+}
+
 export function launchChromium(timeout = 60_000): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   return chromium.launch({

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, type Page } from "playwright-core";
-import { launchChromium } from "../../scripts/chromium.ts";
+import { launchChromium, skipBrowserTests } from "../../scripts/chromium.ts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Admin, type Message, type ProducerSendResult } from "../../client/index.ts";
 import { type LocalServer, startLocalServer } from "../../scripts/local-server.ts";
@@ -188,7 +188,7 @@ function queuedIds(results: ProducerSendResult[], bodies: string[], into: Map<st
 const range = (prefix: string, from: number, to: number) =>
   Array.from({ length: to - from }, (_, i) => `${prefix}-${from + i}`);
 
-describe("the outbox in Chromium", () => {
+describe.skipIf(skipBrowserTests)("the outbox in Chromium", () => {
   it("keeps messages sent offline across a reload and a tab crash, then delivers each exactly once", async () => {
     const { topic, token } = await topicAndToken(3);
     const context = await newContext();

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, type Page } from "playwright-core";
-import { launchChromium } from "../../scripts/chromium.ts";
+import { launchChromium, skipBrowserTests } from "../../scripts/chromium.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalServer, REPO_ROOT, startLocalServer } from "../../scripts/local-server.ts";
 
@@ -74,7 +74,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-describe("web console", () => {
+describe.skipIf(skipBrowserTests)("web console", () => {
   it("refuses a wrong token and keeps the right one for the session only", async () => {
     const page = await browser.newPage();
     await page.goto(`${server.url}/console`);
