@@ -16,6 +16,7 @@ import type {
   GroupConfig,
   GroupQueueStats,
   Message,
+  PullResult,
   QueueStats,
   SendResult,
   TopicConfig,
@@ -120,18 +121,7 @@ export class ShardStore {
    * filter over a huge backlog answers in bounded time with `nextOffset`
    * moved on.
    */
-  pull(
-    offset: number,
-    max: number,
-    filter: MessageFilter,
-    now: number,
-  ): {
-    messages: Message[];
-    nextOffset: number;
-    minOffset: number;
-    maxOffset: number;
-    skipped: number;
-  } {
+  pull(offset: number, max: number, filter: MessageFilter, now: number): PullResult {
     return this.log.pull(offset, max, filter, now);
   }
 

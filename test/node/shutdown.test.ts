@@ -39,10 +39,15 @@ interface Served {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
 }
 
-/** Starts `node scripts/serve.ts` and resolves once it says it is listening. */
-async function serve(): Promise<Served> {
-  const dataDir = mkdtempSync(join(tmpdir(), "edgemq-shutdown-"));
-  dirs.push(dataDir);
+/**
+ * Starts `node scripts/serve.ts` (on a new data directory unless one is
+ * given) and resolves once it says it is listening.
+ */
+async function serve(dataDir?: string): Promise<Served> {
+  if (dataDir === undefined) {
+    dataDir = mkdtempSync(join(tmpdir(), "edgemq-shutdown-"));
+    dirs.push(dataDir);
+  }
   const port = await freePort();
   const child = spawn(NODE, ["scripts/serve.ts"], {
     cwd: ROOT,
@@ -131,34 +136,17 @@ describe("npm start on SIGTERM", () => {
     expect((await s.exited).code).toBe(0);
 
     // Same data directory, new process.
-    const dataDir = dirs[dirs.length - 1]!;
-    const port = await freePort();
-    const again = spawn(NODE, ["scripts/serve.ts"], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        PORT: String(port),
-        DATA_DIR: dataDir,
-        ADMIN_TOKEN: "",
-        TOKEN_SECRET: "",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.push(again);
-    let out = "";
-    again.stdout?.on("data", (d: Buffer) => (out += String(d)));
-    await waitFor(() => out, /listening on/, 60_000);
+    const again = await serve(dirs[dirs.length - 1]!);
     const pulled = await call(
-      `http://127.0.0.1:${port}`,
+      again.url,
       "GET",
       "/v1/topics/kept/queues/0/messages?offset=0&max=100",
     );
     expect(pulled.body.messages.map((m: { body: string }) => m.body)).toEqual(
       Array.from({ length: 20 }, (_, i) => `k${i}`),
     );
-    const gone = new Promise((r) => again.once("exit", r));
-    again.kill("SIGTERM");
-    await gone;
+    again.child.kill("SIGTERM");
+    await again.exited;
   });
 
   it("exits within 10 s even while a long-poll would hold it for 20 s", async () => {

@@ -8,6 +8,7 @@ import type { MessageFilter } from "../../protocol/filter.ts";
 import type { NormalizedMessage } from "../../protocol/validate.ts";
 import type {
   Message,
+  PullResult,
   OverflowPolicy,
   QueueStats,
   SendResult,
@@ -260,18 +261,7 @@ export class ShardLog {
    * filter over a huge backlog answers in bounded time with `nextOffset`
    * moved on.
    */
-  pull(
-    offset: number,
-    max: number,
-    filter: MessageFilter,
-    now: number,
-  ): {
-    messages: Message[];
-    nextOffset: number;
-    minOffset: number;
-    maxOffset: number;
-    skipped: number;
-  } {
+  pull(offset: number, max: number, filter: MessageFilter, now: number): PullResult {
     const r = this.read(offset, max, filter, now);
     // Counted in memory only; see saveDelivered.
     this.state.counters.delivered += r.messages.length;
@@ -279,18 +269,7 @@ export class ShardLog {
   }
 
   /** {@link pull} without counting a delivery: for checks that only look. */
-  private read(
-    offset: number,
-    max: number,
-    filter: MessageFilter,
-    now: number,
-  ): {
-    messages: Message[];
-    nextOffset: number;
-    minOffset: number;
-    maxOffset: number;
-    skipped: number;
-  } {
+  private read(offset: number, max: number, filter: MessageFilter, now: number): PullResult {
     this.state.topicConfig();
     const minOffset = this.state.minOffset();
     const maxOffset = this.state.maxOffset();
