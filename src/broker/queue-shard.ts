@@ -96,7 +96,7 @@ export class QueueShard extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.store = new ShardStore(ctx.storage.sql);
+    this.store = new ShardStore(ctx.storage.sql, (fn) => ctx.storage.transactionSync(fn));
     void ctx.blockConcurrencyWhile(async () => {
       this.armedAt = await ctx.storage.getAlarm();
       // Re-arm from the stored timers after a restart.

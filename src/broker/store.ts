@@ -51,8 +51,8 @@ export class ShardStore {
   private readonly transactions: Transactions;
   private readonly queries: Queries;
 
-  constructor(sql: SqlStorage) {
-    this.state = new StoreState(sql);
+  constructor(sql: SqlStorage, transact?: (fn: () => void) => void) {
+    this.state = new StoreState(sql, transact);
     this.log = new ShardLog(this.state);
     this.consumption = new Consumption(this.state, this.log);
     this.scheduling = new Scheduling(this.state, this.log);

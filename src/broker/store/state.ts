@@ -7,7 +7,8 @@ import { EdgemqError } from "../../protocol/errors.ts";
 import type { MessageFilter } from "../../protocol/filter.ts";
 import type { GroupConfig, Message, TopicConfig } from "../../protocol/types.ts";
 import { BulkLogWriter } from "../bulk-writer.ts";
-import { POLICY_INDEXES, SHARD_SCHEMA } from "../schema.ts";
+import { migrate } from "../../storage/migrations.ts";
+import { POLICY_INDEXES, SHARD_MIGRATIONS } from "./schema.ts";
 
 /** A log row as SQLite returns it. */
 export interface LogRow {
@@ -78,13 +79,20 @@ export class StoreState {
   /** Set while an append batch defers its row writes (see bulk-writer.ts). */
   bulk: BulkLogWriter | null = null;
 
-  constructor(readonly sql: SqlStorage) {
+  /**
+   * @param transact runs a function in one SQLite transaction
+   *   (`ctx.storage.transactionSync`): schema steps apply all or none.
+   */
+  constructor(
+    readonly sql: SqlStorage,
+    private readonly transact: (fn: () => void) => void = (fn) => fn(),
+  ) {
     this.init();
   }
 
-  /** Creates the schema (idempotent) and loads counters and config. */
+  /** Brings the schema to the current version (a no-op when it is) and loads counters and config. */
   init(): void {
-    this.sql.exec(SHARD_SCHEMA);
+    this.transact(() => migrate(this.sql, SHARD_MIGRATIONS, Date.now()));
     const meta = new Map<string, SqlStorageValue>();
     for (const row of this.sql.exec<{ k: string; v: SqlStorageValue }>("SELECT k, v FROM meta")) {
       meta.set(row.k, row.v);
