@@ -6,9 +6,10 @@
 import { EdgemqError, badRequest } from "../../protocol/errors.ts";
 import type { MessageFilter } from "../../protocol/filter.ts";
 import type { GroupConfig, GroupQueueStats, Message } from "../../protocol/types.ts";
-import { BATCH, exhausted, retryDelayMs } from "../timing.ts";
+import { BATCH, exhausted, retryDelayMs } from "../timers/timing.ts";
 import { Limits } from "../../protocol/limits.ts";
 import type { ShardLog } from "./log.ts";
+import { PopState, UNSETTLED } from "./schema.ts";
 import type { LogRow, StoreState } from "./state.ts";
 
 /** The columns an orderly scan reads: no body. */
@@ -38,9 +39,7 @@ const RECEIPT_EXPIRED = {
   message: "the receipt's invisible time lapsed, or it was already used",
 } as const;
 
-const STATE_INFLIGHT = 0;
-const STATE_RETRY = 1;
-const STATE_ACKED = 2;
+const { inflight: STATE_INFLIGHT, retry: STATE_RETRY, acked: STATE_ACKED } = PopState;
 
 /** What a receive hands out, before the gateway turns handles into receipts. */
 export interface Claimed {
@@ -53,6 +52,9 @@ export interface ReceiptRef {
   offset: number;
   handle: string;
 }
+
+/** Where a group's position is reset to. */
+export type ResetTarget = { timestamp: number } | { to: "earliest" | "latest" };
 
 export type AckOutcome = { ok: true } | { ok: false; code: "RECEIPT_EXPIRED"; message: string };
 
@@ -108,6 +110,21 @@ export class Consumption {
   }
 
   /**
+   * Moves a group to a point in its queue: the first message stored at or
+   * after a time (store time, to the millisecond), or either end.
+   */
+  resetGroupTo(group: string, to: ResetTarget, now: number): number {
+    this.state.topicConfig();
+    const offset =
+      "timestamp" in to
+        ? this.offsetForTimestamp(to.timestamp)
+        : to.to === "earliest"
+          ? this.state.minOffset()
+          : this.state.maxOffset();
+    return this.resetGroup(group, offset, now);
+  }
+
+  /**
    * Moves a group to `offset`, for both consumption modes: the committed pull
    * offset and the pop cursor. Outstanding receipts of the group end (their
    * messages are handed out again from the new position).
@@ -124,6 +141,9 @@ export class Consumption {
       group,
     );
     this.state.sql.exec("DELETE FROM inflight WHERE grp = ?", group);
+    // Messages behind the new position are the group's again; its receipts and their timers are gone.
+    this.state.effects.changed = true;
+    this.state.effects.rearm = true;
     return target;
   }
 
@@ -163,7 +183,7 @@ export class Consumption {
     const due = this.state.sql
       .exec<InflightRow>(
         `SELECT msg_offset, state, visible_at, deliveries, handle, sharding_key FROM inflight
-         WHERE grp = ? AND state < 2 AND visible_at <= ? ORDER BY visible_at, msg_offset LIMIT ?`,
+         WHERE grp = ? AND ${UNSETTLED} AND visible_at <= ? ORDER BY visible_at, msg_offset LIMIT ?`,
         group.group,
         now,
         max,
@@ -190,7 +210,7 @@ export class Consumption {
       }
       const handle = this.newHandle();
       this.state.sql.exec(
-        `UPDATE inflight SET state = 0, visible_at = ?, deliveries = deliveries + 1, handle = ?
+        `UPDATE inflight SET state = ${STATE_INFLIGHT}, visible_at = ?, deliveries = deliveries + 1, handle = ?
          WHERE grp = ? AND msg_offset = ?`,
         visibleAt,
         handle,
@@ -200,6 +220,7 @@ export class Consumption {
       out.push({ message: this.state.toMessage(row, r.deliveries), handle });
     }
     if (out.length >= max) {
+      this.state.effects.timer(visibleAt);
       this.state.counters.delivered += out.length;
       this.state.saveCounters("expired", "delivered");
       return out;
@@ -246,6 +267,7 @@ export class Consumption {
       this.state.sql.exec("UPDATE grp SET pop_next = ? WHERE name = ?", cursor, group.group);
     }
     if (out.length) {
+      this.state.effects.timer(visibleAt);
       this.state.counters.delivered += out.length;
       this.state.saveCounters("delivered");
     }
@@ -294,7 +316,7 @@ export class Consumption {
     if (group.orderly) {
       for (const r of this.state.sql.exec<{ sharding_key: string }>(
         `SELECT DISTINCT sharding_key FROM inflight
-         WHERE grp = ? AND state < 2 AND sharding_key IS NOT NULL`,
+         WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL`,
         group.group,
       )) {
         blocked.add(r.sharding_key);
@@ -346,7 +368,7 @@ export class Consumption {
         `SELECT ${SCAN_COLUMNS} FROM log WHERE msg_offset > ? AND msg_offset <= ?
            AND NOT EXISTS (SELECT 1 FROM inflight i WHERE i.grp = ? AND i.msg_offset = log.msg_offset)
            AND (sharding_key IS NULL OR sharding_key NOT IN (SELECT sharding_key FROM inflight
-             WHERE grp = ? AND state < 2 AND sharding_key IS NOT NULL))
+             WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL))
          ORDER BY msg_offset LIMIT ?`,
         heldAt,
         heldAt + BATCH.orderlyWindow,
@@ -368,7 +390,7 @@ export class Consumption {
   hasReceivable(group: string, filter: MessageFilter, now: number): boolean {
     const due = this.state.sql
       .exec(
-        "SELECT 1 FROM inflight WHERE grp = ? AND state < 2 AND visible_at <= ? LIMIT 1",
+        `SELECT 1 FROM inflight WHERE grp = ? AND ${UNSETTLED} AND visible_at <= ? LIMIT 1`,
         group,
         now,
       )
@@ -401,7 +423,7 @@ export class Consumption {
       `SELECT ${SCAN_COLUMNS} FROM log WHERE msg_offset >= ?
          AND NOT EXISTS (SELECT 1 FROM inflight i WHERE i.grp = ? AND i.msg_offset = log.msg_offset)
          AND (sharding_key IS NULL OR sharding_key NOT IN (SELECT sharding_key FROM inflight
-           WHERE grp = ? AND state < 2 AND sharding_key IS NOT NULL))
+           WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL))
        ORDER BY msg_offset LIMIT ?`,
       start,
       group,
@@ -451,6 +473,8 @@ export class Consumption {
       rows.delete(ref.offset); // the same receipt twice in one call: the second finds it used
       // Acked ahead of an orderly group's cursor: remembered, so no rescan redelivers it.
       (r.msg_offset >= cursor ? ahead : done).push(r.msg_offset);
+      // An ack can free an orderly group's key: waiting receives look again.
+      this.state.effects.changed = true;
       return { ok: true };
     });
     if (done.length) {
@@ -462,7 +486,7 @@ export class Consumption {
     }
     if (ahead.length) {
       this.state.sql.exec(
-        "UPDATE inflight SET state = 2 WHERE grp = ? AND msg_offset IN (SELECT value FROM json_each(?))",
+        `UPDATE inflight SET state = ${STATE_ACKED} WHERE grp = ? AND msg_offset IN (SELECT value FROM json_each(?))`,
         group,
         JSON.stringify(ahead),
       );
@@ -492,18 +516,23 @@ export class Consumption {
       return;
     }
     this.state.sql.exec(
-      "UPDATE inflight SET state = 1, visible_at = ?, handle = '' WHERE grp = ? AND msg_offset = ?",
+      `UPDATE inflight SET state = ${STATE_RETRY}, visible_at = ?, handle = '' WHERE grp = ? AND msg_offset = ?`,
       now + delay,
       group.group,
       r.msg_offset,
     );
+    this.state.effects.timer(now + delay);
+    // A retry due now is receivable at once.
+    if (delay <= 0) this.state.effects.changed = true;
   }
 
   private toDeadLetter(group: string, r: InflightRow, now: number): void {
+    // A dead letter frees an orderly group's key.
+    this.state.effects.changed = true;
     if (r.msg_offset >= this.popCursor(group)) {
       // Ahead of an orderly group's cursor: keep a settled marker, or the cursor would hand it out anew.
       this.state.sql.exec(
-        "UPDATE inflight SET state = 2, handle = '' WHERE grp = ? AND msg_offset = ?",
+        `UPDATE inflight SET state = ${STATE_ACKED}, handle = '' WHERE grp = ? AND msg_offset = ?`,
         group,
         r.msg_offset,
       );
@@ -534,6 +563,7 @@ export class Consumption {
       group,
       r.msg_offset,
     );
+    this.state.effects.timer(now + invisibleMs);
     return handle;
   }
 
@@ -546,7 +576,7 @@ export class Consumption {
     const rows = this.state.sql
       .exec<InflightRow & { grp: string }>(
         `SELECT grp, msg_offset, state, visible_at, deliveries, handle, sharding_key FROM inflight
-         WHERE state = 0 AND visible_at <= ? ORDER BY visible_at LIMIT ?`,
+         WHERE state = ${STATE_INFLIGHT} AND visible_at <= ? ORDER BY visible_at LIMIT ?`,
         now,
         BATCH.lapsed,
       )
@@ -564,33 +594,37 @@ export class Consumption {
         );
       }
     }
-    return { handled: rows.length, more: rows.length === BATCH.lapsed };
+    const more = rows.length === BATCH.lapsed;
+    // A lapsed receipt is a retry visible at once.
+    if (rows.length) this.state.effects.changed = true;
+    if (more) this.state.effects.moreDue = true;
+    return { handled: rows.length, more };
+  }
+
+  /** Records that retries came due by `now` (their groups' waiting receives look again); writes nothing. */
+  noticeDueRetries(now: number): void {
+    const due = this.state.sql
+      .exec(`SELECT 1 FROM inflight WHERE state = ${STATE_RETRY} AND visible_at <= ? LIMIT 1`, now)
+      .toArray();
+    if (due.length) this.state.effects.changed = true;
   }
 
   /** The earliest future time a receipt lapses or a retry comes due. */
   nextVisibleAt(now: number): number | null {
     const lapsedNow = this.state.sql
-      .exec("SELECT 1 FROM inflight WHERE state = 0 AND visible_at <= ? LIMIT 1", now)
+      .exec(
+        `SELECT 1 FROM inflight WHERE state = ${STATE_INFLIGHT} AND visible_at <= ? LIMIT 1`,
+        now,
+      )
       .toArray();
     if (lapsedNow.length) return now;
     const row = this.state.sql
       .exec<{ t: number | null }>(
-        "SELECT min(visible_at) AS t FROM inflight WHERE state < 2 AND visible_at > ?",
+        `SELECT min(visible_at) AS t FROM inflight WHERE ${UNSETTLED} AND visible_at > ?`,
         now,
       )
       .one();
     return row.t;
-  }
-
-  /** Groups with a retry due at or before `now` (their waiters should wake). */
-  groupsWithDueRetries(now: number): string[] {
-    return this.state.sql
-      .exec<{ grp: string }>(
-        "SELECT DISTINCT grp FROM inflight WHERE state = 1 AND visible_at <= ?",
-        now,
-      )
-      .toArray()
-      .map((r) => r.grp);
   }
 
   deadLetters(group: string, limit: number): Message[] {
@@ -626,6 +660,7 @@ export class Consumption {
         r.sharding_key,
       );
     }
+    if (rows.length) this.state.effects.changed = true;
     return rows.map((r) => r.msg_id);
   }
 
@@ -640,8 +675,8 @@ export class Consumption {
       .toArray()[0];
     const counts = this.state.sql
       .exec<{ inflight: number; retrying: number; lowest: number | null }>(
-        `SELECT sum(state = 0) AS inflight, sum(state = 1) AS retrying,
-           min(CASE WHEN state < 2 THEN msg_offset END) AS lowest FROM inflight WHERE grp = ?`,
+        `SELECT sum(state = ${STATE_INFLIGHT}) AS inflight, sum(state = ${STATE_RETRY}) AS retrying,
+           min(CASE WHEN ${UNSETTLED} THEN msg_offset END) AS lowest FROM inflight WHERE grp = ?`,
         group,
       )
       .one();
