@@ -255,8 +255,8 @@ export class QueueShard extends DurableObject<Env> {
     return answer(async () => {
       const f = this.#filters.get(filter);
       // Nothing to hand out: answer now rather than wait for a commit under way.
-      if (!this.#read((s, now) => s.consumption.hasReceivable(group.group, f, now))) return [];
-      return this.#write((s, now) => s.consumption.receive(group, max, invisibleMs, f, now));
+      if (!this.#read((s, now) => s.receiving.hasReceivable(group.group, f, now))) return [];
+      return this.#write((s, now) => s.receiving.receive(group, max, invisibleMs, f, now));
     });
   }
 
@@ -410,8 +410,8 @@ export class QueueShard extends DurableObject<Env> {
         return s.log.hasPullable(Math.max(spec.offset, hint?.appendedFrom ?? 0), f, now);
       }
       return hint?.appendedFrom === undefined
-        ? s.consumption.hasReceivable(spec.group, f, now)
-        : s.consumption.hasReceivableSince(spec.group, f, now, hint.appendedFrom);
+        ? s.receiving.hasReceivable(spec.group, f, now)
+        : s.receiving.hasReceivableSince(spec.group, f, now, hint.appendedFrom);
     };
   }
 

@@ -8,8 +8,9 @@
  *
  * - log.ts: append (dedup, scheduling at send, backlog bounds and overflow
  *   policies), pull, retention, purge, queue stats;
- * - consumption.ts: group offsets, receive, ack/nack, lapses, retries, dead
- *   letters, group stats;
+ * - receive.ts: receive (pop) and whether a receive would find anything;
+ * - consumption.ts: group offsets and resets, ack/nack, invisibility,
+ *   lapses, retries, dead letters, group stats;
  * - scheduling.ts: scheduled messages, moving due ones, recall;
  * - transactions.ts: half messages, commit/rollback, check-back timing;
  * - queries.ts: by msgId, key, store time;
@@ -19,6 +20,7 @@
 import { Consumption } from "./consumption.ts";
 import { ShardLog } from "./log.ts";
 import { Queries } from "./queries.ts";
+import { Receiving } from "./receive.ts";
 import { Scheduling } from "./scheduling.ts";
 import { StoreState } from "./state.ts";
 import { Transactions } from "./transactions.ts";
@@ -28,6 +30,7 @@ export interface ShardStore {
   readonly state: StoreState;
   readonly log: ShardLog;
   readonly consumption: Consumption;
+  readonly receiving: Receiving;
   readonly scheduling: Scheduling;
   readonly transactions: Transactions;
   readonly queries: Queries;
@@ -42,10 +45,12 @@ export interface ShardStore {
 export function openShardStore(sql: SqlStorage, transact: (fn: () => void) => void): ShardStore {
   const state = new StoreState(sql, transact);
   const log = new ShardLog(state);
+  const consumption = new Consumption(state);
   return {
     state,
     log,
-    consumption: new Consumption(state, log),
+    consumption,
+    receiving: new Receiving(state, log, consumption),
     scheduling: new Scheduling(state, log),
     transactions: new Transactions(state, log),
     queries: new Queries(state),
