@@ -63,8 +63,19 @@ export const Limits = {
   memberTimeoutMs: 30_000,
   /** How long the gateway trusts its cached route and config. */
   routeCacheMs: 30_000,
-  /** Stop accepting sends when a shard's database reaches this (Cloudflare: 10 GB). */
-  shardStorageLimitBytes: 9.5 * 1024 ** 3,
+  /**
+   * The most a Durable Object's SQLite database may hold on Cloudflare: 10 GB,
+   * decimal. A write past it fails (SQLITE_FULL), receives and acks included.
+   */
+  shardDatabaseMaxBytes: 10_000_000_000,
+  /**
+   * Sends stop when a shard's database would reach this: 500 MB (decimal)
+   * below {@link Limits.shardDatabaseMaxBytes}, kept for the writes that
+   * consume and clean up and are never refused (receipts, acks, offset
+   * commits, dead letters, retention, purge, due scheduled messages,
+   * transaction commits).
+   */
+  shardStorageLimitBytes: 9_500_000_000,
 } as const;
 
 /** RocketMQ's delay levels, 1-based: level L is `DelayLevelsMs[L - 1]`. */

@@ -74,7 +74,8 @@ export class TopicRegistry extends DurableObject<Env> {
           : (previous?.maxBacklogBytes ?? null),
       overflowPolicy: input.overflowPolicy ?? previous?.overflowPolicy ?? "reject",
       createdAt: previous?.createdAt ?? now,
-      updatedAt: now,
+      // Strictly increasing: shards take only a newer config (two updates in one millisecond are two).
+      updatedAt: Math.max(now, (previous?.updatedAt ?? 0) + 1),
     };
     if (previous && config.queues < previous.queues) {
       throw new EdgemqError(
@@ -109,8 +110,15 @@ export class TopicRegistry extends DurableObject<Env> {
 
   putGroup(name: string, input: GroupConfigInput): GroupConfig {
     const now = Date.now();
-    const previous = this.read<GroupConfig>("grp", name) ?? defaultGroupConfig(name, now);
-    const config: GroupConfig = { ...previous, ...input, group: name, updatedAt: now };
+    const stored = this.read<GroupConfig>("grp", name);
+    const previous = stored ?? defaultGroupConfig(name, now);
+    const config: GroupConfig = {
+      ...previous,
+      ...input,
+      group: name,
+      // Strictly increasing: shards keep only a newer snapshot (see StoreState.rememberGroup).
+      updatedAt: stored ? Math.max(now, stored.updatedAt + 1) : now,
+    };
     this.write("grp", name, config);
     return config;
   }

@@ -4,9 +4,11 @@
  * reach it, and nothing acknowledged is lost. The test shrinks one shard's
  * ceiling through its setting instead of writing gigabytes.
  */
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { Limits } from "../../src/protocol/limits.ts";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
+import { ageStored } from "./storage-sql.ts";
 
 const batch = (n: number, bytes: number, tag = "b") =>
   Array.from({ length: n }, (_, i) => ({ body: `${tag}${i}:`.padEnd(bytes, "x") }));
@@ -98,7 +100,44 @@ describe("storage ceiling", () => {
     // So does raising the ceiling again.
     await send(topic, batch(50, 2048)).catch(() => null);
     await stub.setStorageLimit(null);
-    expect(await stub.storageLimit()).toEqual({ ok: true, value: 9.5 * 1024 ** 3 });
+    expect(await stub.storageLimit()).toEqual({ ok: true, value: Limits.shardStorageLimitBytes });
     expect((await send(topic, batch(50, 2048))).status).toBe(200);
+  });
+
+  it("lets a full shard drain: receive, ack, offset commit, then retention through the alarm", async () => {
+    const topic = await createTopic({ queues: 1, retentionMs: 60_000 });
+    const group = unique("g");
+    const stub = shardStub(topic, 0);
+    await stub.setStorageLimit((await databaseSize(topic)) + 128 * 1024);
+    let acknowledged = 0;
+    for (let i = 0; i < 100; i++) {
+      const r = await send(topic, batch(10, 2048, `f${i}-`));
+      if (r.status !== 200) {
+        expect(r.body.error.code).toBe("STORAGE_FULL");
+        break;
+      }
+      acknowledged += 10;
+    }
+    expect(acknowledged).toBeGreaterThan(0);
+    // Full: every consuming write still goes through.
+    const got = await api("POST", `/v1/groups/${group}/topics/${topic}/receive`, { max: 1000 });
+    expect(got.status).toBe(200);
+    expect(got.body.messages).toHaveLength(acknowledged);
+    const ack = await api("POST", `/v1/groups/${group}/topics/${topic}/ack`, {
+      receipts: got.body.messages.map((m: { receipt: string }) => m.receipt),
+    });
+    expect(ack.body.results.every((r: { ok?: boolean }) => r.ok)).toBe(true);
+    const commit = await api("PUT", `/v1/groups/${group}/topics/${topic}/queues/0/offset`, {
+      offset: acknowledged,
+    });
+    expect(commit.status).toBe(200);
+    // Retention drains it on the alarm, and sends are taken again.
+    await ageStored(topic, 3_600_000);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const stats = (await api("GET", `/v1/topics/${topic}`)).body.queueStats[0];
+    expect(stats).toMatchObject({ messages: 0, minOffset: acknowledged, maxOffset: acknowledged });
+    const after = await send(topic, batch(10, 2048, "after-"));
+    expect(after.status).toBe(200);
+    expect(after.body.results[0].offset).toBe(acknowledged);
   });
 });

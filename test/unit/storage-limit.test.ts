@@ -58,6 +58,17 @@ describe("storage ceiling maths", () => {
     expect(resolveStorageLimit(0, "2000")).toBe(2000);
   });
 
+  it("keeps the default ceiling in decimal bytes, 500 MB under the platform's 10 GB", () => {
+    expect(Limits.shardDatabaseMaxBytes).toBe(10_000_000_000);
+    expect(Limits.shardStorageLimitBytes).toBe(9_500_000_000);
+    expect(resolveStorageLimit(undefined, undefined)).toBeLessThan(Limits.shardDatabaseMaxBytes);
+  });
+
+  it("lets the binding lower the ceiling, never raise it past the headroom", () => {
+    expect(resolveStorageLimit(null, "20000000000")).toBe(Limits.shardStorageLimitBytes);
+    expect(resolveStorageLimit(null, String(10 * 1024 ** 3))).toBe(Limits.shardStorageLimitBytes);
+  });
+
   it("refuses a write that would reach the ceiling, not only one already past it", () => {
     expect(wouldExceedStorage(900, 99, 1000)).toBe(false);
     expect(wouldExceedStorage(900, 100, 1000)).toBe(true);

@@ -201,12 +201,13 @@ export class Consumption {
   }
 
   nack(
-    group: GroupConfig,
+    given: GroupConfig,
     refs: ReceiptRef[],
     delayMs: number | undefined,
     now: number,
   ): AckOutcome[] {
-    this.state.rememberGroup(group, now);
+    // The newest snapshot known here, which may be newer than the caller's cached one.
+    const group = this.state.rememberGroup(given, now);
     return refs.map((ref) => {
       const r = this.receiptRow(group.group, ref, now);
       if (!r) return RECEIPT_EXPIRED;

@@ -45,14 +45,15 @@ export class Receiving {
    * invisible to the group for `invisibleMs`.
    */
   receive(
-    group: GroupConfig,
+    given: GroupConfig,
     max: number,
     invisibleMs: number,
     filter: MessageFilter,
     now: number,
   ): Claimed[] {
     this.state.topicConfig();
-    this.state.rememberGroup(group, now);
+    // The newest snapshot known here, which may be newer than the caller's cached one.
+    const group = this.state.rememberGroup(given, now);
     const out: Claimed[] = [];
     const visibleAt = now + invisibleMs;
 

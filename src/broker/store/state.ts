@@ -58,6 +58,15 @@ export const COUNTER_KEYS: (keyof Counters)[] = [
   "delivered",
 ];
 
+/**
+ * Whether a config updated at `a` is older than one updated at `b`. A config
+ * without an update time (a group first seen without its config) is older
+ * than any that has one.
+ */
+function isOlder(a: number | undefined, b: number | undefined): boolean {
+  return (a ?? -Infinity) < (b ?? -Infinity);
+}
+
 /** "(?, ?), (?, ?), …" for `n` rows, by n (a handful of shapes). */
 const pairLists = new Map<number, string>();
 function pairs(n: number): string {
@@ -130,7 +139,14 @@ export class StoreState {
     return this.queue;
   }
 
+  /**
+   * Takes a topic config from the registry. Only a newer one is taken: many
+   * gateway isolates fan configs out, and one that read the registry before
+   * the latest update may arrive last. (Equal times are the same update,
+   * fanned out again: taken, so a partly configured topic completes.)
+   */
   configure(config: TopicConfig, queue: number): void {
+    if (this.config && isOlder(config.updatedAt, this.config.updatedAt)) return;
     this.config = config;
     this.queue = queue;
     this.setMeta("config", JSON.stringify(config));
@@ -141,10 +157,16 @@ export class StoreState {
     this.effects.rearm = true;
   }
 
-  /** Records a consumer group's config snapshot (used by alarms, which have no request). */
-  rememberGroup(group: GroupConfig, now: number): void {
+  /**
+   * Records a consumer group's config snapshot (used by alarms, which have no
+   * request). Only a newer snapshot replaces the one recorded: a gateway
+   * isolate may still hold an older one in its cache for up to 30 s, and
+   * settings must not flip back and forth while the caches catch up.
+   * Answers the snapshot to act on: the newer of the two.
+   */
+  rememberGroup(group: GroupConfig, now: number): GroupConfig {
     const known = this.groups.get(group.group);
-    if (known && known.updatedAt === group.updatedAt) return;
+    if (known && !isOlder(known.updatedAt, group.updatedAt)) return known;
     this.groups.set(group.group, group);
     this.sql.exec(
       `INSERT INTO grp (name, config, updated_at) VALUES (?, ?, ?)
@@ -153,6 +175,7 @@ export class StoreState {
       JSON.stringify(group),
       now,
     );
+    return group;
   }
 
   groupConfig(name: string): GroupConfig | undefined {

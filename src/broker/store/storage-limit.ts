@@ -7,7 +7,9 @@
  *
  * The ceiling is, first found: the shard's own setting (set by an operator or
  * a test through `QueueShard.setStorageLimit`), the `EDGEMQ_SHARD_STORAGE_LIMIT`
- * binding, else {@link Limits.shardStorageLimitBytes} (9.5 GiB).
+ * binding, else {@link Limits.shardStorageLimitBytes} (9.5 GB, decimal). The
+ * binding may only lower it: above it, the writes that are never refused
+ * (receives, acks, commits, cleanup) would run into the platform's 10 GB.
  */
 import { EdgemqError } from "../../protocol/errors.ts";
 import { Limits } from "../../protocol/limits.ts";
@@ -43,7 +45,9 @@ export function resolveStorageLimit(
 ): number {
   if (typeof setting === "number" && Number.isFinite(setting) && setting > 0) return setting;
   const fromBinding = binding === undefined || binding.trim() === "" ? NaN : Number(binding);
-  if (Number.isFinite(fromBinding) && fromBinding > 0) return fromBinding;
+  if (Number.isFinite(fromBinding) && fromBinding > 0) {
+    return Math.min(fromBinding, Limits.shardStorageLimitBytes);
+  }
   return Limits.shardStorageLimitBytes;
 }
 
