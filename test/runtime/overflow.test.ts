@@ -231,6 +231,53 @@ describe("overflow policy drop-lowest-priority", () => {
   });
 });
 
+describe("overflow policies never lose a message for nothing", () => {
+  // The examples: a byte bound of 1000 holding A (100 B) and B (600 B); an incoming M
+  // of 500 B would need both gone, but the policy keeps B over M, so removing A gains nothing.
+  const A = "a".repeat(100);
+  const B = "b".repeat(600);
+  const M = "m".repeat(500);
+  const byteBound = (overflowPolicy: string) =>
+    createTopic({ queues: 1, maxMessageBytes: 1000, maxBacklogBytes: 1000, overflowPolicy });
+
+  it("drop-lowest-priority drops the incoming message alone when evicting the lower one would not make room", async () => {
+    const topic = await byteBound("drop-lowest-priority");
+    await sendOk(topic, [
+      { body: A, priority: 1 },
+      { body: B, priority: 9 },
+    ]);
+    const [r] = await sendOk(topic, [{ body: M, priority: 5 }]);
+    expect(r).toMatchObject({ offset: null, status: "dropped" });
+    expect((await stored(topic)).bodies).toEqual([A, B]);
+    expect(await queueStats(topic)).toMatchObject({ messages: 2, bytes: 700, dropped: 1 });
+  });
+
+  it("drop-earliest-deadline drops the incoming message alone when evicting the earlier one would not make room", async () => {
+    const topic = await byteBound("drop-earliest-deadline");
+    const t = future();
+    await sendOk(topic, [
+      { body: A, expireAt: t + 100 },
+      { body: B, expireAt: t + 300 },
+    ]);
+    const [r] = await sendOk(topic, [{ body: M, expireAt: t + 200 }]);
+    expect(r).toMatchObject({ offset: null, status: "dropped" });
+    expect((await stored(topic)).bodies).toEqual([A, B]);
+    expect(await queueStats(topic)).toMatchObject({ messages: 2, bytes: 700, dropped: 1 });
+  });
+
+  it("evicts the whole set when together it makes room", async () => {
+    const topic = await byteBound("drop-lowest-priority");
+    await sendOk(topic, [
+      { body: A, priority: 1 },
+      { body: B, priority: 3 },
+    ]);
+    const [r] = await sendOk(topic, [{ body: M, priority: 5 }]);
+    expect(r).toMatchObject({ offset: 2, status: "stored" });
+    expect((await stored(topic)).bodies).toEqual([M]);
+    expect(await queueStats(topic)).toMatchObject({ messages: 1, bytes: 500, dropped: 2 });
+  });
+});
+
 describe("overflow policy drop-earliest-deadline", () => {
   it("evicts the message with the earliest expireAt, from the middle of the log", async () => {
     const topic = await createTopic({

@@ -6,8 +6,10 @@
  * the QueueShard object adds RPC, the group commit, alarms and watchers
  * around them.
  *
- * - log.ts: append (dedup, scheduling at send, backlog bounds and overflow
- *   policies), pull, retention, purge, queue stats;
+ * - log.ts: append (dedup, scheduling at send, backlog bounds), pull,
+ *   retention, purge, queue stats;
+ * - overflow.ts: which stored messages an overflow policy removes (chosen
+ *   as a whole before anything is deleted);
  * - receive.ts: receive (pop) and whether a receive would find anything;
  * - consumption.ts: group offsets and resets, ack/nack, invisibility,
  *   lapses, retries, dead letters, group stats;

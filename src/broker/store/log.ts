@@ -17,6 +17,7 @@ import type {
 import { BulkLogWriter, type LogValues, writeLogRow } from "./bulk-writer.ts";
 import { BATCH, retentionCutoff } from "../timers/timing.ts";
 import { Limits } from "../../protocol/limits.ts";
+import { type Held, chooseVictims, excessOver, victimCandidates } from "./overflow.ts";
 import { HalfState } from "./schema.ts";
 import { COUNTER_KEYS, type LogRow, type StoreState } from "./state.ts";
 
@@ -176,18 +177,14 @@ export class ShardLog {
 
   /**
    * Applies the backlog bound before `m` is written: evicts stored messages
-   * by the topic's overflow policy, or answers false when the policy drops
-   * the incoming one, or throws QUEUE_FULL for `reject`.
+   * by the topic's overflow policy (chosen as a whole first, see
+   * overflow.ts), or answers false when the policy drops the incoming one,
+   * or throws QUEUE_FULL for `reject`.
    */
   private makeRoom(m: NormalizedMessage, config: TopicConfig): boolean {
-    const maxMessages = config.maxBacklogMessages;
-    const maxBytes = config.maxBacklogBytes;
-    if (maxMessages === null && maxBytes === null) return true;
-    const full = () =>
-      (maxMessages !== null && this.state.counters.messages + 1 > maxMessages) ||
-      (maxBytes !== null && this.state.counters.bytes + m.size > maxBytes);
-    if (!full()) return true;
-    if (maxBytes !== null && m.size > maxBytes && config.overflowPolicy !== "reject") return false;
+    if (config.maxBacklogMessages === null && config.maxBacklogBytes === null) return true;
+    const excess = excessOver(this.held(), m.size, config);
+    if (excess === null) return true;
     const policy: OverflowPolicy = config.overflowPolicy;
     if (policy === "reject") {
       throw new EdgemqError(
@@ -195,53 +192,17 @@ export class ShardLog {
         `queue ${this.state.queue} of topic ${config.topic} holds its maximum backlog`,
       );
     }
-    if (policy === "drop-newest") return false;
-    while (full()) {
-      const victim = this.victim(policy);
-      if (!victim) return false;
-      if (policy === "drop-lowest-priority" && victim.priority > m.priority) return false;
-      if (
-        policy === "drop-earliest-deadline" &&
-        m.expireAt !== null &&
-        (victim.expire_at === null || m.expireAt < victim.expire_at)
-      ) {
-        return false;
-      }
-      this.deleteMessages([victim]);
-      this.state.counters.dropped++;
-    }
+    if (config.maxBacklogBytes !== null && m.size > config.maxBacklogBytes) return false;
+    const victims = chooseVictims(victimCandidates(this.state.sql, policy, 0), m, policy, excess);
+    if (victims === null) return false;
+    this.deleteMessages(victims);
+    this.state.counters.dropped += victims.length;
     return true;
   }
 
-  private victim(
-    policy: OverflowPolicy,
-  ): { msg_offset: number; size: number; priority: number; expire_at: number | null } | undefined {
-    const cols = "msg_offset, size, priority, expire_at";
-    const order =
-      policy === "drop-lowest-priority"
-        ? "ORDER BY priority, msg_offset"
-        : policy === "drop-earliest-deadline"
-          ? // Messages with a deadline go first, earliest deadline first; then the oldest.
-            "ORDER BY expire_at IS NULL, expire_at, msg_offset"
-          : "ORDER BY msg_offset";
-    if (policy === "drop-earliest-deadline") {
-      const withDeadline = this.state.sql
-        .exec<{ msg_offset: number; size: number; priority: number; expire_at: number | null }>(
-          `SELECT ${cols} FROM log WHERE expire_at IS NOT NULL ORDER BY expire_at, msg_offset LIMIT 1`,
-        )
-        .toArray()[0];
-      if (withDeadline) return withDeadline;
-      return this.state.sql
-        .exec<{ msg_offset: number; size: number; priority: number; expire_at: number | null }>(
-          `SELECT ${cols} FROM log ORDER BY msg_offset LIMIT 1`,
-        )
-        .toArray()[0];
-    }
-    return this.state.sql
-      .exec<{ msg_offset: number; size: number; priority: number; expire_at: number | null }>(
-        `SELECT ${cols} FROM log ${order} LIMIT 1`,
-      )
-      .toArray()[0];
+  /** What counts against the backlog bounds now. */
+  private held(): Held {
+    return { messages: this.state.counters.messages, bytes: this.state.counters.bytes };
   }
 
   /** Deletes log rows and their key index entries (the msgId stays for dedup). */
