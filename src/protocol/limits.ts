@@ -22,6 +22,21 @@ export const Limits = {
   maxTagBytes: 256,
   maxShardingKeyBytes: 256,
   maxMsgIdBytes: 128,
+  /**
+   * The most one SQLite string, BLOB or row may hold on Cloudflare: 2 MB,
+   * in UTF-8 bytes (local workerd is looser). Every row a shard writes stays
+   * under it: see src/protocol/encoded-size.ts.
+   */
+  maxRowBytes: 2_000_000,
+  /**
+   * Encoded message bytes in one answer that carries messages (pull, receive,
+   * queries, the DLQ list) and in one step of a shard's own work with them
+   * (moving due scheduled messages, one group commit): well under a Durable
+   * Object RPC's 32 MiB and a Worker's 128 MB. An answer holds at least one
+   * message whatever its size, so a reader always progresses; it then holds
+   * fewer than `max`, and the reader asks again from where it stopped.
+   */
+  maxAnswerBytes: 8 * 1024 * 1024,
   /** Messages per pull/receive answer. */
   minMax: 1,
   maxMax: 1000,

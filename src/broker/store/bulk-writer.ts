@@ -5,9 +5,13 @@
  * bound to one parameter and SQLite's `json_each` unpacks them. Measured on
  * the local runtime: about half the shard's CPU per stored message.
  *
- * Chunks stay far below the platform's 2 MB limit on one string value; a row
- * too large for a chunk is written on its own with ordinary parameters.
+ * Chunks stay far below the platform's 2 MB limit on one string value,
+ * counted in UTF-8 bytes as the platform counts them (a chunk of CJK text
+ * measured in UTF-16 units would be three times its count): a row that would
+ * take a chunk past {@link CHUNK_BYTES} starts the next one, and a row too
+ * large for a chunk of its own is written alone with ordinary parameters.
  */
+import { fieldsExtra, utf8Extra } from "../../protocol/encoded-size.ts";
 
 /** The log columns of one message, in {@link LOG_COLUMNS} order. */
 export type LogValues = [
@@ -29,30 +33,56 @@ export type LogValues = [
 const LOG_COLUMNS =
   "msg_offset, msg_id, tag, keys, props, sharding_key, body, base64, priority, expire_at, born_at, stored_at, size";
 
-/** Bytes of JSON per statement. */
-const CHUNK_CHARS = 512 * 1024;
+/** UTF-8 bytes of JSON per statement parameter. */
+export const CHUNK_BYTES = 512 * 1024;
+
+/** UTF-8 bytes of a log row's JSON, from its length and what its non-ASCII characters add. */
+function rowBytes(json: string, v: LogValues): number {
+  const [, msgId, tag, keys, props, shardingKey, body, base64, , , , , size] = v;
+  return (
+    json.length +
+    fieldsExtra({ msgId, tag, keys, props, shardingKey, body, base64: base64 === 1, size })
+  );
+}
 
 export class BulkLogWriter {
   private log: string[] = [];
   private keys: string[] = [];
   private ids: string[] = [];
-  private chars = 0;
+  /** UTF-8 bytes queued per parameter: log rows, key rows, msgId rows. */
+  private logBytes = 0;
+  private keyBytes = 0;
+  private idBytes = 0;
 
   constructor(private readonly sql: SqlStorage) {}
 
   /** Queues a log row, its key index rows and its msgId index row. */
   add(values: LogValues, keys: readonly string[]): void {
     const row = JSON.stringify(values);
-    if (row.length > CHUNK_CHARS) {
+    const bytes = rowBytes(row, values);
+    if (bytes > CHUNK_BYTES) {
       writeLogRow(this.sql, values, keys);
       return;
     }
-    this.log.push(row);
     const [offset, msgId, , , , , , , , , , storedAt] = values;
-    for (const key of keys) this.keys.push(JSON.stringify([key, offset]));
-    this.ids.push(JSON.stringify([msgId, offset, storedAt]));
-    this.chars += row.length + 64 * (keys.length + 1);
-    if (this.chars >= CHUNK_CHARS) this.flush();
+    const keyRows = keys.map((key) => JSON.stringify([key, offset]));
+    let keyBytes = 0;
+    for (let i = 0; i < keys.length; i++) keyBytes += keyRows[i]!.length + 1 + utf8Extra(keys[i]);
+    const idRow = JSON.stringify([msgId, offset, storedAt]);
+    const idBytes = idRow.length + 1 + utf8Extra(msgId);
+    if (
+      this.logBytes + bytes + 1 > CHUNK_BYTES ||
+      this.keyBytes + keyBytes > CHUNK_BYTES ||
+      this.idBytes + idBytes > CHUNK_BYTES
+    ) {
+      this.flush();
+    }
+    this.log.push(row);
+    this.keys.push(...keyRows);
+    this.ids.push(idRow);
+    this.logBytes += bytes + 1;
+    this.keyBytes += keyBytes;
+    this.idBytes += idBytes;
   }
 
   /** Writes everything queued. */
@@ -81,7 +111,9 @@ export class BulkLogWriter {
     this.log = [];
     this.keys = [];
     this.ids = [];
-    this.chars = 0;
+    this.logBytes = 0;
+    this.keyBytes = 0;
+    this.idBytes = 0;
   }
 }
 

@@ -3,6 +3,7 @@
  * backlog bound and its overflow policies), pull, retention, purge and the
  * queue's stats.
  */
+import { assertRowFits, fieldsOf, jsonBytes } from "../../protocol/encoded-size.ts";
 import { EdgemqError } from "../../protocol/errors.ts";
 import type { MessageFilter } from "../../protocol/filter.ts";
 import type { NormalizedMessage } from "../../protocol/validate.ts";
@@ -48,8 +49,8 @@ export class ShardLog {
     this.state.bulk = bounded ? null : new BulkLogWriter(this.state.sql);
     try {
       const results: SendResult[] = [];
-      for (const m of messages) {
-        results.push(this.appendOne(m, now, config, known));
+      for (const [i, m] of messages.entries()) {
+        results.push(this.appendOne(m, i, now, config, known));
       }
       this.state.bulk?.flush();
       this.state.saveCounters(...APPEND_KEYS);
@@ -78,6 +79,7 @@ export class ShardLog {
 
   private appendOne(
     m: NormalizedMessage,
+    index: number,
     now: number,
     config: TopicConfig,
     known: Map<string, KnownId>,
@@ -100,11 +102,14 @@ export class ShardLog {
       return { msgId: m.msgId, queue, offset: null, storedAt: now, status: "expired" };
     }
     if (m.deliverAt !== null && m.deliverAt > now) {
+      // The timer row holds the whole message as JSON, which escaping can make twice the body.
+      const json = JSON.stringify(m);
+      assertRowFits(jsonBytes(json, fieldsOf(m)), "a scheduled message", index);
       const { id } = this.state.sql
         .exec<{ id: number }>(
           "INSERT INTO scheduled (due_at, msg) VALUES (?, ?) RETURNING id",
           m.deliverAt,
-          JSON.stringify(m),
+          json,
         )
         .one();
       this.state.sql.exec(

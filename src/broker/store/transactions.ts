@@ -1,4 +1,5 @@
 /** Transactional (half) messages: prepare, commit or rollback, and check-back timing. */
+import { assertRowFits, fieldsOf, jsonBytes } from "../../protocol/encoded-size.ts";
 import { EdgemqError } from "../../protocol/errors.ts";
 import type { TransactionInfo, TransactionStatus } from "../../protocol/types.ts";
 import type { NormalizedMessage } from "../../protocol/validate.ts";
@@ -93,6 +94,9 @@ export class Transactions {
     const last =
       this.state.sql.exec<{ id: number | null }>("SELECT max(id) AS id FROM half").one().id ?? 0;
     const payload: HalfPayload = { message: m, check };
+    // The half row holds the whole message as JSON, which escaping can make twice the body.
+    const json = JSON.stringify(payload);
+    assertRowFits(jsonBytes(json, fieldsOf(m)), "a half message");
     const id = this.state.sql
       .exec<{ id: number }>(
         `INSERT INTO half (id, msg_id, producer_group, msg, created_at, check_at, checks, state)
@@ -100,7 +104,7 @@ export class Transactions {
         Math.max(last + 1, now * 1000),
         m.msgId,
         producerGroup,
-        JSON.stringify(payload),
+        json,
         now,
         checkAt,
       )
