@@ -13,8 +13,10 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.ts";
+import { type AnswerBytes, WHOLE_ANSWER, heldBytes } from "../protocol/encoded-size.ts";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { FilterCache } from "../protocol/filter.ts";
+import { Limits } from "../protocol/limits.ts";
 import { encodeTxId } from "../protocol/ids.ts";
 import type { GroupConfig, TopicConfig } from "../protocol/types.ts";
 import type { NormalizedMessage } from "../protocol/validate.ts";
@@ -58,9 +60,11 @@ export class QueueShard extends DurableObject<Env> {
   readonly #timers: ShardTimers;
   /** Compiled filters by text: each is compiled once, not once per call or watcher check. */
   readonly #filters = new FilterCache();
+  /** One commit holds at most one answer's budget of message bytes (see group-commit.ts). */
   readonly #writes = new GroupCommit(
     () => this.ctx.storage.sync(),
     () => this.#afterWrites(),
+    Limits.maxAnswerBytes,
   );
   /** Saves the delivered count of pulls when nothing else has written it (see pull). */
   #deliveredSave: ReturnType<typeof setTimeout> | null = null;
@@ -91,9 +95,10 @@ export class QueueShard extends DurableObject<Env> {
    * and a failure leaves the other writes of the group, and the record of
    * effects, as they were. Resolves once the group ran and its effects were
    * acted on; the runtime's output gate holds every answer until the commit
-   * is durable, so nothing is acknowledged early.
+   * is durable, so nothing is acknowledged early. `weight` is the bytes of
+   * the messages it stores, which bound a group.
    */
-  #write<T>(fn: (s: ShardStore, now: number) => T): Promise<T> {
+  #write<T>(fn: (s: ShardStore, now: number) => T, weight = 0): Promise<T> {
     return this.#writes.submit(() => {
       const effects = this.#store.state.effects;
       const before = effects.snapshot();
@@ -104,7 +109,7 @@ export class QueueShard extends DurableObject<Env> {
         this.#store.state.reload();
         throw e;
       }
-    });
+    }, weight);
   }
 
   /** After each group of writes, in the same event (so in the same commit). */
@@ -203,7 +208,7 @@ export class QueueShard extends DurableObject<Env> {
       this.#write((s, now) => {
         this.#assertRoomFor(messages);
         return s.log.append(messages, now);
-      }),
+      }, heldBytes(messages)),
     );
   }
 
@@ -250,13 +255,22 @@ export class QueueShard extends DurableObject<Env> {
 
   // ---- receive / ack -------------------------------------------------------
 
-  /** Claims up to `max` messages for the group now (never waits). */
-  receive(group: GroupConfig, max: number, invisibleMs: number, filter?: string) {
+  /**
+   * Claims up to `max` messages for the group now (never waits), within
+   * `bytes` (by default a whole answer's budget, at least one message).
+   */
+  receive(
+    group: GroupConfig,
+    max: number,
+    invisibleMs: number,
+    filter?: string,
+    bytes: AnswerBytes = WHOLE_ANSWER,
+  ) {
     return answer(async () => {
       const f = this.#filters.get(filter);
       // Nothing to hand out: answer now rather than wait for a commit under way.
       if (!this.#read((s, now) => s.receiving.hasReceivable(group.group, f, now))) return [];
-      return this.#write((s, now) => s.receiving.receive(group, max, invisibleMs, f, now));
+      return this.#write((s, now) => s.receiving.receive(group, max, invisibleMs, f, now, bytes));
     });
   }
 
@@ -274,8 +288,9 @@ export class QueueShard extends DurableObject<Env> {
     );
   }
 
-  deadLetters(group: string, limit: number) {
-    return answerNow(() => this.#read((s) => s.consumption.deadLetters(group, limit)));
+  /** Up to `limit` dead letters of the group, within `bytes`. */
+  deadLetters(group: string, limit: number, bytes: AnswerBytes = WHOLE_ANSWER) {
+    return answerNow(() => this.#read((s) => s.consumption.deadLetters(group, limit, bytes)));
   }
 
   resendDeadLetters(group: string, msgIds: string[] | null) {
@@ -290,12 +305,14 @@ export class QueueShard extends DurableObject<Env> {
     return answerNow(() => this.#read((s) => s.queries.findById(msgId)));
   }
 
-  findByKey(key: string, limit: number) {
-    return answerNow(() => this.#read((s) => s.queries.findByKey(key, limit)));
+  /** Messages with a key, oldest first, within `bytes`. */
+  findByKey(key: string, limit: number, bytes: AnswerBytes = WHOLE_ANSWER) {
+    return answerNow(() => this.#read((s) => s.queries.findByKey(key, limit, bytes)));
   }
 
-  findByTime(from: number, to: number, limit: number) {
-    return answerNow(() => this.#read((s) => s.queries.findByTime(from, to, limit)));
+  /** Messages stored in `[from, to)`, oldest first, within `bytes`. */
+  findByTime(from: number, to: number, limit: number, bytes: AnswerBytes = WHOLE_ANSWER) {
+    return answerNow(() => this.#read((s) => s.queries.findByTime(from, to, limit, bytes)));
   }
 
   // ---- transactions --------------------------------------------------------
@@ -303,10 +320,13 @@ export class QueueShard extends DurableObject<Env> {
   /** Stores a half message; answers its id inside this shard. */
   prepare(m: NormalizedMessage, producerGroup: string, check: TransactionCheckConfig) {
     return answer(() =>
-      this.#write((s, now) => {
-        this.#assertRoomFor([m]);
-        return s.transactions.prepare(m, producerGroup, check, now);
-      }),
+      this.#write(
+        (s, now) => {
+          this.#assertRoomFor([m]);
+          return s.transactions.prepare(m, producerGroup, check, now);
+        },
+        heldBytes([m]),
+      ),
     );
   }
 

@@ -7,6 +7,7 @@
 import { type Outcome, unwrap } from "../broker/outcome.ts";
 import type { QueueShard, ShardPullOptions } from "../broker/queue-shard.ts";
 import type { Env } from "../env.ts";
+import { type AnswerBytes, WHOLE_ANSWER } from "../protocol/encoded-size.ts";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { compileFilter } from "../protocol/filter.ts";
 import { encodeReceipt, encodeTxId, parseReceipt, parseTxId } from "../protocol/ids.ts";
@@ -25,6 +26,7 @@ import type {
 } from "../protocol/types.ts";
 import { type NormalizedMessage, normalizeBatch, normalizeMessage } from "../protocol/validate.ts";
 import type { TopicRegistry } from "../registry/topic-registry.ts";
+import { mergeInTurn, mergeOrdered, shareOf } from "./fan-out.ts";
 import { ShardWatch } from "./shard-watch.ts";
 
 /** Isolate-wide caches: the route refresh of RocketMQ clients, about 30 s. */
@@ -348,12 +350,22 @@ export class BrokerService {
     // (or at the one a watcher heard from). A shard with nothing for the group
     // answers at once (it waits for no commit).
     const start = first ?? rotation++ % config.queues;
+    // One answer's byte budget over all the shards asked: each is asked for
+    // what is left, and only the first that hands anything out may exceed it
+    // (with one message), so the shards claim only what this answer returns.
+    let bytes = 0;
     for (let i = 0; i < config.queues && out.length < opts.max; i++) {
+      const left = Limits.maxAnswerBytes - bytes;
+      if (left <= 0) break;
       const q = (start + i) % config.queues;
       const claimed = await this.onShard(topic, () =>
-        this.shard(topic, q).receive(group, opts.max - out.length, opts.invisibleMs, opts.filter),
+        this.shard(topic, q).receive(group, opts.max - out.length, opts.invisibleMs, opts.filter, {
+          max: left,
+          atLeastOne: out.length === 0,
+        }),
       );
       for (const c of claimed) {
+        bytes += c.bytes;
         out.push({
           ...c.message,
           receipt: encodeReceipt({
@@ -438,32 +450,46 @@ export class BrokerService {
     return rpc(() => this.registry().subscriptions(group));
   }
 
-  /** Runs `fn` on every shard of every topic the group consumes (topics deleted since are skipped). */
-  private async onGroupShards<T>(
+  /** Every shard of every topic the group consumes (topics deleted since are skipped), topic by topic. */
+  private async groupShards(
     group: string,
-    fn: (shard: DurableObjectStub<QueueShard>) => Promise<Outcome<T[]>> | Outcome<T[]>,
-  ): Promise<T[]> {
+  ): Promise<{ topic: string; stub: DurableObjectStub<QueueShard> }[]> {
     const topics = await this.groupTopics(group);
-    const lists = await Promise.all(
+    const perTopic = await Promise.all(
       topics.map(async (t) => {
         const config = await this.topic(t).catch(() => null);
         if (!config) return [];
-        const perQueue = await Promise.all(
-          this.queues(config).map((q) => this.onShard(t, () => fn(this.shard(t, q)))),
-        );
-        return perQueue.flat();
+        return this.queues(config).map((q) => ({ topic: t, stub: this.shard(t, q) }));
       }),
     );
-    return lists.flat() as T[];
+    return perTopic.flat();
   }
 
+  /**
+   * The group's dead letters over every shard of its topics: at most `limit`
+   * and one answer's byte budget, each shard asked for its share of it (see
+   * fan-out.ts).
+   */
   async deadLetters(group: string, limit: number): Promise<Message[]> {
-    const all = await this.onGroupShards<Message>(group, (s) => s.deadLetters(group, limit));
-    return all.slice(0, limit);
+    const shards = await this.groupShards(group);
+    const ask = (i: number, bytes: AnswerBytes) =>
+      this.onShard(shards[i]!.topic, () => shards[i]!.stub.deadLetters(group, limit, bytes));
+    const share = shareOf(Limits.maxAnswerBytes, shards.length);
+    const pages = await Promise.all(shards.map((_, i) => ask(i, share)));
+    let merged = mergeInTurn(pages, limit, Limits.maxAnswerBytes);
+    if (merged.refill !== null) {
+      pages[merged.refill] = await ask(merged.refill, WHOLE_ANSWER);
+      merged = mergeInTurn(pages, limit, Limits.maxAnswerBytes);
+    }
+    return merged.messages;
   }
 
   async resendDeadLetters(group: string, msgIds: string[] | null): Promise<string[]> {
-    return this.onGroupShards<string>(group, (s) => s.resendDeadLetters(group, msgIds));
+    const shards = await this.groupShards(group);
+    const lists = await Promise.all(
+      shards.map((s) => this.onShard(s.topic, () => s.stub.resendDeadLetters(group, msgIds))),
+    );
+    return lists.flat();
   }
 
   // ---- query ---------------------------------------------------------------
@@ -480,25 +506,31 @@ export class BrokerService {
     return hit;
   }
 
+  /**
+   * Messages by key or store time over every queue, oldest first: at most
+   * `limit` and one answer's byte budget, each shard asked for its share of
+   * it (see fan-out.ts).
+   */
   async find(
     topic: string,
     by: { key: string } | { from: number; to: number },
     limit: number,
   ): Promise<Message[]> {
     const config = await this.topic(topic);
-    const lists = await Promise.all(
-      this.queues(config).map((q) =>
-        this.onShard(topic, () =>
-          "key" in by
-            ? this.shard(topic, q).findByKey(by.key, limit)
-            : this.shard(topic, q).findByTime(by.from, by.to, limit),
-        ),
-      ),
-    );
-    return lists
-      .flat()
-      .sort((a, b) => a.storedAt - b.storedAt || a.queue - b.queue || a.offset - b.offset)
-      .slice(0, limit);
+    const ask = (q: number, bytes: AnswerBytes) =>
+      this.onShard(topic, () =>
+        "key" in by
+          ? this.shard(topic, q).findByKey(by.key, limit, bytes)
+          : this.shard(topic, q).findByTime(by.from, by.to, limit, bytes),
+      );
+    const share = shareOf(Limits.maxAnswerBytes, config.queues);
+    const pages = await Promise.all(this.queues(config).map((q) => ask(q, share)));
+    let merged = mergeOrdered(pages, limit, Limits.maxAnswerBytes);
+    if (merged.refill !== null) {
+      pages[merged.refill] = await ask(merged.refill, WHOLE_ANSWER);
+      merged = mergeOrdered(pages, limit, Limits.maxAnswerBytes);
+    }
+    return merged.messages;
   }
 
   async queueStats(topic: string) {

@@ -108,6 +108,17 @@ export function jsonBytes(json: string, f: StoredFields): number {
   return json.length + fieldsExtra(f);
 }
 
+/**
+ * About the bytes a batch of messages adds to a shard's commit (body text
+ * plus a fixed overhead each, without scanning the bodies): what bounds a
+ * group commit.
+ */
+export function heldBytes(messages: readonly NormalizedMessage[]): number {
+  let bytes = 0;
+  for (const m of messages) bytes += Math.max(m.size, m.body.length) + MESSAGE_OVERHEAD_BYTES;
+  return bytes;
+}
+
 /** Room kept below {@link Limits.maxRowBytes} for the row's other columns and SQLite's record header. */
 export const ROW_SLACK_BYTES = 4096;
 
@@ -123,4 +134,48 @@ export function assertRowFits(bytes: number, what: string, index?: number): void
     `${where}stored as ${what} it takes ${bytes} bytes (JSON escapes included); a stored row holds at most ${Limits.maxRowBytes - ROW_SLACK_BYTES}`,
     index === undefined ? undefined : { index },
   );
+}
+
+/** How many bytes an answer may hold, as a caller asks a shard for one. */
+export interface AnswerBytes {
+  /** Encoded message bytes the answer may hold (see {@link answerBytes}). */
+  max: number;
+  /**
+   * Whether the answer takes its first message whatever its size, so a
+   * reader always progresses. False when the caller already holds messages
+   * for the same answer (a fan-out's later shards).
+   */
+  atLeastOne: boolean;
+}
+
+/** A whole answer's budget: {@link Limits.maxAnswerBytes}, at least one message. */
+export const WHOLE_ANSWER: AnswerBytes = { max: Limits.maxAnswerBytes, atLeastOne: true };
+
+/** Counts the messages an answer takes against its {@link AnswerBytes}. */
+export class ByteBudget {
+  /** Bytes taken so far. */
+  used = 0;
+  /** Messages taken so far. */
+  taken = 0;
+  /** A message did not fit: the answer is cut by bytes, not by its count. */
+  cut = false;
+
+  constructor(private readonly limit: AnswerBytes = WHOLE_ANSWER) {}
+
+  /** Takes a message of `bytes` if it fits (the first always does with `atLeastOne`). */
+  take(bytes: number): boolean {
+    if (this.cut) return false;
+    if (this.used + bytes > this.limit.max && !(this.taken === 0 && this.limit.atLeastOne)) {
+      this.cut = true;
+      return false;
+    }
+    this.used += bytes;
+    this.taken++;
+    return true;
+  }
+
+  /** Bytes left (never below 0). */
+  get left(): number {
+    return Math.max(0, this.limit.max - this.used);
+  }
 }

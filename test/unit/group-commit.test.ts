@@ -41,6 +41,38 @@ describe("GroupCommit", () => {
     expect(groups).toEqual([[1], [2, 3, 4]]);
   });
 
+  it("bounds a group by the weight of its writes, always taking at least one", async () => {
+    const commits = manualCommits();
+    const groups: number[][] = [];
+    let current: number[] = [];
+    const gc = new GroupCommit(
+      commits.durable,
+      () => {
+        groups.push(current);
+        current = [];
+      },
+      100,
+    );
+    const write = (x: number) => () => (current.push(x), x);
+    const first = gc.submit(write(1), 10);
+    await flush();
+    // Arriving during the first commit: 60 + 40 fit in one group, 30 more starts the next,
+    // and a write heavier than the bound still runs, alone.
+    const rest = [
+      gc.submit(write(2), 60),
+      gc.submit(write(3), 40),
+      gc.submit(write(4), 30),
+      gc.submit(write(5), 500),
+      gc.submit(write(6), 1),
+    ];
+    for (let i = 0; i < 5; i++) {
+      commits.finishOne();
+      await flush();
+    }
+    expect(await Promise.all([first, ...rest])).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(groups).toEqual([[1], [2, 3], [4], [5], [6]]);
+  });
+
   it("settles each write with its own outcome: one that throws does not fail the others", async () => {
     const commits = manualCommits();
     const gc = new GroupCommit(commits.durable);

@@ -11,10 +11,15 @@
  * Nothing is acknowledged early: callers are answered as soon as their
  * group has run, and the runtime's output gate holds those answers until the
  * commit is durable.
+ *
+ * A group is bounded by the weight of its writes (the bytes of the messages
+ * they store): one commit then never holds more than that, however many
+ * large sends pile up during a slow commit; the rest form the next group.
  */
 
 interface Pending {
   write: () => unknown;
+  weight: number;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -24,6 +29,7 @@ export class GroupCommit {
   #running = false;
   readonly #durable: () => Promise<void>;
   readonly #afterGroup: (() => void | Promise<void>) | undefined;
+  readonly #maxWeight: number;
 
   /**
    * @param durable resolves when everything written so far is committed
@@ -31,10 +37,17 @@ export class GroupCommit {
    * @param afterGroup runs once after each group's writes, before anyone is
    *   answered (arming alarms, waking waiters); if it throws, the whole group
    *   gets its error.
+   * @param maxWeight the most weight one group takes (its first write
+   *   whatever its weight).
    */
-  constructor(durable: () => Promise<void>, afterGroup?: () => void | Promise<void>) {
+  constructor(
+    durable: () => Promise<void>,
+    afterGroup?: () => void | Promise<void>,
+    maxWeight = Infinity,
+  ) {
     this.#durable = durable;
     this.#afterGroup = afterGroup;
+    this.#maxWeight = maxWeight;
   }
 
   /** Writes submitted but not yet run (waiting for the commit under way). */
@@ -44,22 +57,34 @@ export class GroupCommit {
 
   /**
    * Runs `write` (synchronous: each one all or nothing on its own, e.g. in its
-   * own nested transaction) in the next group; resolves with what it returned
-   * or rejects with what it threw, without affecting the other writes.
+   * own nested transaction) in the next group with room for its `weight`;
+   * resolves with what it returned or rejects with what it threw, without
+   * affecting the other writes.
    */
-  submit<T>(write: () => T): Promise<T> {
+  submit<T>(write: () => T, weight = 0): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ write, resolve: resolve as (v: unknown) => void, reject });
+      this.#queue.push({ write, weight, resolve: resolve as (v: unknown) => void, reject });
       if (!this.#running) void this.#drain();
     });
+  }
+
+  /** The next group: writes in arrival order up to the weight bound, at least one. */
+  #nextGroup(): Pending[] {
+    let n = 0;
+    let weight = 0;
+    while (n < this.#queue.length) {
+      weight += this.#queue[n]!.weight;
+      if (n > 0 && weight > this.#maxWeight) break;
+      n++;
+    }
+    return this.#queue.splice(0, n);
   }
 
   async #drain(): Promise<void> {
     this.#running = true;
     try {
       while (this.#queue.length > 0) {
-        const group = this.#queue;
-        this.#queue = [];
+        const group = this.#nextGroup();
         const outcomes = group.map((p) => {
           try {
             return { ok: true as const, value: p.write() };

@@ -4,11 +4,12 @@
  * receipts, retries, dead letters and per-group stats.
  */
 import { EdgemqError, badRequest } from "../../protocol/errors.ts";
-import type { GroupConfig, GroupQueueStats, Message } from "../../protocol/types.ts";
+import type { AnswerBytes } from "../../protocol/encoded-size.ts";
+import type { GroupConfig, GroupQueueStats } from "../../protocol/types.ts";
 import { BATCH, exhausted, retryDelayMs } from "../timers/timing.ts";
 import { Limits } from "../../protocol/limits.ts";
 import { PopState, UNSETTLED } from "./schema.ts";
-import type { LogRow, StoreState } from "./state.ts";
+import type { LogRow, MessagePage, StoreState } from "./state.ts";
 
 export interface InflightRow {
   msg_offset: number;
@@ -334,16 +335,17 @@ export class Consumption {
     return row.t;
   }
 
-  deadLetters(group: string, limit: number): Message[] {
-    return this.state.sql
-      .exec<LogRow & { reconsume_times: number }>(
+  /** The group's dead letters, oldest offset first: up to `limit`, within `bytes`. */
+  deadLetters(group: string, limit: number, bytes: AnswerBytes): MessagePage {
+    return this.state.page(
+      this.state.sql.exec<LogRow & { reconsume_times: number }>(
         `SELECT log.*, dlq.reconsume_times FROM dlq JOIN log ON log.msg_offset = dlq.msg_offset
          WHERE dlq.grp = ? ORDER BY dlq.msg_offset LIMIT ?`,
         group,
         limit,
-      )
-      .toArray()
-      .map((row) => this.state.toMessage(row, row.reconsume_times));
+      ),
+      bytes,
+    );
   }
 
   /** Takes dead letters (all, or those with the given msgIds) back to the group, reconsumeTimes 0. */

@@ -3,7 +3,7 @@
  * backlog bound and its overflow policies), pull, retention, purge and the
  * queue's stats.
  */
-import { assertRowFits, fieldsOf, jsonBytes } from "../../protocol/encoded-size.ts";
+import { ByteBudget, assertRowFits, fieldsOf, jsonBytes } from "../../protocol/encoded-size.ts";
 import { EdgemqError } from "../../protocol/errors.ts";
 import type { MessageFilter } from "../../protocol/filter.ts";
 import type { NormalizedMessage } from "../../protocol/validate.ts";
@@ -225,7 +225,9 @@ export class ShardLog {
   }
 
   /**
-   * Reads up to `max` visible messages from `offset` on. Scans at most a
+   * Reads up to `max` visible messages from `offset` on, within the answer's
+   * byte budget (at least one message, so a reader always progresses: a
+   * message that does not fit is where `nextOffset` stops). Scans at most a
    * bounded number of rows past filtered-out or expired ones, so a selective
    * filter over a huge backlog answers in bounded time with `nextOffset`
    * moved on.
@@ -245,7 +247,9 @@ export class ShardLog {
     const skipped = offset < minOffset ? minOffset - offset : 0;
     let next = Math.min(Math.max(offset, minOffset), maxOffset);
     const messages: Message[] = [];
+    const budget = new ByteBudget();
     const limit = filter.matchesAll ? max : BATCH.scan;
+    // Read lazily: rows past the budget are never loaded.
     const rows = this.state.sql.exec<LogRow>(
       "SELECT * FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?",
       next,
@@ -255,12 +259,13 @@ export class ShardLog {
     for (const row of rows) {
       if (messages.length >= max) break;
       read++;
+      const live =
+        (row.expire_at === null || row.expire_at > now) && this.state.matches(row, filter);
+      if (live && !budget.take(this.state.answerBytes(row))) break;
       next = row.msg_offset + 1;
-      if (row.expire_at !== null && row.expire_at <= now) continue;
-      if (!this.state.matches(row, filter)) continue;
-      messages.push(this.state.toMessage(row));
+      if (live) messages.push(this.state.toMessage(row));
     }
-    if (messages.length < max && next < maxOffset && read < limit) {
+    if (!budget.cut && messages.length < max && next < maxOffset && read < limit) {
       // Everything up to the end was read; the rest are gaps left by drops.
       next = maxOffset;
     }

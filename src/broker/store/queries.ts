@@ -1,6 +1,7 @@
 /** Message queries: by msgId (with each group's status), by key, by store time. */
+import type { AnswerBytes } from "../../protocol/encoded-size.ts";
 import type { Message } from "../../protocol/types.ts";
-import type { LogRow, StoreState } from "./state.ts";
+import type { LogRow, MessagePage, StoreState } from "./state.ts";
 
 export type GroupMessageStatus = "consumed" | "pending" | "inflight" | "retrying" | "dlq";
 
@@ -44,29 +45,31 @@ export class Queries {
     return { ...this.state.toMessage(row), groups };
   }
 
-  findByKey(key: string, limit: number): Message[] {
+  /** Messages with `key`, oldest first: up to `limit`, within `bytes`. */
+  findByKey(key: string, limit: number, bytes: AnswerBytes): MessagePage {
     this.state.topicConfig();
-    return this.state.sql
-      .exec<LogRow>(
+    return this.state.page(
+      this.state.sql.exec<LogRow>(
         `SELECT log.* FROM msg_key JOIN log ON log.msg_offset = msg_key.msg_offset
          WHERE msg_key.key = ? ORDER BY msg_key.msg_offset LIMIT ?`,
         key,
         limit,
-      )
-      .toArray()
-      .map((r) => this.state.toMessage(r));
+      ),
+      bytes,
+    );
   }
 
-  findByTime(from: number, to: number, limit: number): Message[] {
+  /** Messages stored in `[from, to)`, oldest first: up to `limit`, within `bytes`. */
+  findByTime(from: number, to: number, limit: number, bytes: AnswerBytes): MessagePage {
     this.state.topicConfig();
-    return this.state.sql
-      .exec<LogRow>(
+    return this.state.page(
+      this.state.sql.exec<LogRow>(
         "SELECT * FROM log WHERE stored_at >= ? AND stored_at < ? ORDER BY stored_at, msg_offset LIMIT ?",
         from,
         to,
         limit,
-      )
-      .toArray()
-      .map((r) => this.state.toMessage(r));
+      ),
+      bytes,
+    );
   }
 }

@@ -4,6 +4,7 @@
  * scan that decides what an orderly group may take lives here; what happens
  * to a receipt after (ack, nack, lapse, dead letter) is consumption.ts's.
  */
+import { type AnswerBytes, ByteBudget, WHOLE_ANSWER } from "../../protocol/encoded-size.ts";
 import type { MessageFilter } from "../../protocol/filter.ts";
 import type { GroupConfig, Message } from "../../protocol/types.ts";
 import { BATCH, exhausted } from "../timers/timing.ts";
@@ -29,6 +30,8 @@ interface ScanRow {
 export interface Claimed {
   message: Message;
   handle: string;
+  /** What the message takes in an answer (see encoded-size.ts): fan-outs add these up. */
+  bytes: number;
 }
 
 /** A shard's receive path. */
@@ -40,9 +43,11 @@ export class Receiving {
   ) {}
 
   /**
-   * Hands out up to `max` messages to `group`: first those due again (retries
-   * and lapsed receipts), then new ones from the group's cursor. Each is
-   * invisible to the group for `invisibleMs`.
+   * Hands out up to `max` messages to `group`, within `bytes` (see
+   * encoded-size.ts): first those due again (retries and lapsed receipts),
+   * then new ones from the group's cursor. Each is invisible to the group
+   * for `invisibleMs`. Only what is answered is claimed: a message past the
+   * byte budget stays where it was, for the next receive.
    */
   receive(
     given: GroupConfig,
@@ -50,11 +55,13 @@ export class Receiving {
     invisibleMs: number,
     filter: MessageFilter,
     now: number,
+    bytes: AnswerBytes = WHOLE_ANSWER,
   ): Claimed[] {
     this.state.topicConfig();
     // The newest snapshot known here, which may be newer than the caller's cached one.
     const group = this.state.rememberGroup(given, now);
     const out: Claimed[] = [];
+    const budget = new ByteBudget(bytes);
     const visibleAt = now + invisibleMs;
 
     // 1. Messages due again, oldest due first.
@@ -86,6 +93,8 @@ export class Receiving {
         );
         continue;
       }
+      const size = this.state.answerBytes(row);
+      if (!budget.take(size)) break;
       const handle = this.consumption.newHandle();
       this.state.sql.exec(
         `UPDATE inflight SET state = ${STATE_INFLIGHT}, visible_at = ?, deliveries = deliveries + 1, handle = ?
@@ -95,9 +104,9 @@ export class Receiving {
         group.group,
         r.msg_offset,
       );
-      out.push({ message: this.state.toMessage(row, r.deliveries), handle });
+      out.push({ message: this.state.toMessage(row, r.deliveries), handle, bytes: size });
     }
-    if (out.length >= max) {
+    if (out.length >= max || budget.cut) {
       this.state.effects.timer(visibleAt);
       this.state.counters.delivered += out.length;
       this.state.saveCounters("expired", "delivered");
@@ -110,6 +119,8 @@ export class Receiving {
     // scan; an orderly group's scan reads its own claims back, so they go in as taken.
     const taken: [number, string, string | null][] = [];
     const cursor = this.scanNew(group, start, max - out.length, filter, now, (row) => {
+      const size = this.state.answerBytes(row);
+      if (!budget.take(size)) return false;
       const handle = this.consumption.newHandle();
       if (group.orderly) {
         this.state.sql.exec(
@@ -124,7 +135,8 @@ export class Receiving {
       } else {
         taken.push([row.msg_offset, handle, row.sharding_key]);
       }
-      out.push({ message: this.state.toMessage(row, 0), handle });
+      out.push({ message: this.state.toMessage(row, 0), handle, bytes: size });
+      return true;
     });
     if (taken.length) {
       this.state.sql.exec(
@@ -154,7 +166,8 @@ export class Receiving {
 
   /**
    * Walks the log from `start` for messages the group never had, calling
-   * `take` for each one it may have now (at most `room`), and answers the new
+   * `take` for each one it may have now (at most `room`; `take` answers false
+   * when the answer is full, and the walk stops there), and answers the new
    * pop cursor: every offset below it was handed out or passed over (filtered
    * out, expired). With `probe` nothing is written.
    *
@@ -170,7 +183,7 @@ export class Receiving {
     room: number,
     filter: MessageFilter,
     now: number,
-    take: (row: LogRow) => void,
+    take: (row: LogRow) => boolean,
     probe = false,
   ): number {
     let cursor = start;
@@ -200,10 +213,11 @@ export class Receiving {
         blocked.add(r.sharding_key);
       }
     }
-    const takeOne = (row: LogRow) => {
-      take(row);
+    const takeOne = (row: LogRow): boolean => {
+      if (!take(row)) return false;
       taken++;
       if (group.orderly && row.sharding_key !== null) blocked.add(row.sharding_key);
+      return true;
     };
     // Whole rows when most are handed out; without bodies when many may be held back.
     const columns = group.orderly ? SCAN_COLUMNS : "*";
@@ -232,7 +246,8 @@ export class Receiving {
           break;
         }
         const full = group.orderly ? this.state.logRow(off) : (row as LogRow);
-        if (full) takeOne(full);
+        // The answer is full: the cursor stays here, so this message is the next receive's.
+        if (full && !takeOne(full)) return cursor;
       }
       cursor = off + 1;
     }
@@ -259,7 +274,7 @@ export class Receiving {
       if (taken >= room) break;
       if (!live(row) || (row.sharding_key !== null && blocked.has(row.sharding_key))) continue;
       const full = this.state.logRow(row.msg_offset);
-      if (full) takeOne(full);
+      if (full && !takeOne(full)) break;
     }
     return cursor;
   }

@@ -1,4 +1,5 @@
 /** Scheduled (delayed) messages: their timers, moving due ones into the log, recall. */
+import { Limits } from "../../protocol/limits.ts";
 import type { NormalizedMessage } from "../../protocol/validate.ts";
 import { BulkLogWriter } from "./bulk-writer.ts";
 import { BATCH } from "../timers/timing.ts";
@@ -19,18 +20,30 @@ export class Scheduling {
 
   /**
    * Moves due scheduled messages into the log in due-time order, a bounded
-   * batch per call. Idempotent: a moved message's timer row is gone, so an
-   * alarm that fires twice moves nothing twice.
+   * batch per call: at most `BATCH.scheduled` messages and one answer's byte
+   * budget of their stored JSON (at least one), so a run of large messages
+   * never holds more than that in memory at once. Idempotent: a moved
+   * message's timer row is gone, so an alarm that fires twice moves nothing
+   * twice.
    */
   moveDue(now: number): { moved: number; more: boolean } {
     const config = this.state.topicConfig();
-    const due = this.state.sql
-      .exec<{ id: number; msg: string }>(
-        "SELECT id, msg FROM scheduled WHERE due_at <= ? ORDER BY due_at, id LIMIT ?",
-        now,
-        BATCH.scheduled,
-      )
-      .toArray();
+    const due: { id: number; msg: string }[] = [];
+    let bytes = 0;
+    let cut = false;
+    // Read lazily: rows past the budget are never loaded.
+    for (const row of this.state.sql.exec<{ id: number; msg: string }>(
+      "SELECT id, msg FROM scheduled WHERE due_at <= ? ORDER BY due_at, id LIMIT ?",
+      now,
+      BATCH.scheduled,
+    )) {
+      if (due.length > 0 && bytes + row.msg.length > Limits.maxAnswerBytes) {
+        cut = true;
+        break;
+      }
+      due.push(row);
+      bytes += row.msg.length;
+    }
     // Nothing due (an early or repeated alarm): nothing to write, no commit.
     if (due.length === 0) return { moved: 0, more: false };
     // The timer rows read above, removed with one statement.
@@ -64,7 +77,7 @@ export class Scheduling {
       this.state.bulk = null;
     }
     this.state.saveCounters(...COUNTER_KEYS);
-    const more = due.length === BATCH.scheduled;
+    const more = cut || due.length === BATCH.scheduled;
     if (more) this.state.effects.moreDue = true;
     return { moved, more };
   }

@@ -3,6 +3,7 @@
  * mirrored from `meta`, the topic and group configs, and the row helpers
  * (log row to message, filter match) the log, consumption and queries use.
  */
+import { type AnswerBytes, ByteBudget, answerBytes } from "../../protocol/encoded-size.ts";
 import { EdgemqError } from "../../protocol/errors.ts";
 import type { MessageFilter } from "../../protocol/filter.ts";
 import type { GroupConfig, Message, TopicConfig } from "../../protocol/types.ts";
@@ -27,6 +28,21 @@ export interface LogRow {
   stored_at: number;
   size: number;
   [k: string]: SqlStorageValue;
+}
+
+/**
+ * A shard's answer to a query or a DLQ list: messages in the shard's order,
+ * cut by count or by bytes, as the gateway merges it with other shards'.
+ */
+export interface MessagePage {
+  messages: Message[];
+  /** What each message takes in an answer, in the same order. */
+  sizes: number[];
+  /**
+   * The first message left out because the byte budget was spent (its store
+   * time and offset: where the answer stops), or null when it was not cut by bytes.
+   */
+  next: { storedAt: number; queue: number; offset: number } | null;
 }
 
 /** Counters kept in `meta`, mirrored in memory. */
@@ -241,6 +257,39 @@ export class StoreState {
     if (row.sharding_key !== null) m.shardingKey = row.sharding_key;
     if (row.expire_at !== null) m.expireAt = row.expire_at;
     return m;
+  }
+
+  /**
+   * Turns rows (read lazily, in answer order) into a {@link MessagePage}
+   * within `bytes`: rows past the budget are never read.
+   */
+  page(rows: Iterable<LogRow & { reconsume_times?: number }>, bytes: AnswerBytes): MessagePage {
+    const budget = new ByteBudget(bytes);
+    const out: MessagePage = { messages: [], sizes: [], next: null };
+    for (const row of rows) {
+      const size = this.answerBytes(row);
+      if (!budget.take(size)) {
+        out.next = { storedAt: row.stored_at, queue: this.queue, offset: row.msg_offset };
+        break;
+      }
+      out.messages.push(this.toMessage(row, row.reconsume_times ?? 0));
+      out.sizes.push(size);
+    }
+    return out;
+  }
+
+  /** The bytes a log row takes in an answer (counted against its byte budget). */
+  answerBytes(row: LogRow): number {
+    return answerBytes({
+      msgId: row.msg_id,
+      body: row.body,
+      base64: row.base64 === 1,
+      size: row.size,
+      tag: row.tag,
+      keys: row.keys,
+      props: row.props,
+      shardingKey: row.sharding_key,
+    });
   }
 
   /** Whether a row passes a consumer's filter. */
