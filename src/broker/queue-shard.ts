@@ -20,12 +20,13 @@ import { Limits } from "../protocol/limits.ts";
 import { encodeTxId } from "../protocol/ids.ts";
 import type { GroupConfig, TopicConfig } from "../protocol/types.ts";
 import type { NormalizedMessage } from "../protocol/validate.ts";
+import { DueBackoff } from "./timers/due-backoff.ts";
 import { ShardTimers } from "./timers/shard-timers.ts";
 import { GroupCommit } from "./concurrency/group-commit.ts";
 import { answer, answerNow } from "./outcome.ts";
 import { runCheck } from "./outbound/check-back.ts";
 import type { ReceiptRef, ResetTarget } from "./store/consumption.ts";
-import { nextDueAt, runDueWork } from "./store/due-work.ts";
+import { DUE_KINDS, type DueKind, nextDueAt, runDueKind } from "./store/due-work.ts";
 import type { WriteEffects } from "./store/effects.ts";
 import { type ShardStore, openShardStore } from "./store/index.ts";
 import { assertRoomFor, resolveStorageLimit } from "./store/storage-limit.ts";
@@ -58,6 +59,8 @@ export interface ShardPullOptions {
 export class QueueShard extends DurableObject<Env> {
   readonly #store: ShardStore;
   readonly #timers: ShardTimers;
+  /** Kinds of timer work that failed wait a while before their next try (see timers/due-backoff.ts). */
+  readonly #backoff = new DueBackoff();
   /** Compiled filters by text: each is compiled once, not once per call or watcher check. */
   readonly #filters = new FilterCache();
   /** One commit holds at most one answer's budget of message bytes (see group-commit.ts). */
@@ -134,7 +137,10 @@ export class QueueShard extends DurableObject<Env> {
   /** Sets the alarm at the earliest stored timer (none once the topic is gone). */
   async #rearm(now: number, more: boolean): Promise<void> {
     if (!this.#store.state.config) return;
-    await this.#timers.set(nextDueAt(this.#store, now, this.#timers.lastMoveAt, more), now);
+    const next = nextDueAt(this.#store, now, this.#timers.lastMoveAt, more, (k) =>
+      this.#backoff.notBefore(k),
+    );
+    await this.#timers.set(next, now);
   }
 
   // ---- admin ---------------------------------------------------------------
@@ -161,8 +167,9 @@ export class QueueShard extends DurableObject<Env> {
     return answerNow(() => this.#read((s) => s.consumption.groupStats(group)));
   }
 
+  /** Purges the queue at once; the alarm deletes what is left in bounded steps (see store/purge.ts). */
   purge() {
-    return answer(() => this.#write((s, now) => s.log.purge(now)));
+    return answer(() => this.#write((s, now) => s.purging.purge(now)));
   }
 
   /**
@@ -349,27 +356,52 @@ export class QueueShard extends DurableObject<Env> {
   // ---- timers --------------------------------------------------------------
 
   /**
-   * The one alarm: moves due scheduled messages, lapses receipts, sweeps
-   * retention and starts transaction check-backs, each in bounded batches,
-   * then re-arms at the earliest remaining timer.
+   * The one alarm: moves due scheduled messages, lapses receipts, cleans up
+   * after a purge, sweeps retention, goes on with resends, rolls back half
+   * messages past their lifetime and starts transaction check-backs, each in
+   * bounded batches, then re-arms at the earliest remaining timer.
    */
   override async alarm(): Promise<void> {
     this.#timers.fired();
     await this.#runDueWork();
   }
 
-  /** The alarm's work, also run by the in-memory timer (see shard-timers.ts). */
+  /**
+   * The alarm's work, also run by the in-memory timer (see shard-timers.ts).
+   * Each kind is a write of its own (one commit for all of them, each in its
+   * own transaction): a kind that fails leaves the others' work done, backs
+   * off, and the alarm is re-armed from what is left either way.
+   */
   async #runDueWork(): Promise<void> {
     if (!this.#store.state.config) return;
-    const checks = await this.#write((s, now) => {
-      const done = runDueWork(s, now);
-      if (done.moved > 0) this.#timers.lastMoveAt = now;
-      return done.checks;
-    });
+    const start = Date.now();
+    const runs = DUE_KINDS.filter((kind) => this.#backoff.ready(kind, start)).map((kind) =>
+      this.#write((s, now) => this.#runDueKind(s, kind, now)).catch((e: unknown) => {
+        console.error(`edgemq: shard timer work "${kind}" failed`, e);
+        return null;
+      }),
+    );
+    const done = await Promise.all(runs);
+    // A kind that failed set nothing: the alarm is set from the tables and the backoff.
+    if (done.includes(null)) await this.#rearm(Date.now(), false);
+    const checks = done.flatMap((d) => d?.checks ?? []);
     // Not awaited: a check URL that hangs must not hold this alarm (and with it
     // every later timer of the shard). Each check is already claimed, so one
     // lost with the object is simply repeated at its next check time.
     if (checks.length) this.ctx.waitUntil(this.#runChecks(checks));
+  }
+
+  /** One kind of due work; a failure is recorded before the group's re-arm reads the backoff. */
+  #runDueKind(s: ShardStore, kind: DueKind, now: number) {
+    try {
+      const done = runDueKind(s, kind, now);
+      this.#backoff.succeeded(kind);
+      if (done.moved > 0) this.#timers.lastMoveAt = now;
+      return done;
+    } catch (e) {
+      this.#backoff.failed(kind, now);
+      throw e;
+    }
   }
 
   /** Asks producer groups about open transactions; a slow check URL never holds up sends. */

@@ -521,6 +521,7 @@ export const consoleScript = String.raw`"use strict";
           { label: "Scheduled", num: true, get: function (q) { return num(q.scheduled); } },
           { label: "Dropped", num: true, get: function (q) { return num(q.dropped); } },
           { label: "Expired", num: true, get: function (q) { return num(q.expired); } },
+          { label: "Parked", num: true, get: function (q) { return num(q.parked || 0); } },
           { label: "In msg/s", num: true, get: function (q) { return rate(q.in); } },
           { label: "Out msg/s", num: true, get: function (q) { return rate(q.out); } },
         ], rowsOf(qs, null, function (q) { return "q" + q.queue; })));

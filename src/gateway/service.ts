@@ -484,12 +484,24 @@ export class BrokerService {
     return merged.messages;
   }
 
-  async resendDeadLetters(group: string, msgIds: string[] | null): Promise<string[]> {
+  /**
+   * Takes dead letters back to the group: the msgIds given, or all. All of
+   * them go in bounded steps per shard: `resent` names those taken back by
+   * this call, and `continuing` says shards go on with the rest through
+   * their alarms.
+   */
+  async resendDeadLetters(
+    group: string,
+    msgIds: string[] | null,
+  ): Promise<{ resent: string[]; continuing: boolean }> {
     const shards = await this.groupShards(group);
-    const lists = await Promise.all(
+    const steps = await Promise.all(
       shards.map((s) => this.onShard(s.topic, () => s.stub.resendDeadLetters(group, msgIds))),
     );
-    return lists.flat();
+    return {
+      resent: steps.flatMap((r) => r.resent),
+      continuing: steps.some((r) => r.continuing),
+    };
   }
 
   // ---- query ---------------------------------------------------------------

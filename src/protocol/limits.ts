@@ -57,6 +57,12 @@ export const Limits = {
   maxRetentionMs: 365 * 24 * 3600_000,
   /** Scheduling horizon. */
   maxDelayMs: 40 * 24 * 3600_000,
+  /**
+   * The longest a transaction's half message stays open: older ones are
+   * rolled back by the broker, whatever their producer group's check-back
+   * settings (a group without a check URL is never asked).
+   */
+  maxTransactionLifetimeMs: 24 * 3600_000,
   /** The dedup window for producer-supplied msgIds. */
   dedupWindowMs: 24 * 3600_000,
   /** Priority range. */

@@ -94,6 +94,12 @@ export interface QueueStats {
   sent: number;
   /** Messages handed out from this queue by pull and receive (redeliveries count again). */
   delivered: number;
+  /**
+   * Rows of this queue's timer work (a scheduled message coming due, a half
+   * message's check-back) that failed again and again and were set aside
+   * instead of being retried forever; never decreases.
+   */
+  parked: number;
 }
 
 export interface GroupConfig {

@@ -44,6 +44,44 @@ describe("schema versions", () => {
     expect(byKey.body.messages).toHaveLength(1);
   });
 
+  it("takes a version-1 shard to version 2: open half messages' counters backfilled, the new table and index made", async () => {
+    const topic = await createTopic({ queues: 1 });
+    for (const body of ["half-one", "half-two"]) {
+      const r = await api("POST", `/v1/topics/${topic}/transactions`, {
+        message: { body },
+        producerGroup: "pg-migrate",
+      });
+      expect(r.status).toBe(200);
+    }
+    await runInDurableObject(shardStub(topic, 0), (_i, state) => {
+      const sql = state.storage.sql;
+      // A version-1 database: no half counters, no parked table, no age index, recorded at 1.
+      sql.exec("DELETE FROM meta WHERE k IN ('half_open', 'half_bytes')");
+      sql.exec("DROP TABLE parked");
+      sql.exec("DROP INDEX half_open_by_age");
+      sql.exec("DELETE FROM schema_migrations WHERE version > 1");
+      expect(schemaVersion(sql)).toBe(1);
+      const outcome = state.storage.transactionSync(() =>
+        migrate(sql, SHARD_MIGRATIONS, Date.now()),
+      );
+      expect(outcome).toEqual({ from: 1, to: SHARD_MIGRATIONS.length });
+      const meta = Object.fromEntries(
+        sql
+          .exec<{ k: string; v: number }>(
+            "SELECT k, v FROM meta WHERE k IN ('half_open', 'half_bytes')",
+          )
+          .toArray()
+          .map((r) => [r.k, r.v]),
+      );
+      expect(meta).toEqual({ half_open: 2, half_bytes: "half-one".length + "half-two".length });
+      expect(sql.exec("SELECT count(*) AS n FROM parked").one().n).toBe(0);
+      const index = sql
+        .exec("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'half_open_by_age'")
+        .toArray();
+      expect(index).toHaveLength(1);
+    });
+  });
+
   it("recognises a registry database from before versions and keeps its topics", async () => {
     const topic = await createTopic({ queues: 2 });
     await runInDurableObject(registryStub(), (_i, state) => {

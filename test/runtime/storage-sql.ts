@@ -6,6 +6,7 @@
  */
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import type { QueueShard } from "../../src/broker/queue-shard.ts";
 import { HalfState, PopState, UNSETTLED } from "../../src/broker/store/schema.ts";
 import { shardStub } from "./helpers.ts";
 
@@ -15,7 +16,15 @@ function inShard<T>(topic: string, queue: number, fn: (sql: SqlStorage) => T): P
 }
 
 /** The tables of a shard that tests count rows of. */
-export type ShardTable = "log" | "scheduled" | "inflight" | "dlq" | "half" | "ids" | "msg_key";
+export type ShardTable =
+  | "log"
+  | "scheduled"
+  | "inflight"
+  | "dlq"
+  | "half"
+  | "ids"
+  | "msg_key"
+  | "parked";
 
 /** Rows of a shard's table (optionally only rows in a pop state). */
 export function countRows(
@@ -187,5 +196,71 @@ export async function ageMember(group: string, clientId: string, ageMs: number):
       group,
       clientId,
     );
+  });
+}
+
+/** As if `ms` passed for every half message of a queue: they were prepared that much earlier. */
+export function ageHalfMessages(topic: string, ms: number, queue = 0): Promise<void> {
+  return inShard(topic, queue, (sql) => {
+    sql.exec("UPDATE half SET created_at = created_at - ?", ms);
+  });
+}
+
+/** Makes the stored JSON of a queue's scheduled messages unreadable, as a bad row would be. */
+export function breakScheduledRows(topic: string, queue = 0): Promise<number> {
+  return inShard(topic, queue, (sql) => {
+    return sql.exec("UPDATE scheduled SET msg = '{not json'").rowsWritten;
+  });
+}
+
+/** Makes the stored JSON of a queue's open half messages unreadable, as a bad row would be. */
+export function breakHalfMessages(topic: string, queue = 0): Promise<void> {
+  return inShard(topic, queue, (sql) => {
+    sql.exec(`UPDATE half SET msg = '{not json' WHERE state = ${HalfState.open}`);
+  });
+}
+
+/** Makes every stored message of a queue a dead letter of `group` (as if each had used up its deliveries). */
+export function deadLetterAll(topic: string, group: string, queue = 0): Promise<number> {
+  return inShard(
+    topic,
+    queue,
+    (sql) =>
+      sql.exec(
+        "INSERT OR IGNORE INTO dlq (grp, msg_offset, reconsume_times, moved_at) SELECT ?, msg_offset, 16, ? FROM log",
+        group,
+        Date.now() - 1,
+      ).rowsWritten,
+  );
+}
+
+/** Rows set aside from a queue's timer work (kind, reference, error). */
+export function parkedRows(topic: string, queue = 0) {
+  return inShard(topic, queue, (sql) =>
+    sql
+      .exec<{ kind: string; ref: number; payload: string | null; error: string }>(
+        "SELECT kind, ref, payload, error FROM parked ORDER BY id",
+      )
+      .toArray(),
+  );
+}
+
+/**
+ * Runs `call` on a queue's shard object and counts a table's rows in the
+ * same turn, before any timer the call set can run: what the call itself
+ * left, with nothing done in the background yet.
+ */
+export function rowsLeftBy<T>(
+  topic: string,
+  table: ShardTable,
+  call: (shard: QueueShard) => Promise<T>,
+  queue = 0,
+): Promise<{ result: T; rows: number }> {
+  return runInDurableObject(shardStub(topic, queue), async (instance: QueueShard, state) => {
+    const result = await call(instance);
+    const rows = state.storage.sql
+      .exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`)
+      .one().n;
+    return { result, rows };
   });
 }

@@ -17,6 +17,7 @@ const queue = (queue: number, over: Partial<QueueStats> = {}): QueueStats => ({
   expired: 0,
   sent: 0,
   delivered: 0,
+  parked: 0,
   ...over,
 });
 

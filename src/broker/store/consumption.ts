@@ -29,6 +29,19 @@ const RECEIPT_EXPIRED = {
 
 const { inflight: STATE_INFLIGHT, retry: STATE_RETRY, acked: STATE_ACKED } = PopState;
 
+/** A dead letter as a resend takes it back. */
+interface DeadRow {
+  msg_offset: number;
+  msg_id: string;
+  sharding_key: string | null;
+  [k: string]: SqlStorageValue;
+}
+
+/** Meta keys of resends of every dead letter still going on: `resend:` + group → time asked. */
+const RESEND_PREFIX = "resend:";
+/** The first key after every `resend:` key (`;` follows `:`). */
+const RESEND_END = "resend;";
+
 /** A receipt's address inside a shard. */
 export interface ReceiptRef {
   offset: number;
@@ -82,8 +95,9 @@ export class Consumption {
   offsetForTimestamp(timestamp: number): number {
     const row = this.state.sql
       .exec<{ o: number | null }>(
-        "SELECT msg_offset AS o FROM log WHERE stored_at >= ? ORDER BY stored_at, msg_offset LIMIT 1",
+        "SELECT msg_offset AS o FROM log WHERE stored_at >= ? AND msg_offset >= ? ORDER BY stored_at, msg_offset LIMIT 1",
         timestamp,
+        this.state.floor,
       )
       .toArray()[0];
     return row?.o ?? this.state.maxOffset();
@@ -153,7 +167,13 @@ export class Consumption {
         ref.offset,
       )
       .toArray()[0];
-    if (!r || r.handle !== ref.handle || r.state !== STATE_INFLIGHT || r.visible_at <= now) {
+    if (
+      !r ||
+      r.handle !== ref.handle ||
+      r.state !== STATE_INFLIGHT ||
+      r.visible_at <= now ||
+      r.msg_offset < this.state.floor
+    ) {
       return null;
     }
     return r;
@@ -174,7 +194,14 @@ export class Consumption {
     const ahead: number[] = [];
     const out = refs.map((ref): AckOutcome => {
       const r = rows.get(ref.offset);
-      if (!r || r.handle !== ref.handle || r.state !== STATE_INFLIGHT || r.visible_at <= now) {
+      if (
+        !r ||
+        r.handle !== ref.handle ||
+        r.state !== STATE_INFLIGHT ||
+        r.visible_at <= now ||
+        // Purged: the receipt ended with its message.
+        r.msg_offset < this.state.floor
+      ) {
         return RECEIPT_EXPIRED;
       }
       rows.delete(ref.offset); // the same receipt twice in one call: the second finds it used
@@ -284,8 +311,10 @@ export class Consumption {
     const rows = this.state.sql
       .exec<InflightRow & { grp: string }>(
         `SELECT grp, msg_offset, state, visible_at, deliveries, handle, sharding_key FROM inflight
-         WHERE state = ${STATE_INFLIGHT} AND visible_at <= ? ORDER BY visible_at LIMIT ?`,
+         WHERE state = ${STATE_INFLIGHT} AND visible_at <= ? AND msg_offset >= ?
+         ORDER BY visible_at LIMIT ?`,
         now,
+        this.state.floor,
         BATCH.lapsed,
       )
       .toArray();
@@ -312,7 +341,11 @@ export class Consumption {
   /** Records that retries came due by `now` (their groups' waiting receives look again); writes nothing. */
   noticeDueRetries(now: number): void {
     const due = this.state.sql
-      .exec(`SELECT 1 FROM inflight WHERE state = ${STATE_RETRY} AND visible_at <= ? LIMIT 1`, now)
+      .exec(
+        `SELECT 1 FROM inflight WHERE state = ${STATE_RETRY} AND visible_at <= ? AND msg_offset >= ? LIMIT 1`,
+        now,
+        this.state.floor,
+      )
       .toArray();
     if (due.length) this.state.effects.changed = true;
   }
@@ -321,15 +354,17 @@ export class Consumption {
   nextVisibleAt(now: number): number | null {
     const lapsedNow = this.state.sql
       .exec(
-        `SELECT 1 FROM inflight WHERE state = ${STATE_INFLIGHT} AND visible_at <= ? LIMIT 1`,
+        `SELECT 1 FROM inflight WHERE state = ${STATE_INFLIGHT} AND visible_at <= ? AND msg_offset >= ? LIMIT 1`,
         now,
+        this.state.floor,
       )
       .toArray();
     if (lapsedNow.length) return now;
     const row = this.state.sql
       .exec<{ t: number | null }>(
-        `SELECT min(visible_at) AS t FROM inflight WHERE ${UNSETTLED} AND visible_at > ?`,
+        `SELECT min(visible_at) AS t FROM inflight WHERE ${UNSETTLED} AND visible_at > ? AND msg_offset >= ?`,
         now,
+        this.state.floor,
       )
       .one();
     return row.t;
@@ -340,36 +375,106 @@ export class Consumption {
     return this.state.page(
       this.state.sql.exec<LogRow & { reconsume_times: number }>(
         `SELECT log.*, dlq.reconsume_times FROM dlq JOIN log ON log.msg_offset = dlq.msg_offset
-         WHERE dlq.grp = ? ORDER BY dlq.msg_offset LIMIT ?`,
+         WHERE dlq.grp = ? AND dlq.msg_offset >= ? ORDER BY dlq.msg_offset LIMIT ?`,
         group,
+        this.state.floor,
         limit,
       ),
       bytes,
     );
   }
 
-  /** Takes dead letters (all, or those with the given msgIds) back to the group, reconsumeTimes 0. */
-  resendDeadLetters(group: string, msgIds: string[] | null, now: number): string[] {
+  /**
+   * Takes dead letters back to the group with reconsumeTimes 0: those with
+   * the given msgIds (looked up by id), or all of them. All of them go in
+   * bounded steps: the first here, the rest by the alarm (recorded as a
+   * pending resend of the letters dead by `now`, so later ones stay).
+   * Answers the msgIds this call took back, and whether a resend goes on.
+   */
+  resendDeadLetters(
+    group: string,
+    msgIds: string[] | null,
+    now: number,
+  ): { resent: string[]; continuing: boolean } {
+    if (msgIds !== null) {
+      const rows = this.state.sql
+        .exec<DeadRow>(
+          `SELECT dlq.msg_offset, log.msg_id, log.sharding_key FROM ids
+           JOIN dlq ON dlq.grp = ? AND dlq.msg_offset = ids.msg_offset
+           JOIN log ON log.msg_offset = dlq.msg_offset
+           WHERE ids.msg_id IN (SELECT value FROM json_each(?)) AND dlq.msg_offset >= ?`,
+          group,
+          JSON.stringify(msgIds),
+          this.state.floor,
+        )
+        .toArray();
+      return { resent: this.takeBack(group, rows, now), continuing: false };
+    }
+    const step = this.resendStep(group, now, now);
+    if (step.more) this.state.setMeta(RESEND_PREFIX + group, now);
+    return { resent: step.resent, continuing: step.more };
+  }
+
+  /**
+   * One bounded step of a resend of every dead letter of `group` dead by
+   * `upTo`. Records more due work when letters are left.
+   */
+  resendStep(group: string, upTo: number, now: number): { resent: string[]; more: boolean } {
     const rows = this.state.sql
-      .exec<{ msg_offset: number; msg_id: string; sharding_key: string | null }>(
+      .exec<DeadRow>(
         `SELECT dlq.msg_offset, log.msg_id, log.sharding_key FROM dlq
-         JOIN log ON log.msg_offset = dlq.msg_offset WHERE dlq.grp = ?`,
+         JOIN log ON log.msg_offset = dlq.msg_offset
+         WHERE dlq.grp = ? AND dlq.moved_at <= ? AND dlq.msg_offset >= ?
+         ORDER BY dlq.msg_offset LIMIT ?`,
         group,
+        upTo,
+        this.state.floor,
+        BATCH.resend,
+      )
+      .toArray();
+    const more = rows.length === BATCH.resend;
+    if (more) this.state.effects.moreDue = true;
+    return { resent: this.takeBack(group, rows, now), more };
+  }
+
+  /** Resends of every dead letter still going on: group and the time each was asked. */
+  pendingResends(): { group: string; upTo: number }[] {
+    return this.state.sql
+      .exec<{ k: string; v: number }>(
+        "SELECT k, v FROM meta WHERE k >= ? AND k < ?",
+        RESEND_PREFIX,
+        RESEND_END,
       )
       .toArray()
-      .filter((r) => msgIds === null || msgIds.includes(r.msg_id));
-    for (const r of rows) {
-      this.state.sql.exec("DELETE FROM dlq WHERE grp = ? AND msg_offset = ?", group, r.msg_offset);
-      this.state.sql.exec(
-        `INSERT OR REPLACE INTO inflight (grp, msg_offset, state, visible_at, deliveries, handle, sharding_key)
-         VALUES (?, ?, 1, ?, 0, '', ?)`,
-        group,
-        r.msg_offset,
-        now,
-        r.sharding_key,
-      );
+      .map((r) => ({ group: r.k.slice(RESEND_PREFIX.length), upTo: r.v }));
+  }
+
+  /** Runs a step of every pending resend; one that found its last letters is done. */
+  continueResends(now: number): void {
+    for (const { group, upTo } of this.pendingResends()) {
+      if (!this.resendStep(group, upTo, now).more) {
+        this.state.sql.exec("DELETE FROM meta WHERE k = ?", RESEND_PREFIX + group);
+      }
     }
-    if (rows.length) this.state.effects.changed = true;
+  }
+
+  /** Moves dead letters back to the group as retries due now, with two statements. */
+  private takeBack(group: string, rows: DeadRow[], now: number): string[] {
+    if (rows.length === 0) return [];
+    const offsets = JSON.stringify(rows.map((r) => r.msg_offset));
+    this.state.sql.exec(
+      "DELETE FROM dlq WHERE grp = ? AND msg_offset IN (SELECT value FROM json_each(?))",
+      group,
+      offsets,
+    );
+    this.state.sql.exec(
+      `INSERT OR REPLACE INTO inflight (grp, msg_offset, state, visible_at, deliveries, handle, sharding_key)
+       SELECT ?, value->>0, ${STATE_RETRY}, ?, 0, '', value->>1 FROM json_each(?)`,
+      group,
+      now,
+      JSON.stringify(rows.map((r) => [r.msg_offset, r.sharding_key])),
+    );
+    this.state.effects.changed = true;
     return rows.map((r) => r.msg_id);
   }
 
@@ -385,12 +490,18 @@ export class Consumption {
     const counts = this.state.sql
       .exec<{ inflight: number; retrying: number; lowest: number | null }>(
         `SELECT sum(state = ${STATE_INFLIGHT}) AS inflight, sum(state = ${STATE_RETRY}) AS retrying,
-           min(CASE WHEN ${UNSETTLED} THEN msg_offset END) AS lowest FROM inflight WHERE grp = ?`,
+           min(CASE WHEN ${UNSETTLED} THEN msg_offset END) AS lowest FROM inflight
+         WHERE grp = ? AND msg_offset >= ?`,
         group,
+        this.state.floor,
       )
       .one();
     const dlq = this.state.sql
-      .exec<{ n: number }>("SELECT count(*) AS n FROM dlq WHERE grp = ?", group)
+      .exec<{ n: number }>(
+        "SELECT count(*) AS n FROM dlq WHERE grp = ? AND msg_offset >= ?",
+        group,
+        this.state.floor,
+      )
       .one().n;
     let offset: number;
     if (g?.committed !== null && g?.committed !== undefined) offset = g.committed;

@@ -7,7 +7,8 @@
  * around them.
  *
  * - log.ts: append (dedup, scheduling at send, backlog bounds), pull,
- *   retention, purge, queue stats;
+ *   retention, queue stats;
+ * - purge.ts: purge, marked at once and cleaned up in bounded steps;
  * - overflow.ts: which stored messages an overflow policy removes (chosen
  *   as a whole before anything is deleted);
  * - receive.ts: receive (pop) and whether a receive would find anything;
@@ -17,10 +18,13 @@
  * - transactions.ts: half messages, commit/rollback, check-back timing;
  * - queries.ts: by msgId, key, store time;
  * - due-work.ts: what the alarm does, and when it is next due;
+ * - parking.ts: timer work that keeps failing, set aside;
  * - schema.ts: the versioned schema and the named row states.
  */
 import { Consumption } from "./consumption.ts";
 import { ShardLog } from "./log.ts";
+import { Parking } from "./parking.ts";
+import { Purging } from "./purge.ts";
 import { Queries } from "./queries.ts";
 import { Receiving } from "./receive.ts";
 import { Scheduling } from "./scheduling.ts";
@@ -31,6 +35,7 @@ import { Transactions } from "./transactions.ts";
 export interface ShardStore {
   readonly state: StoreState;
   readonly log: ShardLog;
+  readonly purging: Purging;
   readonly consumption: Consumption;
   readonly receiving: Receiving;
   readonly scheduling: Scheduling;
@@ -44,17 +49,19 @@ export interface ShardStore {
  *
  * @param transact runs a function in one SQLite transaction (`ctx.storage.transactionSync`).
  */
-export function openShardStore(sql: SqlStorage, transact: (fn: () => void) => void): ShardStore {
+export function openShardStore(sql: SqlStorage, transact: <T>(fn: () => T) => T): ShardStore {
   const state = new StoreState(sql, transact);
   const log = new ShardLog(state);
   const consumption = new Consumption(state);
+  const parking = new Parking(state);
   return {
     state,
     log,
+    purging: new Purging(state),
     consumption,
     receiving: new Receiving(state, log, consumption),
-    scheduling: new Scheduling(state, log),
-    transactions: new Transactions(state, log),
+    scheduling: new Scheduling(state, log, parking),
+    transactions: new Transactions(state, log, parking),
     queries: new Queries(state),
   };
 }

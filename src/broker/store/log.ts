@@ -18,12 +18,57 @@ import type {
 import { BulkLogWriter, type LogValues, writeLogRow } from "./bulk-writer.ts";
 import { BATCH, retentionCutoff } from "../timers/timing.ts";
 import { Limits } from "../../protocol/limits.ts";
-import { type Held, chooseVictims, excessOver, victimCandidates } from "./overflow.ts";
+import { chooseVictims, excessOver, victimCandidates } from "./overflow.ts";
 import { HalfState } from "./schema.ts";
 import { COUNTER_KEYS, type LogRow, type StoreState } from "./state.ts";
 
-/** What a batch append can change: saved in the one meta write per batch (sweep and delivery counts are not touched). */
-const APPEND_KEYS = COUNTER_KEYS.filter((k) => k !== "last_sweep" && k !== "delivered");
+/** What a batch append can change: saved in the one meta write per batch. */
+const APPEND_KEYS = [
+  "next_offset",
+  "messages",
+  "bytes",
+  "scheduled",
+  "dropped",
+  "expired",
+  "last_stored_at",
+  "sent",
+] as const satisfies readonly (typeof COUNTER_KEYS)[number][];
+
+/**
+ * Rows to delete, read lazily up to `BATCH.deleteBytes` of their `size` (at
+ * least one): a delete of large messages frees many pages per row.
+ * `cut` says the byte bound stopped it.
+ */
+export function takeBytes<R extends { size: number }>(rows: Iterable<R>): R[] & { cut: boolean } {
+  const out = [] as unknown as R[] & { cut: boolean };
+  out.cut = false;
+  let bytes = 0;
+  for (const r of rows) {
+    if (out.length > 0 && bytes + r.size > BATCH.deleteBytes) {
+      out.cut = true;
+      break;
+    }
+    out.push(r);
+    bytes += r.size;
+  }
+  return out;
+}
+
+/**
+ * Deletes the log rows from offset `from` to `to` (inclusive) and their key
+ * index entries, found through each row's keys (the key index is keyed by
+ * key first, so a delete by offset alone would read all of it).
+ */
+export function deleteLogRange(sql: SqlStorage, from: number, to: number): void {
+  sql.exec(
+    `DELETE FROM msg_key WHERE (key, msg_offset) IN
+       (SELECT j.value, log.msg_offset FROM log, json_each(log.keys) AS j
+        WHERE log.msg_offset >= ? AND log.msg_offset <= ? AND log.keys IS NOT NULL)`,
+    from,
+    to,
+  );
+  sql.exec("DELETE FROM log WHERE msg_offset >= ? AND msg_offset <= ?", from, to);
+}
 
 /** A msgId index row as the dedup check needs it. */
 interface KnownId {
@@ -188,7 +233,7 @@ export class ShardLog {
    */
   private makeRoom(m: NormalizedMessage, config: TopicConfig): boolean {
     if (config.maxBacklogMessages === null && config.maxBacklogBytes === null) return true;
-    const excess = excessOver(this.held(), m.size, config);
+    const excess = excessOver(this.state.held(), m.size, config);
     if (excess === null) return true;
     const policy: OverflowPolicy = config.overflowPolicy;
     if (policy === "reject") {
@@ -198,16 +243,12 @@ export class ShardLog {
       );
     }
     if (config.maxBacklogBytes !== null && m.size > config.maxBacklogBytes) return false;
-    const victims = chooseVictims(victimCandidates(this.state.sql, policy, 0), m, policy, excess);
+    const candidates = victimCandidates(this.state.sql, policy, this.state.floor);
+    const victims = chooseVictims(candidates, m, policy, excess);
     if (victims === null) return false;
     this.deleteMessages(victims);
     this.state.counters.dropped += victims.length;
     return true;
-  }
-
-  /** What counts against the backlog bounds now. */
-  private held(): Held {
-    return { messages: this.state.counters.messages, bytes: this.state.counters.bytes };
   }
 
   /** Deletes log rows and their key index entries (the msgId stays for dedup). */
@@ -281,7 +322,7 @@ export class ShardLog {
           .exec(
             `SELECT 1 FROM (SELECT expire_at FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?)
              WHERE expire_at IS NULL OR expire_at > ? LIMIT 1`,
-            offset,
+            Math.max(offset, this.state.floor),
             BATCH.scan,
             now,
           )
@@ -291,9 +332,13 @@ export class ShardLog {
     return this.read(offset, 1, filter, now).messages.length > 0;
   }
 
+  /** Store time of the oldest message not purged (null when none is stored). */
   oldestStoredAt(): number | null {
     const row = this.state.sql
-      .exec<{ t: number | null }>("SELECT stored_at AS t FROM log ORDER BY msg_offset LIMIT 1")
+      .exec<{ t: number | null }>(
+        "SELECT stored_at AS t FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT 1",
+        this.state.floor,
+      )
       .toArray()[0];
     return row?.t ?? null;
   }
@@ -302,25 +347,30 @@ export class ShardLog {
     return this.state.counters.last_sweep;
   }
 
-  /** Deletes messages past retention, a bounded batch per call. */
+  /**
+   * Deletes messages past retention, a bounded batch per call: at most
+   * `BATCH.retention` messages and `BATCH.deleteBytes` of them. (While a
+   * purge is being cleaned up, that cleanup goes first: see due-work.ts.)
+   */
   sweepRetention(now: number): { deleted: number; more: boolean } {
     const config = this.state.topicConfig();
     const cutoff = retentionCutoff(now, config.retentionMs);
-    const rows = this.state.sql
-      .exec<{ msg_offset: number; size: number }>(
+    const floor = this.state.floor;
+    const rows = takeBytes(
+      this.state.sql.exec<{ msg_offset: number; size: number }>(
         // Store time never decreases with the offset, so the time index yields the
         // oldest offsets first and the scan stops at the batch size or the cutoff.
-        "SELECT msg_offset, size FROM log WHERE stored_at < ? ORDER BY stored_at, msg_offset LIMIT ?",
+        "SELECT msg_offset, size FROM log WHERE stored_at < ? AND msg_offset >= ? ORDER BY stored_at, msg_offset LIMIT ?",
         cutoff,
+        floor,
         BATCH.retention,
-      )
-      .toArray();
+      ),
+    );
     if (rows.length) {
       const last = rows[rows.length - 1]!.msg_offset;
       // Expired ones leave the live count of stats() here, so they join the counter.
       this.state.counters.expired += this.countExpired(now, last);
-      this.state.sql.exec("DELETE FROM log WHERE msg_offset <= ?", last);
-      this.state.sql.exec("DELETE FROM msg_key WHERE msg_offset <= ?", last);
+      deleteLogRange(this.state.sql, floor, last);
       this.state.sql.exec("DELETE FROM inflight WHERE msg_offset <= ?", last);
       this.state.sql.exec("DELETE FROM dlq WHERE msg_offset <= ?", last);
       for (const r of rows) {
@@ -334,8 +384,10 @@ export class ShardLog {
     const idCutoff = now - Math.max(config.retentionMs, Limits.dedupWindowMs);
     this.state.sql.exec(
       `DELETE FROM ids WHERE msg_id IN
-         (SELECT msg_id FROM ids WHERE stored_at < ? AND sched_id IS NULL ORDER BY stored_at LIMIT ?)`,
+         (SELECT msg_id FROM ids WHERE stored_at < ? AND (sched_id IS NULL OR sched_id < ?)
+          ORDER BY stored_at LIMIT ?)`,
       idCutoff,
+      this.state.counters.sched_floor,
       BATCH.retention,
     );
     this.state.sql.exec(
@@ -343,7 +395,7 @@ export class ShardLog {
       now - Limits.dedupWindowMs,
       BATCH.retention,
     );
-    const more = rows.length === BATCH.retention;
+    const more = rows.cut || rows.length === BATCH.retention;
     if (more) this.state.effects.moreDue = true;
     // Only a finished sweep starts the sweep interval: a partial one must go
     // on at once, or retention would fall behind any stream faster than one
@@ -353,40 +405,13 @@ export class ShardLog {
     return { deleted: rows.length, more };
   }
 
-  /** Deletes every stored message (and pending schedule), keeping config and moving group positions up. */
-  purge(now: number): { minOffset: number } {
-    this.state.topicConfig();
-    this.state.sql.exec("DELETE FROM log");
-    this.state.sql.exec("DELETE FROM msg_key");
-    this.state.sql.exec("DELETE FROM scheduled");
-    // msgIds stay for the dedup window: a producer retrying a send from before
-    // the purge must not bring the message back. (The sweep removes them later.)
-    this.state.sql.exec("UPDATE ids SET sched_id = NULL WHERE sched_id IS NOT NULL");
-    this.state.sql.exec("DELETE FROM inflight");
-    this.state.sql.exec("DELETE FROM dlq");
-    this.state.counters.messages = 0;
-    this.state.counters.bytes = 0;
-    this.state.counters.scheduled = 0;
-    const min = this.state.counters.next_offset;
-    this.state.sql.exec(
-      `UPDATE grp SET committed = CASE WHEN committed IS NULL THEN NULL ELSE max(committed, ?) END,
-       pop_next = CASE WHEN pop_next IS NULL THEN NULL ELSE max(pop_next, ?) END, updated_at = ?`,
-      min,
-      min,
-      now,
-    );
-    this.state.saveCounters(...COUNTER_KEYS);
-    // Scheduled messages and receipts are gone with their timers.
-    this.state.effects.rearm = true;
-    return { minOffset: min };
-  }
-
   /** Stored messages past their expireAt (at or below offset `upTo`): never delivered, still counted. */
   private countExpired(now: number, upTo = Number.MAX_SAFE_INTEGER): number {
     return this.state.sql
       .exec<{ n: number }>(
-        "SELECT count(*) AS n FROM log WHERE expire_at <= ? AND msg_offset <= ?",
+        "SELECT count(*) AS n FROM log WHERE expire_at <= ? AND msg_offset >= ? AND msg_offset <= ?",
         now,
+        this.state.floor,
         upTo,
       )
       .one().n;
@@ -408,6 +433,7 @@ export class ShardLog {
       scheduled: this.state.counters.scheduled,
       dropped: this.state.counters.dropped,
       expired: this.state.counters.expired + this.countExpired(now),
+      parked: this.state.counters.parked,
       sent: this.state.counters.sent,
       delivered: this.state.counters.delivered,
     };

@@ -51,8 +51,9 @@ export class Queries {
     return this.state.page(
       this.state.sql.exec<LogRow>(
         `SELECT log.* FROM msg_key JOIN log ON log.msg_offset = msg_key.msg_offset
-         WHERE msg_key.key = ? ORDER BY msg_key.msg_offset LIMIT ?`,
+         WHERE msg_key.key = ? AND msg_key.msg_offset >= ? ORDER BY msg_key.msg_offset LIMIT ?`,
         key,
+        this.state.floor,
         limit,
       ),
       bytes,
@@ -64,9 +65,10 @@ export class Queries {
     this.state.topicConfig();
     return this.state.page(
       this.state.sql.exec<LogRow>(
-        "SELECT * FROM log WHERE stored_at >= ? AND stored_at < ? ORDER BY stored_at, msg_offset LIMIT ?",
+        "SELECT * FROM log WHERE stored_at >= ? AND stored_at < ? AND msg_offset >= ? ORDER BY stored_at, msg_offset LIMIT ?",
         from,
         to,
+        this.state.floor,
         limit,
       ),
       bytes,

@@ -68,9 +68,11 @@ export class Receiving {
     const due = this.state.sql
       .exec<InflightRow>(
         `SELECT msg_offset, state, visible_at, deliveries, handle, sharding_key FROM inflight
-         WHERE grp = ? AND ${UNSETTLED} AND visible_at <= ? ORDER BY visible_at, msg_offset LIMIT ?`,
+         WHERE grp = ? AND ${UNSETTLED} AND visible_at <= ? AND msg_offset >= ?
+         ORDER BY visible_at, msg_offset LIMIT ?`,
         group.group,
         now,
+        this.state.floor,
         max,
       )
       .toArray();
@@ -207,8 +209,9 @@ export class Receiving {
     if (group.orderly) {
       for (const r of this.state.sql.exec<{ sharding_key: string }>(
         `SELECT DISTINCT sharding_key FROM inflight
-         WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL`,
+         WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL AND msg_offset >= ?`,
         group.group,
+        this.state.floor,
       )) {
         blocked.add(r.sharding_key);
       }
@@ -261,12 +264,13 @@ export class Receiving {
         `SELECT ${SCAN_COLUMNS} FROM log WHERE msg_offset > ? AND msg_offset <= ?
            AND NOT EXISTS (SELECT 1 FROM inflight i WHERE i.grp = ? AND i.msg_offset = log.msg_offset)
            AND (sharding_key IS NULL OR sharding_key NOT IN (SELECT sharding_key FROM inflight
-             WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL))
+             WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL AND msg_offset >= ?))
          ORDER BY msg_offset LIMIT ?`,
         heldAt,
         heldAt + BATCH.orderlyWindow,
         group.group,
         group.group,
+        this.state.floor,
         BATCH.scan,
       )
       .toArray();
@@ -283,9 +287,10 @@ export class Receiving {
   hasReceivable(group: string, filter: MessageFilter, now: number): boolean {
     const due = this.state.sql
       .exec(
-        `SELECT 1 FROM inflight WHERE grp = ? AND ${UNSETTLED} AND visible_at <= ? LIMIT 1`,
+        `SELECT 1 FROM inflight WHERE grp = ? AND ${UNSETTLED} AND visible_at <= ? AND msg_offset >= ? LIMIT 1`,
         group,
         now,
+        this.state.floor,
       )
       .toArray();
     if (due.length) return true;
@@ -316,11 +321,12 @@ export class Receiving {
       `SELECT ${SCAN_COLUMNS} FROM log WHERE msg_offset >= ?
          AND NOT EXISTS (SELECT 1 FROM inflight i WHERE i.grp = ? AND i.msg_offset = log.msg_offset)
          AND (sharding_key IS NULL OR sharding_key NOT IN (SELECT sharding_key FROM inflight
-           WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL))
+           WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL AND msg_offset >= ?))
        ORDER BY msg_offset LIMIT ?`,
       start,
       group,
       group,
+      this.state.floor,
       BATCH.scan,
     );
     for (const row of rows) {

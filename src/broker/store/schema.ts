@@ -115,6 +115,33 @@ CREATE INDEX IF NOT EXISTS half_by_check ON half (check_at) WHERE state = 0;
 `;
 
 /**
+ * Version 2 (issue 15, data safety): open half messages hold room under the
+ * backlog bounds (their count and bytes join the counters in `meta`,
+ * backfilled from the open rows, which the maximum lifetime keeps few); an
+ * index finds those past that lifetime; and a table holds the rows of timer
+ * work that failed again and again, set aside rather than retried forever.
+ */
+const V2_DATA_SAFETY = `
+INSERT OR IGNORE INTO meta (k, v)
+  SELECT 'half_open', count(*) FROM half WHERE state = 0;
+INSERT OR IGNORE INTO meta (k, v)
+  SELECT 'half_bytes', coalesce(sum(CASE WHEN json_valid(msg) THEN json_extract(msg, '$.message.size') END), 0)
+  FROM half WHERE state = 0;
+CREATE INDEX IF NOT EXISTS half_open_by_age ON half (created_at) WHERE state = 0;
+
+-- A row of timer work set aside: kind ('scheduled' or 'half'), its id in its
+-- own table, what it held (a scheduled message's JSON), and the last error.
+CREATE TABLE IF NOT EXISTS parked (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  ref INTEGER NOT NULL,
+  payload TEXT,
+  error TEXT NOT NULL,
+  parked_at INTEGER NOT NULL
+);
+`;
+
+/**
  * The `state` of an `inflight` row: where one message stands for one group.
  * (Numbers, as step 1 stored them; SQL uses these names, never the digits.)
  */
@@ -143,6 +170,11 @@ export const SHARD_MIGRATIONS: readonly Migration[] = [
     version: 1,
     name: "initial: log, indexes, groups, pop state, dead letters, half messages",
     up: V1_INITIAL,
+  },
+  {
+    version: 2,
+    name: "half messages hold room (counters, age index); parked timer work",
+    up: V2_DATA_SAFETY,
   },
 ];
 

@@ -59,6 +59,21 @@ interface Counters {
   sent: number;
   /** Messages handed out by pull and receive (redeliveries included); never decreases. */
   delivered: number;
+  /** Open half messages and their bytes: they hold room under the backlog bounds. */
+  half_open: number;
+  half_bytes: number;
+  /** Rows of timer work set aside after failing again and again (see due-work.ts). */
+  parked: number;
+  /**
+   * A purge's marks (see log.ts `purge`): log offsets below `purge_floor`,
+   * scheduled ids below `sched_floor` and half messages prepared before
+   * `half_floor` are gone, though the alarm may still be deleting them.
+   */
+  purge_floor: number;
+  sched_floor: number;
+  half_floor: number;
+  /** 1 while the alarm still has rows below a purge's marks to delete. */
+  purge_pending: number;
 }
 
 export const COUNTER_KEYS: (keyof Counters)[] = [
@@ -72,6 +87,13 @@ export const COUNTER_KEYS: (keyof Counters)[] = [
   "last_sweep",
   "sent",
   "delivered",
+  "half_open",
+  "half_bytes",
+  "parked",
+  "purge_floor",
+  "sched_floor",
+  "half_floor",
+  "purge_pending",
 ];
 
 /**
@@ -113,9 +135,27 @@ export class StoreState {
    */
   constructor(
     readonly sql: SqlStorage,
-    private readonly transact: (fn: () => void) => void = (fn) => fn(),
+    private readonly transact: <T>(fn: () => T) => T = (fn) => fn(),
   ) {
     this.init();
+  }
+
+  /**
+   * Runs `fn` in a transaction of its own, nested in the caller's (a
+   * savepoint): a failure undoes `fn`'s writes only. The in-memory counters
+   * are put back too.
+   */
+  nested<T>(fn: () => T): T {
+    const counters = { ...this.counters };
+    const effects = this.effects.snapshot();
+    try {
+      return this.transact(fn);
+    } catch (e) {
+      this.counters = counters;
+      this.effects.restore(effects);
+      this.bulk = null;
+      throw e;
+    }
   }
 
   /** Brings the schema to the current version (a no-op when it is) and loads counters and config. */
@@ -225,10 +265,33 @@ export class StoreState {
     if (this.deliveredUnsaved) this.saveCounters("delivered");
   }
 
+  /**
+   * The offset below which a purge removed everything (0 when none did).
+   * Rows below it may still be stored while the alarm deletes them in
+   * bounded steps; every read treats them as gone.
+   */
+  get floor(): number {
+    return this.counters.purge_floor;
+  }
+
   /** First offset still stored (inclusive). */
   minOffset(): number {
-    const row = this.sql.exec<{ o: number | null }>("SELECT min(msg_offset) AS o FROM log").one();
+    const row = this.sql
+      .exec<{ o: number | null }>(
+        "SELECT min(msg_offset) AS o FROM log WHERE msg_offset >= ?",
+        this.floor,
+      )
+      .one();
     return row.o ?? this.counters.next_offset;
+  }
+
+  /**
+   * What holds room under the backlog bounds: stored messages and open half
+   * messages (which will be stored when committed).
+   */
+  held(): { messages: number; bytes: number } {
+    const c = this.counters;
+    return { messages: c.messages + c.half_open, bytes: c.bytes + c.half_bytes };
   }
 
   /** Next offset to be written (exclusive). */
@@ -301,8 +364,9 @@ export class StoreState {
     });
   }
 
-  /** The whole log row at `offset`, if still stored. */
+  /** The whole log row at `offset`, if still stored (and not purged). */
   logRow(offset: number): LogRow | undefined {
+    if (offset < this.floor) return undefined;
     return this.sql.exec<LogRow>("SELECT * FROM log WHERE msg_offset = ?", offset).toArray()[0];
   }
 }

@@ -3,12 +3,15 @@ import { assertRowFits, fieldsOf, jsonBytes } from "../../protocol/encoded-size.
 import { EdgemqError } from "../../protocol/errors.ts";
 import type { TransactionInfo, TransactionStatus } from "../../protocol/types.ts";
 import type { NormalizedMessage } from "../../protocol/validate.ts";
+import { Limits } from "../../protocol/limits.ts";
 import { BATCH, checkLeaseUntil } from "../timers/timing.ts";
+import { excessOver } from "./overflow.ts";
 import type { ShardLog } from "./log.ts";
+import type { Parking } from "./parking.ts";
 import { HalfState } from "./schema.ts";
 import type { StoreState } from "./state.ts";
 
-/** A half row as SQLite returns it; never leaves this module. */
+/** A half row as SQLite returns it (with its message's size); never leaves this module. */
 interface HalfRow {
   id: number;
   msg_id: string;
@@ -21,8 +24,13 @@ interface HalfRow {
   msg_offset: number | null;
   ended_at: number | null;
   end_reason: string | null;
+  /** The message's bytes (what it holds under the backlog bounds), read from `msg`. */
+  size: number;
   [k: string]: SqlStorageValue;
 }
+
+/** The columns of a half row, with its message's size (0 when `msg` is not readable JSON). */
+const HALF_COLUMNS = `*, CASE WHEN json_valid(msg) THEN coalesce(json_extract(msg, '$.message.size'), 0) ELSE 0 END AS size`;
 
 /** The producer group's check-back settings, snapshotted into each half message at prepare. */
 export interface TransactionCheckConfig {
@@ -55,6 +63,9 @@ const STATUS: Record<number, TransactionStatus> = {
   [HalfState.rolledBack]: "rolledBack",
 };
 
+/** Why an open half message from before a purge counts as ended. */
+const PURGED = "purge";
+
 function toInfo(h: HalfRow): TransactionInfo {
   return {
     id: h.id,
@@ -75,6 +86,7 @@ export class Transactions {
   constructor(
     private readonly state: StoreState,
     private readonly log: ShardLog,
+    private readonly parking: Parking,
   ) {}
 
   /**
@@ -82,6 +94,11 @@ export class Transactions {
    * Ids are never reused, even after ended transactions are swept or the
    * topic is deleted and made again (they start from `now` × 1000), so a
    * late commit of an old txId can never end a newer transaction.
+   *
+   * An open half message holds room under the topic's backlog bounds, as
+   * the message it will be: a prepare that would take the queue past a
+   * bound is refused with QUEUE_FULL, whatever the overflow policy (nothing
+   * stored is dropped for a message that may never be committed).
    */
   prepare(
     m: NormalizedMessage,
@@ -89,7 +106,13 @@ export class Transactions {
     check: TransactionCheckConfig,
     now: number,
   ): number {
-    this.state.topicConfig();
+    const config = this.state.topicConfig();
+    if (excessOver(this.state.held(), m.size, config) !== null) {
+      throw new EdgemqError(
+        "QUEUE_FULL",
+        `queue ${this.state.queue} of topic ${config.topic} holds its maximum backlog (stored and half messages)`,
+      );
+    }
     const checkAt = check.checkUrl ? now + check.checkAfterMs : null;
     const last =
       this.state.sql.exec<{ id: number | null }>("SELECT max(id) AS id FROM half").one().id ?? 0;
@@ -105,22 +128,51 @@ export class Transactions {
         m.msgId,
         producerGroup,
         json,
-        now,
+        // Never before a purge's mark in the same millisecond: that purge is not this one's.
+        Math.max(now, this.state.counters.half_floor),
         checkAt,
       )
       .one().id;
+    this.state.counters.half_open++;
+    this.state.counters.half_bytes += m.size;
+    this.state.saveCounters("half_open", "half_bytes");
     if (checkAt !== null) this.state.effects.timer(checkAt);
+    // Its lifetime ends some day: the alarm must come by then.
+    this.state.effects.timer(now + Limits.maxTransactionLifetimeMs);
     return id;
   }
 
+  /**
+   * A half row as it stands: an open one prepared before a purge is rolled
+   * back by that purge, even while the purge's cleanup has not reached it.
+   */
   private row(id: number): HalfRow | undefined {
-    return this.state.sql.exec<HalfRow>("SELECT * FROM half WHERE id = ?", id).toArray()[0];
+    const h = this.state.sql
+      .exec<HalfRow>(`SELECT ${HALF_COLUMNS} FROM half WHERE id = ?`, id)
+      .toArray()[0];
+    if (h && h.state === HalfState.open && h.created_at < this.state.counters.half_floor) {
+      return {
+        ...h,
+        state: HalfState.rolledBack,
+        check_at: null,
+        ended_at: this.state.counters.half_floor - 1,
+        end_reason: PURGED,
+      };
+    }
+    return h;
   }
 
   /** One transaction, open or ended (ended ones are kept a day), or null. */
   transaction(id: number): TransactionInfo | null {
     const h = this.row(id);
     return h ? toInfo(h) : null;
+  }
+
+  /** Gives back the room an open half message held under the backlog bounds. */
+  private release(h: HalfRow): void {
+    const c = this.state.counters;
+    c.half_open = Math.max(0, c.half_open - 1);
+    c.half_bytes = Math.max(0, c.half_bytes - h.size);
   }
 
   /**
@@ -146,6 +198,9 @@ export class Transactions {
       );
     }
     let offset: number | null = null;
+    // Its room goes to the message it becomes (a commit), or back to the queue.
+    this.release(h);
+    this.state.saveCounters("half_open", "half_bytes");
     if (commit) {
       const { message } = JSON.parse(h.msg) as HalfPayload;
       const [result] = this.log.append([{ ...message, deliverAt: null, clientMsgId: false }], now);
@@ -168,7 +223,9 @@ export class Transactions {
   openTransactions(limit: number): TransactionInfo[] {
     return this.state.sql
       .exec<HalfRow>(
-        `SELECT * FROM half WHERE state = ${HalfState.open} ORDER BY id LIMIT ?`,
+        `SELECT ${HALF_COLUMNS} FROM half WHERE state = ${HalfState.open} AND created_at >= ?
+         ORDER BY id LIMIT ?`,
+        this.state.counters.half_floor,
         limit,
       )
       .toArray()
@@ -177,10 +234,46 @@ export class Transactions {
 
   nextCheckAt(): number | null {
     return this.state.sql
-      .exec<{
-        t: number | null;
-      }>(`SELECT min(check_at) AS t FROM half WHERE state = ${HalfState.open}`)
+      .exec<{ t: number | null }>(
+        `SELECT min(check_at) AS t FROM half WHERE state = ${HalfState.open} AND created_at >= ?`,
+        this.state.counters.half_floor,
+      )
       .one().t;
+  }
+
+  /**
+   * When the oldest open half message passes {@link Limits.maxTransactionLifetimeMs}
+   * (null when none is open).
+   */
+  nextLifetimeEndAt(): number | null {
+    const t = this.state.sql
+      .exec<{ t: number | null }>(
+        `SELECT min(created_at) AS t FROM half WHERE state = ${HalfState.open} AND created_at >= ?`,
+        this.state.counters.half_floor,
+      )
+      .one().t;
+    return t === null ? null : t + Limits.maxTransactionLifetimeMs;
+  }
+
+  /**
+   * Rolls back open half messages older than the maximum lifetime, whatever
+   * their producer group's check-back settings (one without a check URL is
+   * never asked), a bounded batch per call.
+   */
+  rollBackExpired(now: number): { ended: number; more: boolean } {
+    const ids = this.state.sql
+      .exec<{ id: number }>(
+        `SELECT id FROM half WHERE state = ${HalfState.open} AND created_at >= ? AND created_at <= ?
+         ORDER BY created_at LIMIT ?`,
+        this.state.counters.half_floor,
+        now - Limits.maxTransactionLifetimeMs,
+        BATCH.halfLifetime,
+      )
+      .toArray();
+    for (const { id } of ids) this.endTransaction(id, false, now, "lifetime exceeded");
+    const more = ids.length === BATCH.halfLifetime;
+    if (more) this.state.effects.moreDue = true;
+    return { ended: ids.length, more };
   }
 
   /**
@@ -190,33 +283,65 @@ export class Transactions {
   claimDueChecks(now: number): DueCheck[] {
     const rows = this.state.sql
       .exec<HalfRow>(
-        `SELECT * FROM half WHERE state = ${HalfState.open} AND check_at <= ? ORDER BY check_at LIMIT ?`,
+        `SELECT * FROM half WHERE state = ${HalfState.open} AND check_at <= ? AND created_at >= ?
+         ORDER BY check_at LIMIT ?`,
         now,
+        this.state.counters.half_floor,
         BATCH.checks,
       )
       .toArray();
     if (rows.length === 0) return [];
     const lease = checkLeaseUntil(now);
-    for (const r of rows) {
-      this.state.sql.exec(
-        "UPDATE half SET checks = checks + 1, check_at = ? WHERE id = ?",
-        lease,
-        r.id,
-      );
-    }
-    this.state.effects.timer(lease);
     if (rows.length === BATCH.checks) this.state.effects.moreDue = true;
-    return rows.map((r) => {
-      const { message, check } = JSON.parse(r.msg) as HalfPayload;
-      return {
-        id: r.id,
-        msgId: r.msg_id,
-        producerGroup: r.producer_group,
-        checks: r.checks + 1,
-        message,
-        check,
-      };
-    });
+    // Together, or (when that fails) one by one: one unreadable half message never holds up the rest.
+    return this.parking.isolate(
+      "half",
+      rows,
+      (r) => r.id,
+      (batch) =>
+        batch.map((r) => {
+          const { message, check } = JSON.parse(r.msg) as HalfPayload;
+          this.state.sql.exec(
+            "UPDATE half SET checks = checks + 1, check_at = ? WHERE id = ?",
+            lease,
+            r.id,
+          );
+          this.state.effects.timer(lease);
+          return {
+            id: r.id,
+            msgId: r.msg_id,
+            producerGroup: r.producer_group,
+            checks: r.checks + 1,
+            message,
+            check,
+          };
+        }),
+      (r, delay) => {
+        this.state.sql.exec("UPDATE half SET check_at = ? WHERE id = ?", now + delay, r.id);
+        this.state.effects.timer(now + delay);
+      },
+      (r, error) => this.park(r.id, error, now),
+    );
+  }
+
+  /**
+   * Sets a half message that keeps failing aside (see parking.ts): what it
+   * held is kept in `parked`, and it ends as rolled back (nothing of it can
+   * be committed any more), its room given back.
+   */
+  private park(id: number, error: string, now: number): void {
+    const h = this.row(id);
+    if (!h || h.state !== HalfState.open) return;
+    this.parking.record("half", id, h.msg, error, now);
+    this.release(h);
+    this.state.saveCounters("half_open", "half_bytes");
+    this.state.sql.exec(
+      `UPDATE half SET state = ${HalfState.rolledBack}, ended_at = ?, end_reason = ?, check_at = NULL,
+         msg = '{}' WHERE id = ?`,
+      now,
+      `set aside: ${error}`.slice(0, 500),
+      id,
+    );
   }
 
   /** After an undecided check answered at `now`: the next one comes the producer group's interval later. */

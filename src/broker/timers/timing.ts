@@ -14,6 +14,17 @@ export const BATCH = {
   retention: 5000,
   /** Transaction check-backs started per alarm run. */
   checks: 32,
+  /**
+   * Bytes of messages one delete step (retention, a purge's cleanup) removes
+   * at most, beside its row count: large messages free many pages each.
+   */
+  deleteBytes: 32 * 1024 * 1024,
+  /** Rows of each table a purge's cleanup deletes per step. */
+  purge: 5000,
+  /** Dead letters one resend step takes back to their group. */
+  resend: 1000,
+  /** Open half messages past their lifetime rolled back per alarm run. */
+  halfLifetime: 1000,
   /** Log rows a pull or receive scans past filtered-out messages. */
   scan: 2000,
   /**
@@ -132,4 +143,15 @@ export const ALARM_LEAD_MS = 100;
 export function durableAlarmAt(at: number | null, now: number): number | null {
   if (at === null) return null;
   return at - now > SOON_HORIZON_MS ? at - ALARM_LEAD_MS : at;
+}
+
+/** The first delay after a kind of timer work failed, doubled per failure in a row. */
+export const DUE_RETRY_BASE_MS = 1000;
+/** The longest delay between two tries of a kind of timer work that keeps failing. */
+export const DUE_RETRY_MAX_MS = 60_000;
+
+/** How long a kind of timer work that failed `failures` times in a row waits before its next try. */
+export function dueRetryDelayMs(failures: number): number {
+  const n = Math.max(1, Math.floor(failures));
+  return Math.min(DUE_RETRY_MAX_MS, DUE_RETRY_BASE_MS * 2 ** Math.min(n - 1, 16));
 }

@@ -206,5 +206,7 @@ groupRoutes.post("/:group/dlq/resend", async (c) => {
     throw badRequest("msgIds must be an array of strings");
   }
   const list = ids === undefined || (ids as string[]).length === 0 ? null : (ids as string[]);
-  return c.json({ resent: await new BrokerService(c.env).resendDeadLetters(group, list) });
+  const { resent, continuing } = await new BrokerService(c.env).resendDeadLetters(group, list);
+  // `continuing` only when shards go on with the rest (see docs/api-additions.md).
+  return c.json(continuing ? { resent, continuing } : { resent });
 });
