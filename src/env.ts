@@ -1,10 +1,13 @@
 import type { QueueShard } from "./broker/queue-shard.ts";
 import type { TopicRegistry } from "./registry/topic-registry.ts";
+import type { Scheduler } from "./schedules/scheduler.ts";
 
 /** Bindings of the edgemq Worker (see wrangler.toml). */
 export interface Env {
   SHARDS: DurableObjectNamespace<QueueShard>;
   REGISTRY: DurableObjectNamespace<TopicRegistry>;
+  /** Recurring schedules: one object (src/schedules/scheduler.ts). */
+  SCHEDULER: DurableObjectNamespace<Scheduler>;
   /** Bearer token with every permission. */
   ADMIN_TOKEN?: string;
   /** HMAC key for scoped tokens and check-back signatures. */
