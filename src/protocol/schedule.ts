@@ -135,9 +135,10 @@ export function parseScheduleInput(body: unknown, now: number): ScheduleInput {
 
 /**
  * Checks a schedule's message as a send checks a message (same codes, e.g.
- * MESSAGE_TOO_LARGE over `maxBytes`), with errors naming `message`. `msgId`
- * and `deliverAt` are refused: each fire sets the msgId, and a fire is sent at
- * its time (`delayMs` and `delayLevel` delay each fire's message).
+ * MESSAGE_TOO_LARGE over `maxBytes`), with errors naming `message`. `msgId`,
+ * `bornAt` and `deliverAt` are refused: each fire sets the msgId and bornAt
+ * (its fire time), and is sent at its time (`delayMs` and `delayLevel` delay
+ * each fire's message).
  */
 export function checkScheduleMessage(
   message: unknown,
@@ -153,7 +154,9 @@ export function checkScheduleMessage(
         "message.deliverAt is not for schedules: each fire is sent at its time (use delayMs or delayLevel)",
       );
     }
-    if (message.bornAt !== undefined) throw badRequest("unknown field message.bornAt");
+    if (message.bornAt !== undefined) {
+      throw badRequest("message.bornAt is set by each fire (its fire time); leave it out");
+    }
   }
   try {
     normalizeMessage(message, now, maxBytes, () => "schedule-check");
