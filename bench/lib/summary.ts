@@ -150,6 +150,23 @@ function scheduledRows(line: Json): Row[] {
   ];
 }
 
+function cronRows(line: Json): Row[] {
+  const row = (x: Json | undefined): Row => {
+    const l = x?.latenessMs ?? {};
+    const each = x?.schedules === 1 ? "1 schedule" : `${n(x?.schedules)} schedules`;
+    return {
+      what: `cron lateness, storedAt − fire time (${each} every second, ${n(line.seconds)} s; ${n(x?.folded)} folded)`,
+      edgemq: `p50 ${n(l.p50)} / p99 ${n(l.p99)} / max ${n(l.max)} ms`,
+      ceiling: "",
+      ratio: "",
+      cpu: "",
+      target: "",
+      status: "",
+    };
+  };
+  return [row(line.one), row(line.many)];
+}
+
 function durabilityRows(line: Json): Row[] {
   return [
     {
@@ -191,6 +208,9 @@ export function summarize(lines: Json[]): string {
         break;
       case "durability":
         rows.push(...durabilityRows(line));
+        break;
+      case "cron":
+        rows.push(...cronRows(line));
         break;
       default:
         notes.push(`- ${line.bench}: see its JSON line`);

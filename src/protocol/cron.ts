@@ -21,7 +21,7 @@
  *
  * No `cloudflare:*` imports: the SDK and the CLI may check expressions too.
  */
-import { Cron } from "croner";
+import { Cron, type CronOptions } from "croner";
 import { badRequest } from "./errors.ts";
 
 /** A checked cron expression in its time zone, evaluated on Unix milliseconds. */
@@ -86,7 +86,7 @@ export function compileCron(cron: unknown, timezone: string, now: number): CronS
   }
   let job: Cron;
   try {
-    job = new Cron(cron, { timezone, mode: "5-or-6-parts" });
+    job = new Cron(cron, cronOptions(timezone));
   } catch (e) {
     const why = e instanceof Error ? e.message.replace(/^CronPattern: /, "") : String(e);
     throw badRequest(`cron ${JSON.stringify(cron)} is not valid: ${why}`);
@@ -101,7 +101,33 @@ export function compileCron(cron: unknown, timezone: string, now: number): CronS
  * schedule's), without the checks' cost.
  */
 export function storedCron(cron: string, timezone: string): CronSpec {
-  return specOf(cron, timezone, new Cron(cron, { timezone, mode: "5-or-6-parts" }));
+  return specOf(cron, timezone, new Cron(cron, cronOptions(timezone)));
+}
+
+/** Zones that are UTC under another name. */
+const UTC_NAMES = new Set([
+  "UTC",
+  "Etc/UTC",
+  "Etc/UCT",
+  "UCT",
+  "Etc/GMT",
+  "GMT",
+  "Etc/Zulu",
+  "Zulu",
+  "Etc/Universal",
+  "Universal",
+]);
+
+/**
+ * croner's options for a zone. UTC is given as a fixed offset: croner then
+ * computes with Date.UTC instead of formatting every candidate time through
+ * Intl, about ten times faster (UTC is the default zone, and the alarm
+ * evaluates each due schedule's cron).
+ */
+function cronOptions(timezone: string): CronOptions {
+  return UTC_NAMES.has(timezone)
+    ? { utcOffset: 0, mode: "5-or-6-parts" }
+    : { timezone, mode: "5-or-6-parts" };
 }
 
 function specOf(cron: string, timezone: string, job: Cron): CronSpec {

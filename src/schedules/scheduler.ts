@@ -22,7 +22,7 @@ import { dueFire, firstFireAt, retryAt } from "./timing.ts";
 
 /** Schedules fired per alarm run (then the alarm runs again at once), and how many send at a time. */
 const FIRES_PER_RUN = 256;
-const FIRE_CONCURRENCY = 16;
+const FIRE_CONCURRENCY = 32;
 
 /**
  * Failures of a fire that the same fire would meet again (no such topic, a
@@ -76,12 +76,17 @@ export class Scheduler extends DurableObject<Env> {
 
   /** Runs `fn` once every earlier operation on schedule `name` has finished. */
   private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.busy.get(name) ?? Promise.resolve();
-    const run = before.then(fn, fn);
+    return this.serialAll([name], fn);
+  }
+
+  /** Runs `fn` once every earlier operation on each of `names` has finished, holding them all. */
+  private serialAll<T>(names: readonly string[], fn: () => Promise<T>): Promise<T> {
+    const before = Promise.all(names.map((n) => this.busy.get(n)));
+    const run = before.then(fn);
     const settled = run.catch(() => {});
-    this.busy.set(name, settled);
+    for (const n of names) this.busy.set(n, settled);
     void settled.then(() => {
-      if (this.busy.get(name) === settled) this.busy.delete(name);
+      for (const n of names) if (this.busy.get(n) === settled) this.busy.delete(n);
     });
     return run;
   }
@@ -196,46 +201,66 @@ export class Scheduler extends DurableObject<Env> {
     return results[0]!;
   }
 
-  /** The alarm: fires every due schedule (bounded per run), then re-arms at the next one. */
+  /**
+   * The alarm: fires every due schedule (at most FIRES_PER_RUN; the alarm
+   * comes back at once for the rest), then re-arms at the next one. The sends
+   * run concurrently; what they did is recorded in one transaction (one
+   * commit for all of them, not one each).
+   */
   override async alarm(): Promise<void> {
     const names = this.store.due(Date.now(), FIRES_PER_RUN);
+    if (names.length) await this.serialAll(names, () => this.fire(names));
+    await this.rearm();
+  }
+
+  /** Fires each schedule of `names` that is (still) due: one message for its latest fire time due. */
+  private async fire(names: readonly string[]): Promise<void> {
+    const now = Date.now();
+    const plan = (name: string) => {
+      const s = this.store.get(name);
+      if (!s || s.dueAt === null || s.nextFireAt === null || s.dueAt > now) return null;
+      const due = dueFire(storedCron(s.config.cron, s.config.timezone), s.nextFireAt, now);
+      return due ? { name, s, due, msgId: fireMsgId(name, due.fireAt) } : null;
+    };
+    type Plan = NonNullable<ReturnType<typeof plan>>;
+    // Each worker plans its next fire and sends it, so the first sends leave at once.
+    const done: { p: Plan; o: SendResult | { error: unknown } }[] = [];
     let next = 0;
     await Promise.all(
       Array.from({ length: Math.min(FIRE_CONCURRENCY, names.length) }, async () => {
         while (next < names.length) {
-          const name = names[next++]!;
-          await this.serial(name, () => this.fire(name));
+          const p = plan(names[next++]!);
+          if (!p) continue;
+          const o = await this.send(p.s.config, p.msgId, p.due.fireAt).catch((error: unknown) => ({
+            error,
+          }));
+          done.push({ p, o });
         }
       }),
     );
-    await this.rearm();
-  }
-
-  /** Fires one schedule if it is (still) due: one message for the latest fire time due. */
-  private async fire(name: string): Promise<void> {
-    const now = Date.now();
-    const s = this.store.get(name);
-    if (!s || s.dueAt === null || s.nextFireAt === null || s.dueAt > now) return;
-    const due = dueFire(storedCron(s.config.cron, s.config.timezone), s.nextFireAt, now);
-    if (!due) return;
-    const msgId = fireMsgId(name, due.fireAt);
-    try {
-      const result = await this.send(s.config, msgId, due.fireAt);
-      this.store.recordFire(
-        name,
-        { at: due.fireAt, msgId, status: result.status, missed: due.missed },
-        due.nextAt,
-      );
-    } catch (e) {
-      const known = EdgemqError.from(e);
-      const at = Date.now();
-      if (known && GIVE_UP.has(known.code)) {
-        this.store.recordError(name, describe(e), at, { nextAt: due.nextAt, missed: due.missed });
-      } else {
-        if (!known) console.error(`edgemq: schedule ${name} failed to fire`, e);
-        this.store.recordError(name, describe(e), at, { retry: retryAt(at, s.failures + 1) });
+    const at = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      for (const { p, o } of done) {
+        const { name, s, due, msgId } = p;
+        if (!("error" in o)) {
+          const sent = { at: due.fireAt, msgId, status: o.status, missed: due.missed };
+          this.store.recordFire(name, sent, due.nextAt);
+          continue;
+        }
+        const known = EdgemqError.from(o.error);
+        if (known && GIVE_UP.has(known.code)) {
+          this.store.recordError(name, describe(known), at, {
+            nextAt: due.nextAt,
+            missed: due.missed,
+          });
+        } else {
+          if (!known) console.error(`edgemq: schedule ${name} failed to fire`, o.error);
+          this.store.recordError(name, describe(o.error), at, {
+            retry: retryAt(at, s.failures + 1),
+          });
+        }
       }
-    }
+    });
   }
 }
 

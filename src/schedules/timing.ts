@@ -34,6 +34,9 @@ export interface DueFire {
  */
 export function dueFire(cron: CronSpec, pendingAt: number, now: number): DueFire | null {
   if (now < pendingAt) return null;
+  // On time (the usual case): no later fire time has come yet.
+  const after = cron.next(pendingAt);
+  if (after === null || after > now) return { fireAt: pendingAt, missed: 0, nextAt: after };
   // pendingAt is itself a fire time, so the latest one at or before now is never before it.
   const latest = cron.latestAtOrBefore(now);
   const fireAt = latest !== null && latest > pendingAt ? latest : pendingAt;
