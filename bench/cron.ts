@@ -3,10 +3,11 @@
  * is stored (api.md, "Recurring schedules").
  *
  * Runs the real local server (workerd, SQLite Durable Objects on local disk,
- * real alarms) with a 4-queue topic, then two rounds of CRON_SECONDS (default
- * 10) each: one schedule firing every second (`* * * * * *`), then
- * CRON_MANY (default 50) schedules all firing every second (one Scheduler
- * object fires them all from one alarm). Each message's lateness is its
+ * real alarms), then three rounds of CRON_SECONDS (default 10) each: one
+ * schedule firing every second (`* * * * * *`) to a 4-queue topic; CRON_MANY
+ * (default 50) schedules all firing every second to that topic (one Scheduler
+ * object fires them all from one alarm, in one send per topic); the same
+ * number each sending to a topic of its own (one send each). Each message's lateness is its
  * `storedAt` (the shard's clock) minus its fire time (from its msgId
  * `{name}:{fireTimeMs}`); same machine, same clock. Fire times a late alarm
  * folded into a later fire (the missed-fire rule) are counted as `folded`.
@@ -33,9 +34,9 @@ interface Stored {
 }
 
 /** Every message of the topic, pulled queue by queue from offset 0. */
-async function everything(topic: string): Promise<Stored[]> {
+async function everything(topic: string, queues: number): Promise<Stored[]> {
   const all: Stored[] = [];
-  for (let q = 0; q < QUEUES; q++) {
+  for (let q = 0; q < queues; q++) {
     for (let offset = 0; ;) {
       const r = await client.json<{ messages: Stored[]; nextOffset: number }>(
         "GET",
@@ -49,15 +50,22 @@ async function everything(topic: string): Promise<Stored[]> {
   return all;
 }
 
-/** `count` schedules firing every second for SECONDS seconds; their lateness. */
-async function measure(count: number) {
-  const topic = `cron-${count}-${Date.now().toString(36)}`;
-  await client.json("PUT", `/v1/topics/${topic}`, { queues: QUEUES });
-  const names = Array.from({ length: count }, (_, i) => `${topic}-s${i}`);
+/**
+ * `count` schedules firing every second for SECONDS seconds; their lateness.
+ * `spread`: each schedule sends to a topic of its own (one queue), so no two
+ * fires share a send; otherwise all send to one 4-queue topic.
+ */
+async function measure(count: number, spread = false) {
+  const base = `cron-${count}${spread ? "x" : ""}-${Date.now().toString(36)}`;
+  const names = Array.from({ length: count }, (_, i) => `${base}-s${i}`);
+  const topicOf = (i: number) => (spread ? `${base}-t${i}` : base);
+  const queues = spread ? 1 : QUEUES;
+  const topics = [...new Set(names.map((_, i) => topicOf(i)))];
+  await Promise.all(topics.map((t) => client.json("PUT", `/v1/topics/${t}`, { queues })));
   await Promise.all(
-    names.map((name) =>
+    names.map((name, i) =>
       client.json("PUT", `/v1/schedules/${name}`, {
-        topic,
+        topic: topicOf(i),
         cron: "* * * * * *",
         message: { body: "tick" },
       }),
@@ -68,11 +76,13 @@ async function measure(count: number) {
     names.map((name) => client.json<{ missedFires: number }>("GET", `/v1/schedules/${name}`)),
   );
   await Promise.all(names.map((name) => client.json("DELETE", `/v1/schedules/${name}`)));
-  const lateness = (await everything(topic))
+  const stored = (await Promise.all(topics.map((t) => everything(t, queues)))).flat();
+  const lateness = stored
     .map((m) => m.storedAt - Number(m.msgId.slice(m.msgId.lastIndexOf(":") + 1)))
     .sort((a, b) => a - b);
   return {
     schedules: count,
+    topics: topics.length,
     fires: lateness.length,
     firesPerSecond: round(lateness.length / SECONDS),
     folded: infos.reduce((n, s) => n + s.missedFires, 0),
@@ -88,7 +98,8 @@ async function measure(count: number) {
 try {
   const one = await measure(1);
   const many = await measure(MANY);
-  emit("cron", { seconds: SECONDS, queues: QUEUES, one, many });
+  const spread = await measure(MANY, true);
+  emit("cron", { seconds: SECONDS, queues: QUEUES, one, many, spread });
 } finally {
   await bench.close();
 }

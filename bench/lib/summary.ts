@@ -153,7 +153,10 @@ function scheduledRows(line: Json): Row[] {
 function cronRows(line: Json): Row[] {
   const row = (x: Json | undefined): Row => {
     const l = x?.latenessMs ?? {};
-    const each = x?.schedules === 1 ? "1 schedule" : `${n(x?.schedules)} schedules`;
+    const each =
+      x?.schedules === 1
+        ? "1 schedule"
+        : `${n(x?.schedules)} schedules to ${x?.topics === 1 ? "one topic" : `${n(x?.topics)} topics`}`;
     return {
       what: `cron lateness, storedAt − fire time (${each} every second, ${n(line.seconds)} s; ${n(x?.folded)} folded)`,
       edgemq: `p50 ${n(l.p50)} / p99 ${n(l.p99)} / max ${n(l.max)} ms`,
@@ -164,7 +167,7 @@ function cronRows(line: Json): Row[] {
       status: "",
     };
   };
-  return [row(line.one), row(line.many)];
+  return [row(line.one), row(line.many), ...(line.spread ? [row(line.spread)] : [])];
 }
 
 function durabilityRows(line: Json): Row[] {

@@ -17,12 +17,16 @@ import {
 import type { SendResult } from "../protocol/types.ts";
 import { migrate } from "../storage/migrations.ts";
 import { SCHEDULER_MIGRATIONS } from "./schema.ts";
+import { batchesByTopic } from "./batches.ts";
 import { ScheduleStore } from "./store.ts";
 import { dueFire, firstFireAt, retryAt } from "./timing.ts";
 
-/** Schedules fired per alarm run (then the alarm runs again at once), and how many send at a time. */
+/**
+ * Schedules fired per alarm run (then the alarm runs again at once), and how
+ * many sends (each a batch of fires to one topic) are in flight at a time.
+ */
 const FIRES_PER_RUN = 256;
-const FIRE_CONCURRENCY = 32;
+const FIRE_CONCURRENCY = 16;
 
 /**
  * Failures of a fire that the same fire would meet again (no such topic, a
@@ -195,17 +199,26 @@ export class Scheduler extends DurableObject<Env> {
 
   /** One message through the gateway's send path (validation, routing, the shard's msgId dedup). */
   private async send(config: ScheduleConfig, msgId: string, bornAt: number): Promise<SendResult> {
-    const { results } = await new BrokerService(this.env).send(config.topic, {
-      messages: [{ ...config.message, msgId, bornAt }],
+    const [result] = await this.sendMany(config.topic, [{ config, msgId, bornAt }]);
+    return result!;
+  }
+
+  /** Messages to one topic in one send (results in order); all refused if one is. */
+  private async sendMany(
+    topic: string,
+    fires: readonly { config: ScheduleConfig; msgId: string; bornAt: number }[],
+  ): Promise<SendResult[]> {
+    const { results } = await new BrokerService(this.env).send(topic, {
+      messages: fires.map((f) => ({ ...f.config.message, msgId: f.msgId, bornAt: f.bornAt })),
     });
-    return results[0]!;
+    return results;
   }
 
   /**
    * The alarm: fires every due schedule (at most FIRES_PER_RUN; the alarm
    * comes back at once for the rest), then re-arms at the next one. The sends
-   * run concurrently; what they did is recorded in one transaction (one
-   * commit for all of them, not one each).
+   * run concurrently, the fires to one topic batched together; what they did
+   * is recorded in one transaction (one commit for all of them, not one each).
    */
   override async alarm(): Promise<void> {
     const names = this.store.due(Date.now(), FIRES_PER_RUN);
@@ -216,25 +229,43 @@ export class Scheduler extends DurableObject<Env> {
   /** Fires each schedule of `names` that is (still) due: one message for its latest fire time due. */
   private async fire(names: readonly string[]): Promise<void> {
     const now = Date.now();
-    const plan = (name: string) => {
+    const plans = names.flatMap((name) => {
       const s = this.store.get(name);
-      if (!s || s.dueAt === null || s.nextFireAt === null || s.dueAt > now) return null;
+      if (!s || s.dueAt === null || s.nextFireAt === null || s.dueAt > now) return [];
       const due = dueFire(storedCron(s.config.cron, s.config.timezone), s.nextFireAt, now);
-      return due ? { name, s, due, msgId: fireMsgId(name, due.fireAt) } : null;
-    };
-    type Plan = NonNullable<ReturnType<typeof plan>>;
-    // Each worker plans its next fire and sends it, so the first sends leave at once.
+      if (!due) return [];
+      return [
+        { name, s, due, config: s.config, msgId: fireMsgId(name, due.fireAt), bornAt: due.fireAt },
+      ];
+    });
+    type Plan = (typeof plans)[number];
+    const batches = batchesByTopic(
+      plans,
+      (p) => p.config.topic,
+      (p) => p.config.message.body.length,
+    );
     const done: { p: Plan; o: SendResult | { error: unknown } }[] = [];
+    const one = async (p: Plan) => {
+      const o = await this.send(p.config, p.msgId, p.bornAt).catch((error: unknown) => ({ error }));
+      done.push({ p, o });
+    };
     let next = 0;
     await Promise.all(
-      Array.from({ length: Math.min(FIRE_CONCURRENCY, names.length) }, async () => {
-        while (next < names.length) {
-          const p = plan(names[next++]!);
-          if (!p) continue;
-          const o = await this.send(p.s.config, p.msgId, p.due.fireAt).catch((error: unknown) => ({
-            error,
-          }));
-          done.push({ p, o });
+      Array.from({ length: Math.min(FIRE_CONCURRENCY, batches.length) }, async () => {
+        while (next < batches.length) {
+          const batch = batches[next++]!;
+          if (batch.length === 1) {
+            await one(batch[0]!);
+            continue;
+          }
+          try {
+            const results = await this.sendMany(batch[0]!.config.topic, batch);
+            batch.forEach((p, i) => done.push({ p, o: results[i]! }));
+          } catch {
+            // One fire's message may be what the topic refuses: find out fire by fire
+            // (a message a shard stored before the refusal is answered duplicate).
+            for (const p of batch) await one(p);
+          }
         }
       }),
     );

@@ -289,6 +289,25 @@ describe("fires (alarm)", () => {
     await api("DELETE", `/v1/schedules/${name}`);
   });
 
+  it("sends fires due together to one topic in one go; a message the topic refuses spoils no other", async () => {
+    const topic = await createTopic({ queues: 2 });
+    const small = await scheduleOn(topic, YEARLY, { message: { body: "ok" } });
+    const large = await scheduleOn(topic, YEARLY, { message: { body: "x".repeat(64) } });
+    const other = await scheduleOn(topic, YEARLY, { message: { body: "ok too" } });
+    // The topic now refuses the large one's message.
+    expect((await api("PUT", `/v1/topics/${topic}`, { maxMessageBytes: 16 })).status).toBe(200);
+    const fireAt = jan1(thisYear());
+    for (const name of [small, large, other]) await pendAt(name, fireAt);
+    await alarm();
+    expect((await messages(topic)).map((m) => m.msgId).sort()).toEqual(
+      [`${small}:${fireAt}`, `${other}:${fireAt}`].sort(),
+    );
+    const refused = (await get(large)).body;
+    expect(refused).toMatchObject({ fires: 0, errors: 1, nextFireAt: jan1(thisYear() + 1) });
+    expect(refused.lastError).toMatch(/^MESSAGE_TOO_LARGE: /);
+    expect((await get(small)).body).toMatchObject({ fires: 1, lastStatus: "stored" });
+  });
+
   it("gives up a fire whose topic is gone, records why, and goes on", async () => {
     const topic = await createTopic({ queues: 1 });
     const name = await scheduleOn(topic);
