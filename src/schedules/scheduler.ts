@@ -16,8 +16,8 @@ import {
 } from "../protocol/schedule.ts";
 import type { SendResult } from "../protocol/types.ts";
 import { migrate } from "../storage/migrations.ts";
-import { SCHEDULER_MIGRATIONS } from "./schema.ts";
 import { batchesByTopic } from "./batches.ts";
+import { SCHEDULER_MIGRATIONS } from "./schema.ts";
 import { ScheduleStore } from "./store.ts";
 import { dueFire, firstFireAt, retryAt } from "./timing.ts";
 
@@ -52,15 +52,16 @@ export const SCHEDULER_NAME = "schedules";
  * earliest due schedule. Nothing is held in memory between fires: a restart
  * finds the alarm and the rows as they were.
  *
- * Where schedules live: in this object of their own rather than in the
- * TopicRegistry, so the registry (config read by the data path) never runs
- * fires, and a schedule's alarm is not mixed with the registry's work; one
- * object for all schedules keeps `GET /v1/schedules` one query and a PUT one
- * transaction. Each fire is one send through the gateway's own path
- * (BrokerService.send: validation, routing, the shard's msgId dedup), so the
- * object's work per fire is small; one object sustains thousands of fires a
- * second (see bench/cron.ts), and schedules could be spread over several
- * objects by name hash if ever needed.
+ * Where schedules live: in an object of their own rather than in the
+ * TopicRegistry, so the registry (the config the data path reads) never waits
+ * behind fires and its schema and alarm stay its own; one object for all
+ * schedules (not one per schedule) keeps `GET /v1/schedules` one query and a
+ * PUT one transaction, with no index object to keep in step. Each fire is a
+ * send through the gateway's own path (BrokerService.send: validation,
+ * routing, the shard's msgId dedup), batched per topic, so the object's own
+ * work per fire is small (bench/cron.ts: 50 fires to one topic in the same
+ * second are stored 6–11 ms after their time at the median). Should one
+ * object ever be too few, schedules can be spread over several by name hash.
  *
  * A thin adapter: SQL in store.ts, timing in timing.ts, checks in
  * src/protocol/schedule.ts.
