@@ -30,7 +30,7 @@
 import { EdgemqError } from "../src/protocol/errors.ts";
 import { Limits } from "../src/protocol/limits.ts";
 import type { Message, PullResult } from "../src/protocol/types.ts";
-import { checkName } from "../src/protocol/validate.ts";
+import { checkName } from "../src/protocol/requests/fields.ts";
 import { anySignal, sleep } from "./abort.ts";
 import { EdgemqEvent } from "./events.ts";
 import { newMsgId, query, seg } from "./message.ts";

@@ -22,7 +22,7 @@
 import { EdgemqError } from "../src/protocol/errors.ts";
 import { Limits } from "../src/protocol/limits.ts";
 import type { AckResult, Message } from "../src/protocol/types.ts";
-import { checkName } from "../src/protocol/validate.ts";
+import { checkName } from "../src/protocol/requests/fields.ts";
 import { sleep } from "./abort.ts";
 import { type BackoffOptions, backoffDelay } from "./backoff.ts";
 import { Batcher } from "./batcher.ts";

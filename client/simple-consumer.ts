@@ -14,7 +14,7 @@
 import { EdgemqError } from "../src/protocol/errors.ts";
 import { Limits } from "../src/protocol/limits.ts";
 import type { AckResult, Message } from "../src/protocol/types.ts";
-import { checkName } from "../src/protocol/validate.ts";
+import { checkName } from "../src/protocol/requests/fields.ts";
 import { seg } from "./message.ts";
 import { requestWithRetry, type RetryOptions } from "./retry.ts";
 import { type Connection, createTransport, type Transport } from "./transport.ts";

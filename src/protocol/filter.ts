@@ -61,6 +61,14 @@ const MATCH_ALL: MessageFilter = Object.freeze({
   matches: () => true,
 });
 
+/**
+ * The expression a compiled filter is sent as (to a shard, over RPC): none
+ * when it matches everything, so the receiver has nothing to compile.
+ */
+export function filterText(filter: MessageFilter): string | undefined {
+  return filter.matchesAll ? undefined : filter.expression;
+}
+
 function syntaxError(what: string, position: number) {
   return badRequest(`filter ${what} (at position ${position})`, { position });
 }
