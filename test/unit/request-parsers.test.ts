@@ -16,6 +16,7 @@ import { checkMessageSize, parseMessage } from "../../src/protocol/requests/mess
 import { parseCommitOffset, parseResetOffsets } from "../../src/protocol/requests/offsets.ts";
 import { parsePull, parsePullGroup } from "../../src/protocol/requests/pull.ts";
 import { parseLimit, parseMessageQuery } from "../../src/protocol/requests/query.ts";
+import { parseRpcRequest } from "../../src/protocol/requests/rpc.ts";
 import { parseSend, parseSendQuery } from "../../src/protocol/requests/send.ts";
 import { parseMintRequest } from "../../src/protocol/requests/tokens.ts";
 import { parsePrepare } from "../../src/protocol/requests/transactions.ts";
@@ -361,5 +362,36 @@ describe("config and tokens", () => {
     expect(refusal(() => parseMintRequest({ sub: "web", groups: ["a*b"] })).message).toMatch(
       /^groups must be an array/,
     );
+  });
+});
+
+describe("service binding calls", () => {
+  it("passes a contract call through with its body as JSON text", () => {
+    expect(parseRpcRequest("POST", "/v1/topics/t/messages", { messages: [] })).toEqual({
+      method: "POST",
+      path: "/v1/topics/t/messages",
+      body: '{"messages":[]}',
+    });
+    expect(parseRpcRequest("GET", "/v1/topics?x=1", undefined)).toEqual({
+      method: "GET",
+      path: "/v1/topics?x=1",
+    });
+  });
+
+  it("refuses what the Fetch API could not send, in the contract's shape", () => {
+    expect(refusal(() => parseRpcRequest("GET", "/etc", undefined)).code).toBe("NOT_FOUND");
+    expect(refusal(() => parseRpcRequest("get", "/v1/topics", {})).message).toBe(
+      "a GET request has no body",
+    );
+    expect(refusal(() => parseRpcRequest("TRACE", "/v1/topics", undefined)).code).toBe(
+      "BAD_REQUEST",
+    );
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    for (const body of [10n, cycle, () => 1]) {
+      expect(refusal(() => parseRpcRequest("POST", "/v1/topics/t/messages", body)).message).toBe(
+        "body must be a JSON value",
+      );
+    }
   });
 });
