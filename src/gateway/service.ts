@@ -2,16 +2,23 @@
  * The gateway's broker service: the NameServer role (cached routes and
  * config) and the fan-out over a topic's queue shards. Routes and the RPC
  * entrypoint both call this, so HTTP and Service Binding clients get the same
- * behaviour.
+ * behaviour. Requests arrive parsed (src/protocol/requests/); what is checked
+ * here needs the topic's config: queue counts, the topic's message size limit,
+ * and whether a receipt addresses a queue of the path's topic and group.
  */
 import { type Outcome, unwrap } from "../broker/outcome.ts";
 import type { QueueShard, ShardPullOptions } from "../broker/queue-shard.ts";
 import type { Env } from "../env.ts";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
-import { compileFilter } from "../protocol/filter.ts";
-import { encodeReceipt, encodeTxId, parseReceipt, parseTxId } from "../protocol/ids.ts";
+import { filterText } from "../protocol/filter.ts";
+import { encodeReceipt, encodeTxId, parseTxId } from "../protocol/ids.ts";
 import { Limits } from "../protocol/limits.ts";
-import { newMsgId } from "../protocol/msg-id.ts";
+import type { Receipt, ReceiveRequest } from "../protocol/requests/consume.ts";
+import { type NormalizedMessage, checkMessageSize } from "../protocol/requests/message.ts";
+import type { ResetTarget } from "../protocol/requests/offsets.ts";
+import type { PullRequest } from "../protocol/requests/pull.ts";
+import type { SendRequest } from "../protocol/requests/send.ts";
+import type { PrepareRequest } from "../protocol/requests/transactions.ts";
 import { queueFor } from "../protocol/routing.ts";
 import type {
   AckResult,
@@ -23,7 +30,6 @@ import type {
   SendResult,
   TopicConfig,
 } from "../protocol/types.ts";
-import { type NormalizedMessage, normalizeBatch, normalizeMessage } from "../protocol/validate.ts";
 import type { TopicRegistry } from "../registry/topic-registry.ts";
 import { ShardWatch } from "./shard-watch.ts";
 
@@ -53,18 +59,6 @@ function diskFull(e: unknown): EdgemqError | undefined {
     "STORAGE_FULL",
     "the broker's disk is full (SQLITE_FULL): nothing of this request was stored; retry once space is freed",
   );
-}
-
-/** A pull as the gateway serves it: the shard's read, and how long to wait for one. */
-export interface PullOptions extends ShardPullOptions {
-  waitMs: number;
-}
-
-export interface ReceiveOptions {
-  max: number;
-  invisibleMs: number;
-  waitMs: number;
-  filter?: string;
 }
 
 export class BrokerService {
@@ -178,13 +172,17 @@ export class BrokerService {
   }
 
   /**
-   * Sends a batch. Every message is validated before any shard is touched, so
+   * Sends a batch. Every message is checked before any shard is touched, so
    * one bad message stores nothing; results come in request order.
    */
-  async send(topic: string, body: unknown, pinned?: number): Promise<{ results: SendResult[] }> {
+  async send(
+    topic: string,
+    { messages }: SendRequest,
+    pinned?: number,
+  ): Promise<{ results: SendResult[] }> {
     const config = await this.topic(topic);
     if (pinned !== undefined) this.checkQueue(config, pinned);
-    const messages = normalizeBatch(body, Date.now(), config.maxMessageBytes, newMsgId);
+    messages.forEach((m, i) => checkMessageSize(m, config.maxMessageBytes, i));
     const byQueue = new Map<number, { index: number[]; messages: NormalizedMessage[] }>();
     messages.forEach((m, i) => {
       const q = this.route(config, m, pinned);
@@ -218,19 +216,21 @@ export class BrokerService {
 
   // ---- pull and offsets ----------------------------------------------------
 
-  async pull(topic: string, queue: number, opts: PullOptions): Promise<PullResult> {
+  async pull(topic: string, queue: number, req: PullRequest): Promise<PullResult> {
     const config = await this.topic(topic);
     this.checkQueue(config, queue);
-    compileFilter(opts.filter);
-    if (opts.offset === undefined && opts.group === undefined) {
-      throw badRequest("offset or group is required");
-    }
-    if (opts.group !== undefined) await this.subscribe(opts.group, topic);
+    const filter = filterText(req.filter);
+    const read: ShardPullOptions = {
+      ...(req.offset !== undefined && { offset: req.offset }),
+      ...(req.group !== undefined && { group: req.group }),
+      ...(filter !== undefined && { filter }),
+      max: req.max,
+    };
+    if (read.group !== undefined) await this.subscribe(read.group, topic);
     const stub = this.shard(topic, queue);
-    const { waitMs: _wait, ...read } = opts;
     const first = await this.onShard(topic, () => stub.pull(read));
-    if (opts.waitMs <= 0 || first.messages.length > 0 || first.skipped > 0) return first;
-    return this.waitPull(topic, stub, opts, first, Date.now() + opts.waitMs);
+    if (req.waitMs <= 0 || first.messages.length > 0 || first.skipped > 0) return first;
+    return this.waitPull(topic, stub, read, first, Date.now() + req.waitMs);
   }
 
   /**
@@ -286,7 +286,7 @@ export class BrokerService {
   async resetOffsets(
     group: string,
     topic: string,
-    to: { timestamp: number } | { to: "earliest" | "latest" },
+    to: ResetTarget,
   ): Promise<{ queue: number; offset: number }[]> {
     const config = await this.topic(topic);
     await this.subscribe(group, topic);
@@ -309,10 +309,9 @@ export class BrokerService {
   async receive(
     group: string,
     topic: string,
-    opts: ReceiveOptions,
+    opts: ReceiveRequest,
   ): Promise<{ messages: Message[] }> {
     const config = await this.topic(topic);
-    compileFilter(opts.filter);
     const groupConfig = await this.subscribe(group, topic);
     const deadline = Date.now() + opts.waitMs;
     const messages = await this.claim(topic, config, groupConfig, opts);
@@ -322,7 +321,7 @@ export class BrokerService {
     // Claim first from the shard that spoke.
     const watch = await ShardWatch.open(
       this.queues(config).map((q) => this.shard(topic, q)),
-      { kind: "receive", group, filter: opts.filter ?? null },
+      { kind: "receive", group, filter: filterText(opts.filter) ?? null },
     );
     try {
       for (;;) {
@@ -340,10 +339,11 @@ export class BrokerService {
     topic: string,
     config: TopicConfig,
     group: GroupConfig,
-    opts: ReceiveOptions,
+    opts: ReceiveRequest,
     first?: number,
   ): Promise<Message[]> {
     const out: Message[] = [];
+    const filter = filterText(opts.filter);
     // Start at a rotating queue so concurrent consumers spread over the shards
     // (or at the one a watcher heard from). A shard with nothing for the group
     // answers at once (it waits for no commit).
@@ -351,7 +351,7 @@ export class BrokerService {
     for (let i = 0; i < config.queues && out.length < opts.max; i++) {
       const q = (start + i) % config.queues;
       const claimed = await this.onShard(topic, () =>
-        this.shard(topic, q).receive(group, opts.max - out.length, opts.invisibleMs, opts.filter),
+        this.shard(topic, q).receive(group, opts.max - out.length, opts.invisibleMs, filter),
       );
       for (const c of claimed) {
         out.push({
@@ -369,29 +369,24 @@ export class BrokerService {
     return out;
   }
 
-  /** Validates receipts against the topic and group named by the request; all or nothing. */
-  private receipts(group: string, topic: string, config: TopicConfig, receipts: unknown) {
-    if (!Array.isArray(receipts) || receipts.length === 0 || receipts.length > Limits.maxReceipts) {
-      throw badRequest(`receipts must be an array of 1..${Limits.maxReceipts} receipts`);
-    }
-    return receipts.map((r, i) => {
-      const p = parseReceipt(r);
+  /** Checks that receipts address queues of the topic and group named by the request; all or nothing. */
+  private checkReceipts(group: string, topic: string, config: TopicConfig, receipts: Receipt[]) {
+    receipts.forEach((p, i) => {
       if (p.topic !== topic || p.group !== group) {
         throw badRequest(`receipts[${i}] belongs to another topic or group`);
       }
       this.checkQueue(config, p.queue);
-      return { receipt: r as string, ...p };
     });
   }
 
   async settle(
     group: string,
     topic: string,
-    receipts: unknown,
+    parsed: Receipt[],
     nack: false | { delayMs?: number },
   ): Promise<{ results: AckResult[] }> {
     const config = await this.topic(topic);
-    const parsed = this.receipts(group, topic, config, receipts);
+    this.checkReceipts(group, topic, config, parsed);
     const groupConfig = nack ? await this.group(group) : null;
     const byQueue = new Map<number, number[]>();
     parsed.forEach((p, i) => byQueue.set(p.queue, [...(byQueue.get(p.queue) ?? []), i]));
@@ -417,19 +412,19 @@ export class BrokerService {
   async changeInvisibility(
     group: string,
     topic: string,
-    receipt: unknown,
+    p: Receipt,
     invisibleMs: number,
   ): Promise<{ receipt: string }> {
     const config = await this.topic(topic);
-    const [p] = this.receipts(group, topic, config, [receipt]);
+    this.checkReceipts(group, topic, config, [p]);
     const handle = await this.onShard(topic, () =>
-      this.shard(topic, p!.queue).changeInvisibility(
+      this.shard(topic, p.queue).changeInvisibility(
         group,
-        { offset: p!.offset, handle: p!.handle },
+        { offset: p.offset, handle: p.handle },
         invisibleMs,
       ),
     );
-    return { receipt: encodeReceipt({ ...p!, handle }) };
+    return { receipt: encodeReceipt({ ...p, handle }) };
   }
 
   // ---- groups --------------------------------------------------------------
@@ -520,20 +515,12 @@ export class BrokerService {
 
   // ---- transactions --------------------------------------------------------
 
-  async prepare(topic: string, body: unknown): Promise<{ txId: string; msgId: string }> {
+  async prepare(
+    topic: string,
+    { message: m, producerGroup }: PrepareRequest,
+  ): Promise<{ txId: string; msgId: string }> {
     const config = await this.topic(topic);
-    if (typeof body !== "object" || body === null || Array.isArray(body)) {
-      throw badRequest('body must be {"message": {...}, "producerGroup": "..."}');
-    }
-    const { message, producerGroup } = body as { message?: unknown; producerGroup?: unknown };
-    if (typeof producerGroup !== "string" || !Limits.namePattern.test(producerGroup)) {
-      throw new EdgemqError(
-        "INVALID_NAME",
-        `producerGroup must match ${Limits.namePattern.source}`,
-      );
-    }
-    const m = normalizeMessage(message, Date.now(), config.maxMessageBytes, newMsgId);
-    if (m.deliverAt !== null) throw badRequest("a transactional message cannot be scheduled");
+    checkMessageSize(m, config.maxMessageBytes);
     const pg: ProducerGroupConfig = (await rpc(() =>
       this.registry().getProducerGroup(producerGroup),
     )) ?? {
