@@ -53,8 +53,7 @@ groupRoutes.get("/:group", async (c) => {
 groupRoutes.delete("/:group", async (c) => {
   requireAdmin(c);
   const group = nameParam(c, "group");
-  const svc = new BrokerService(c.env);
-  await rpc(() => svc.registry().deleteGroup(group));
+  await new BrokerService(c.env).deleteGroup(group);
   return c.json({ group, deleted: true });
 });
 
