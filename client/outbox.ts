@@ -506,9 +506,9 @@ export class Outbox extends EventTarget {
     return Number.isFinite(first) ? Math.max(0, first - Date.now()) : 0;
   }
 
-  #isHeld(r: OutboxRecord, now: number): boolean {
+  #isHeld(r: OutboxRecord, now: number, holds: ReadonlyMap<string, Hold> = this.#holds): boolean {
     for (const key of [r.topic, laneOf(r)]) {
-      const h = this.#holds.get(key);
+      const h = holds.get(key);
       if (h && h.until > now) return true;
     }
     return false;
@@ -533,10 +533,14 @@ export class Outbox extends EventTarget {
   async #eligible(db: IDBPDatabase<OutboxSchema>): Promise<OutboxRecord[]> {
     const now = Date.now();
     if (this.#holds.size === 0) return db.getAll(STORE, undefined, this.#maxBatch);
+    // Judged against the holds as they were when the scan began: a drain()
+    // that clears them mid-scan must not let a later record of a held topic
+    // in while an earlier one was skipped.
+    const holds = new Map(this.#holds);
     const out: OutboxRecord[] = [];
     let cursor = await db.transaction(STORE).store.openCursor();
     while (cursor && out.length < this.#maxBatch) {
-      if (!this.#isHeld(cursor.value, now)) out.push(cursor.value);
+      if (!this.#isHeld(cursor.value, now, holds)) out.push(cursor.value);
       cursor = await cursor.continue();
     }
     return out;
