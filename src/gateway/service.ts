@@ -32,11 +32,21 @@ import type {
 } from "../protocol/types.ts";
 import type { TopicRegistry } from "../registry/topic-registry.ts";
 import { ShardWatch } from "./shard-watch.ts";
+import { TtlCache } from "./ttl-cache.ts";
 
-/** Isolate-wide caches: the route refresh of RocketMQ clients, about 30 s. */
-const topicCache = new Map<string, { config: TopicConfig; until: number }>();
-const groupCache = new Map<string, { config: GroupConfig; until: number }>();
-const subscribed = new Set<string>();
+/**
+ * Isolate-wide caches, every fact for the route refresh of RocketMQ clients
+ * (about 30 s): a change made through another isolate is seen here within
+ * that time. `subscribed` holds the group/topic pairs this isolate recorded
+ * in the registry; it expires too, so a group deleted (and recreated)
+ * elsewhere gets its subscriptions recorded again, and its topics come back
+ * in DLQ views, stats and metrics.
+ */
+const CACHE_ENTRIES = 10_000;
+const topicCache = new TtlCache<string, TopicConfig>(Limits.routeCacheMs, CACHE_ENTRIES);
+const groupCache = new TtlCache<string, GroupConfig>(Limits.routeCacheMs, CACHE_ENTRIES);
+const subscribed = new TtlCache<string, true>(Limits.routeCacheMs, CACHE_ENTRIES);
+const subscription = (group: string, topic: string) => `${group}\u0000${topic}`;
 let rotation = 0;
 
 /** Calls a Durable Object, turning RPC errors back into EdgemqError. */
@@ -80,14 +90,14 @@ export class BrokerService {
 
   /** A topic's config from the cache, or the registry; TOPIC_NOT_FOUND when unknown. */
   async topic(name: string): Promise<TopicConfig> {
-    const hit = topicCache.get(name);
-    if (hit && hit.until > Date.now()) return hit.config;
+    const hit = topicCache.get(name, Date.now());
+    if (hit) return hit;
     const config = await rpc(() => this.registry().getTopic(name));
     if (!config) {
       topicCache.delete(name);
       throw new EdgemqError("TOPIC_NOT_FOUND", `topic ${name} not found`);
     }
-    topicCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
+    topicCache.set(name, config, Date.now());
     return config;
   }
 
@@ -115,7 +125,7 @@ export class BrokerService {
         this.onShard(name, () => this.shard(name, q).configure(config, q)),
       ),
     );
-    topicCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
+    topicCache.set(name, config, Date.now());
     return config;
   }
 
@@ -123,17 +133,17 @@ export class BrokerService {
     const config = await rpc(() => this.registry().deleteTopic(name));
     if (!config) throw new EdgemqError("TOPIC_NOT_FOUND", `topic ${name} not found`);
     topicCache.delete(name);
-    for (const key of subscribed) if (key.endsWith(`\u0000${name}`)) subscribed.delete(key);
+    subscribed.deleteWhere((key) => key.endsWith(`\u0000${name}`));
     await Promise.all(
       this.queues(config).map((q) => this.onShard(name, () => this.shard(name, q).destroy())),
     );
   }
 
   async group(name: string): Promise<GroupConfig> {
-    const hit = groupCache.get(name);
-    if (hit && hit.until > Date.now()) return hit.config;
+    const hit = groupCache.get(name, Date.now());
+    if (hit) return hit;
     const config = (await rpc(() => this.registry().getGroup(name, true)))!;
-    groupCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
+    groupCache.set(name, config, Date.now());
     return config;
   }
 
@@ -142,17 +152,29 @@ export class BrokerService {
     input: Parameters<TopicRegistry["putGroup"]>[1],
   ): Promise<GroupConfig> {
     const config = await rpc(() => this.registry().putGroup(name, input));
-    groupCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
+    groupCache.set(name, config, Date.now());
     return config;
   }
 
-  /** Records (once per isolate) that a group consumes a topic, creating the group if new. */
+  /** Deletes a group and forgets what this isolate cached about it. */
+  async deleteGroup(name: string): Promise<boolean> {
+    const existed = await rpc(() => this.registry().deleteGroup(name));
+    groupCache.delete(name);
+    subscribed.deleteWhere((key) => key.startsWith(`${name}\u0000`));
+    return existed;
+  }
+
+  /**
+   * Records that a group consumes a topic (creating the group if new): once
+   * per isolate per cache lifetime, so a subscription lost to a group's
+   * deletion elsewhere is recorded again.
+   */
   async subscribe(group: string, topic: string): Promise<GroupConfig> {
-    const key = `${group}\u0000${topic}`;
-    if (!subscribed.has(key)) {
+    const key = subscription(group, topic);
+    if (subscribed.get(key, Date.now()) === undefined) {
       const config = await rpc(() => this.registry().subscribe(group, topic));
-      groupCache.set(group, { config, until: Date.now() + Limits.routeCacheMs });
-      subscribed.add(key);
+      groupCache.set(group, config, Date.now());
+      subscribed.set(key, true, Date.now());
     }
     return this.group(group);
   }

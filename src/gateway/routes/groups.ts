@@ -61,8 +61,7 @@ groupRoutes.get("/:group", adminOnly, names(["group"]), async (c) => {
 
 groupRoutes.delete("/:group", adminOnly, names(["group"]), async (c) => {
   const { group } = c.req.valid("param");
-  const svc = new BrokerService(c.env);
-  await rpc(() => svc.registry().deleteGroup(group));
+  await new BrokerService(c.env).deleteGroup(group);
   return c.json({ group, deleted: true });
 });
 
