@@ -1,15 +1,12 @@
 /**
  * Recurring schedules on the wire (api.md, "Recurring schedules"): their
- * types, limits, and the parse function of `PUT /v1/schedules/{name}`, so the
- * gateway refuses bad input before any Durable Object is touched and the SDK
- * and CLI share the types. Every failure is an {@link EdgemqError} with the
- * contract's code, naming the field.
+ * types and limits, shared by the Worker, the SDK and the CLI; how a PUT
+ * merges over the stored config; the msgIds of fires and runs. The request
+ * parsers are in requests/schedules.ts.
  */
-import { compileCron, checkTimezone } from "./cron.ts";
-import { EdgemqError, badRequest } from "./errors.ts";
-import { Limits } from "./limits.ts";
+import { compileCron } from "./cron.ts";
+import { badRequest } from "./errors.ts";
 import type { MessageInput, SendResult } from "./types.ts";
-import { checkName, isObject, normalizeMessage } from "./validate.ts";
 
 export const ScheduleLimits = {
   /**
@@ -84,94 +81,6 @@ export interface ScheduleInput {
 /** A `POST /v1/schedules/{name}/run` answer: the send's result for the one message. */
 export interface ScheduleRunResult extends SendResult {
   schedule: string;
-}
-
-/** Checks a schedule name: the contract's pattern, at most {@link ScheduleLimits.maxNameLength}. */
-export function checkScheduleName(name: string | undefined): string {
-  if (
-    name === undefined ||
-    !Limits.namePattern.test(name) ||
-    name.length > ScheduleLimits.maxNameLength
-  ) {
-    throw new EdgemqError(
-      "INVALID_NAME",
-      `schedule name must match ^[A-Za-z0-9_-]{1,${ScheduleLimits.maxNameLength}}$ (its msgIds, {name}:{fireTimeMs}, fit in ${Limits.maxMsgIdBytes} bytes)`,
-    );
-  }
-  return name;
-}
-
-const inputKeys = new Set(["topic", "cron", "timezone", "message", "paused", "schedule"]);
-
-/**
- * Parses the body of `PUT /v1/schedules/{name}`: field types, the cron and
- * time zone (together: a cron is read in its zone), and the message as a send
- * would check it against the largest message any topic takes. The topic's
- * existence and its own size limit are checked by the scheduler, which knows
- * the previous config a partial PUT merges with.
- */
-export function parseScheduleInput(body: unknown, now: number): ScheduleInput {
-  if (!isObject(body)) throw badRequest('body must be {"topic", "cron", "message", ...}');
-  for (const k of Object.keys(body)) if (!inputKeys.has(k)) throw badRequest(`unknown field ${k}`);
-  const out: ScheduleInput = {};
-  if (body.topic !== undefined) {
-    if (typeof body.topic !== "string") throw badRequest("topic must be a topic name");
-    out.topic = checkName(body.topic, "topic");
-  }
-  if (body.timezone !== undefined) out.timezone = checkTimezone(body.timezone);
-  if (body.cron !== undefined) {
-    compileCron(body.cron, out.timezone ?? DEFAULT_TIMEZONE, now);
-    out.cron = (body.cron as string).trim();
-  }
-  if (body.message !== undefined) {
-    out.message = checkScheduleMessage(body.message, Limits.maxMessageBytesCeiling, now);
-  }
-  if (body.paused !== undefined) {
-    if (typeof body.paused !== "boolean") throw badRequest("paused must be a boolean");
-    out.paused = body.paused;
-  }
-  return out;
-}
-
-/**
- * Checks a schedule's message as a send checks a message (same codes, e.g.
- * MESSAGE_TOO_LARGE over `maxBytes`), with errors naming `message`. `msgId`,
- * `bornAt` and `deliverAt` are refused: each fire sets the msgId and bornAt
- * (its fire time), and is sent at its time (`delayMs` and `delayLevel` delay
- * each fire's message).
- */
-export function checkScheduleMessage(
-  message: unknown,
-  maxBytes: number,
-  now: number,
-): ScheduleMessage {
-  if (isObject(message)) {
-    if (message.msgId !== undefined) {
-      throw badRequest("message.msgId is set by each fire ({name}:{fireTimeMs}); leave it out");
-    }
-    if (message.deliverAt !== undefined) {
-      throw badRequest(
-        "message.deliverAt is not for schedules: each fire is sent at its time (use delayMs or delayLevel)",
-      );
-    }
-    if (message.bornAt !== undefined) {
-      throw badRequest("message.bornAt is set by each fire (its fire time); leave it out");
-    }
-  }
-  try {
-    normalizeMessage(message, now, maxBytes, () => "schedule-check");
-  } catch (e) {
-    if (e instanceof EdgemqError) {
-      const { index: _index, ...details } = e.details ?? {};
-      throw new EdgemqError(
-        e.code,
-        e.message.replace(/^messages\[0\]: /, "message: "),
-        Object.keys(details).length ? details : undefined,
-      );
-    }
-    throw e;
-  }
-  return message as ScheduleMessage;
 }
 
 /**

@@ -9,11 +9,13 @@ import {
   type ScheduleInput,
   type ScheduleRunResult,
   ScheduleLimits,
-  checkScheduleMessage,
   fireMsgId,
   mergeSchedule,
   runMsgId,
 } from "../protocol/schedule.ts";
+import { newMsgId } from "../protocol/msg-id.ts";
+import { checkScheduleMessage } from "../protocol/requests/schedules.ts";
+import { parseSend } from "../protocol/requests/send.ts";
 import type { SendResult } from "../protocol/types.ts";
 import { migrate } from "../storage/migrations.ts";
 import { batchesByTopic } from "./batches.ts";
@@ -63,8 +65,9 @@ export const SCHEDULER_NAME = "schedules";
  * second are stored 6–11 ms after their time at the median). Should one
  * object ever be too few, schedules can be spread over several by name hash.
  *
- * A thin adapter: SQL in store.ts, timing in timing.ts, checks in
- * src/protocol/schedule.ts.
+ * A thin adapter: SQL in store.ts, timing in timing.ts, batching in
+ * batches.ts, request checks in src/protocol/requests/schedules.ts and the
+ * PUT merge in src/protocol/schedule.ts.
  */
 export class Scheduler extends DurableObject<Env> {
   private readonly store: ScheduleStore;
@@ -209,9 +212,13 @@ export class Scheduler extends DurableObject<Env> {
     topic: string,
     fires: readonly { config: ScheduleConfig; msgId: string; bornAt: number }[],
   ): Promise<SendResult[]> {
-    const { results } = await new BrokerService(this.env).send(topic, {
-      messages: fires.map((f) => ({ ...f.config.message, msgId: f.msgId, bornAt: f.bornAt })),
-    });
+    // Parsed as the gateway parses a send's body, then sent as the gateway sends it.
+    const request = parseSend(
+      { messages: fires.map((f) => ({ ...f.config.message, msgId: f.msgId, bornAt: f.bornAt })) },
+      Date.now(),
+      newMsgId,
+    );
+    const { results } = await new BrokerService(this.env).send(topic, request);
     return results;
   }
 

@@ -7,9 +7,10 @@ import { describe, expect, it } from "vitest";
 import { EdgemqError } from "../../src/protocol/errors.ts";
 import {
   checkScheduleName,
-  mergeSchedule,
   parseScheduleInput,
-} from "../../src/protocol/schedule.ts";
+  parseScheduleList,
+} from "../../src/protocol/requests/schedules.ts";
+import { mergeSchedule } from "../../src/protocol/schedule.ts";
 
 const NOW = Date.parse("2026-06-01T00:00:00Z");
 
@@ -100,6 +101,18 @@ describe("schedule names", () => {
     expect(checkScheduleName("a".repeat(100))).toBe("a".repeat(100));
     expect(refusal(() => checkScheduleName("a".repeat(101))).code).toBe("INVALID_NAME");
     expect(refusal(() => checkScheduleName("a:b")).code).toBe("INVALID_NAME");
+  });
+});
+
+describe("parseScheduleList", () => {
+  it("reads after and limit, with defaults, and refuses a bad limit or cursor", () => {
+    expect(parseScheduleList({})).toEqual({ after: null, limit: 100 });
+    expect(parseScheduleList({ after: "nightly", limit: "5" })).toEqual({
+      after: "nightly",
+      limit: 5,
+    });
+    expect(refusal(() => parseScheduleList({ limit: "1001" })).code).toBe("BAD_REQUEST");
+    expect(refusal(() => parseScheduleList({ after: "a b" })).code).toBe("INVALID_NAME");
   });
 });
 
