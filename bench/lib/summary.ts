@@ -273,13 +273,13 @@ function peersRows(line: Json): { rows: Row[]; notes: string[] } {
     what: `idle PushConsumer subscribed, ${n(idle.seconds)} s (edgemq server CPU)`,
     edgemq: idle.error
       ? `failed: ${idle.error}`
-      : `${n(idle.serverCpuMs)} ms (${n(idle.consumerCpuMs)} ms over no consumer)`,
+      : `${n(idle.serverCpuMs)} ms, ${n(idle.serverWakeups)} wake-ups (consumer: ${n(idle.consumerCpuMsPerMin)} ms/min)`,
     ceiling: idle.error
       ? ""
-      : `${n(idle.baselineCpuMs)} ms in ${n(idle.baselineSeconds)} s with no consumer`,
+      : `no consumer: ${n(idle.baselineCpuMs)} ms, ${n(idle.baselineWakeups)} wake-ups in ${n(idle.baselineSeconds)} s`,
     ratio: "",
     cpu: "",
-    target: "no server CPU",
+    target: "no server CPU (≤ 5 ms/min over no consumer)",
     status: targetStatus(t.idleConsumerCpu),
   });
   const notes: string[] = [];
