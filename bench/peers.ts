@@ -377,10 +377,27 @@ function target(what: string, got: number | undefined, ok: (x: number) => boolea
 }
 
 export async function runPeers(): Promise<Record<string, unknown>> {
+  // Handled from the start: RabbitMQ boots for seconds, and a SIGTERM (from
+  // bench/run.ts's timeout) must not leave it running. process.exit runs the
+  // exit hooks that kill the peers' process groups and workerd.
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const c of closers.splice(0)) await c().catch(() => {});
+  };
+  const onSignal = () => {
+    void Promise.race([closeAll(), sleep(3000)]).finally(() => process.exit(1));
+  };
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
   const peerStarts: Promise<Peer>[] = [];
   if (WANTED.includes("nats")) peerStarts.push(startNats());
   if (WANTED.includes("rabbitmq")) peerStarts.push(startRabbit());
-  const [edgemq, ...peers] = await Promise.all([startBenchServer(), ...peerStarts]);
+  // Closed from the moment it is up, even while a peer is still booting.
+  const edgemqStart = startBenchServer().then((started) => {
+    closers.push(() => started.close());
+    return started;
+  });
+  const [edgemq, ...peers] = await Promise.all([edgemqStart, ...peerStarts]);
   const server = edgemq as BenchServer;
   const brokers: Broker[] = [];
   const missing: Record<string, string> = {};
@@ -388,7 +405,6 @@ export async function runPeers(): Promise<Record<string, unknown>> {
   for (const name of ["nats", "rabbitmq"] as const) {
     if (!WANTED.includes(name)) missing[name] = "not asked for (PEERS)";
   }
-  const closers: (() => Promise<void>)[] = [() => server.close()];
   for (const p of peers as Peer[]) {
     if (!p.available) {
       missing[p.name] = p.reason.split("\n")[0] as string;
@@ -419,15 +435,6 @@ export async function runPeers(): Promise<Record<string, unknown>> {
     sdk: "Producer / PushConsumer / SimpleConsumer with default options",
     fsync: fsyncPolicy.edgemq,
   };
-
-  const closeAll = async () => {
-    for (const c of closers.splice(0)) await c().catch(() => {});
-  };
-  const onSignal = () => {
-    void Promise.race([closeAll(), sleep(3000)]).finally(() => process.exit(1));
-  };
-  process.once("SIGTERM", onSignal);
-  process.once("SIGINT", onSignal);
 
   try {
     const outstanding = await eachBroker(brokers, missing, "outstanding", publishOutstanding);
