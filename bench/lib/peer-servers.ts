@@ -16,6 +16,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -70,17 +71,43 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** A free TCP port on 127.0.0.1 (free now: the peer binds it a moment later). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Whether 127.0.0.1:port can be bound right now. */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
   });
+}
+
+/** The kernel's range for port-0 binds (every server on this shared box that asks for "any port"). */
+function ephemeralLow(): number {
+  try {
+    const lo = Number(
+      readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").split(/\s+/)[0],
+    );
+    if (Number.isInteger(lo) && lo > 12_000) return lo;
+  } catch {
+    // not Linux
+  }
+  return 32_768;
+}
+
+/**
+ * A free TCP port on 127.0.0.1 for a server that must be told its port
+ * (RabbitMQ, its distribution, epmd). Taken at random below the ephemeral
+ * range: a port from there could be handed to another process binding port
+ * 0 between this check and the peer's bind (seen here: RabbitMQ's port taken
+ * by someone's HTTP server).
+ */
+export async function freePort(): Promise<number> {
+  const hi = ephemeralLow();
+  const lo = 10_000;
+  for (let i = 0; i < 100; i++) {
+    const port = lo + Math.floor(Math.random() * (hi - lo));
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free port found in ${lo}..${hi - 1}`);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -187,6 +214,31 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * True once 127.0.0.1:port speaks AMQP 0-9-1: to the protocol header, a
+ * broker answers with connection.start (a method frame on channel 0, class
+ * 10, method 10). Anything else listening there is not our RabbitMQ.
+ */
+function speaksAmqp(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host: "127.0.0.1", port });
+    let got = Buffer.alloc(0);
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(2000, () => done(false));
+    sock.once("connect", () => sock.write(Buffer.from([65, 77, 81, 80, 0, 0, 9, 1])));
+    sock.on("data", (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (got.length >= 11)
+        done(got[0] === 1 && got.readUInt16BE(7) === 10 && got.readUInt16BE(9) === 10);
+    });
+    sock.once("error", () => done(false));
+    sock.once("close", () => done(false));
+  });
+}
+
 function dataDir(prefix: string): string {
   const d = mkdtempSync(path.join(process.env.BENCH_DIR ?? tmpdir(), prefix));
   dirs.add(d);
@@ -274,6 +326,15 @@ function rabbitVersion(script: string): string {
  * current user with the environment given here.
  */
 export async function startRabbit(): Promise<Peer> {
+  // A second try on fresh ports: a port can still be taken between the check and the bind.
+  const first = await startRabbitOnce();
+  if (first.available || first.reason.includes("not installed")) return first;
+  const second = await startRabbitOnce();
+  if (second.available) return second;
+  return { ...second, reason: `${second.reason}\n(first attempt: ${first.reason})` };
+}
+
+async function startRabbitOnce(): Promise<Peer> {
   const script = findBinary(
     "RABBITMQ_SERVER",
     ["/usr/lib/rabbitmq/bin/rabbitmq-server"],
@@ -332,9 +393,9 @@ export async function startRabbit(): Promise<Peer> {
     removeDir(dir);
   };
   try {
-    // RabbitMQ opens its AMQP listener last in its boot, so accepting there means ready.
+    // RabbitMQ opens its AMQP listener last in its boot, so an AMQP answer there means ready.
     const timeoutMs = Number(process.env.RABBITMQ_STARTUP_TIMEOUT_S ?? 90) * 1000;
-    await waitReady(s, () => accepts(port), timeoutMs, "rabbitmq-server");
+    await waitReady(s, () => speaksAmqp(port), timeoutMs, "rabbitmq-server");
   } catch (e) {
     await stopAll();
     return { name: "rabbitmq", available: false, reason: (e as Error).message };
