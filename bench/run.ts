@@ -49,8 +49,8 @@ function plan(name: string): Plan {
     case "latency":
       return { name, timeoutMs: 90_000 };
     case "peers":
-      // NATS and RabbitMQ beside edgemq (RabbitMQ alone takes ~10 s to boot),
-      // then 80 s of an idle consumer and its baseline.
+      // NATS and RabbitMQ beside edgemq: ≈ 2 minutes (RabbitMQ alone boots
+      // for ~10 s; the idle consumer's 80 s run alongside the other shapes).
       return { name, timeoutMs: 240_000 };
     case "orderly-scan":
       // The 90 000-message run alone fills for a long while on this machine.
