@@ -55,11 +55,53 @@ export function compileFilter(expression: string | undefined | null): MessageFil
   return compileTags(expression);
 }
 
+/**
+ * Compiled filters by their text, for a process that sees the same few
+ * filters again and again (a shard, once per call and per watcher check):
+ * each text is compiled once while it stays among the `capacity` most
+ * recently used. Bad expressions throw as {@link compileFilter} does and are
+ * not kept.
+ */
+export class FilterCache {
+  readonly #byText = new Map<string, MessageFilter>();
+  // A plain field, not a parameter property: the SDK imports this module and
+  // Node's type stripping (scripts, benches) runs erasable syntax only.
+  readonly #capacity: number;
+
+  constructor(capacity = 256) {
+    this.#capacity = capacity;
+  }
+
+  get(expression: string | undefined | null): MessageFilter {
+    if (expression == null) return MATCH_ALL;
+    let f = this.#byText.get(expression);
+    if (f) {
+      // Most recently used last: Map keeps insertion order.
+      this.#byText.delete(expression);
+    } else {
+      f = compileFilter(expression);
+      if (this.#byText.size >= this.#capacity) {
+        this.#byText.delete(this.#byText.keys().next().value!);
+      }
+    }
+    this.#byText.set(expression, f);
+    return f;
+  }
+}
+
 const MATCH_ALL: MessageFilter = Object.freeze({
   expression: "*",
   matchesAll: true,
   matches: () => true,
 });
+
+/**
+ * The expression a compiled filter is sent as (to a shard, over RPC): none
+ * when it matches everything, so the receiver has nothing to compile.
+ */
+export function filterText(filter: MessageFilter): string | undefined {
+  return filter.matchesAll ? undefined : filter.expression;
+}
 
 function syntaxError(what: string, position: number) {
   return badRequest(`filter ${what} (at position ${position})`, { position });
