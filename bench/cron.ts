@@ -99,7 +99,7 @@ try {
   const one = await measure(1);
   const many = await measure(MANY);
   const spread = await measure(MANY, true);
-  emit("cron", { seconds: SECONDS, queues: QUEUES, one, many, spread });
+  emit("cron", { roundSeconds: SECONDS, queues: QUEUES, one, many, spread });
 } finally {
   await bench.close();
 }

@@ -159,7 +159,7 @@ function cronRows(line: Json): Row[] {
         ? "1 schedule"
         : `${n(x?.schedules)} schedules to ${x?.topics === 1 ? "one topic" : `${n(x?.topics)} topics`}`;
     return {
-      what: `cron lateness, storedAt − fire time (${each} every second, ${n(line.seconds)} s; ${n(x?.folded)} folded)`,
+      what: `cron lateness, storedAt − fire time (${each} every second, ${n(line.roundSeconds)} s; ${n(x?.folded)} folded)`,
       edgemq: `p50 ${n(l.p50)} / p99 ${n(l.p99)} / max ${n(l.max)} ms`,
       ceiling: "",
       ratio: "",
