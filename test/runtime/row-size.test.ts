@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { openShardStore } from "../../src/broker/store/index.ts";
 import { compileFilter } from "../../src/protocol/filter.ts";
 import { Limits } from "../../src/protocol/limits.ts";
-import { normalizeBatch } from "../../src/protocol/validate.ts";
+import { parseSend } from "../../src/protocol/requests/send.ts";
 import { api, createTopic, shardStub } from "./helpers.ts";
 import { countRows } from "./storage-sql.ts";
 
@@ -34,11 +34,8 @@ describe("rows within the platform's 2 MB", () => {
     const topic = await createTopic({ queues: 1 });
     // 340 000 characters of three UTF-8 bytes each: 1.02 MB per body, under maxMessageBytes.
     const bodies = ["漢", "字", "テ", "ス"].map((c) => c.repeat(340_000));
-    const messages = normalizeBatch(
-      { messages: bodies.map((body) => ({ body })) },
-      Date.now(),
-      Limits.maxMessageBytesCeiling,
-      () => crypto.randomUUID(),
+    const { messages } = parseSend({ messages: bodies.map((body) => ({ body })) }, Date.now(), () =>
+      crypto.randomUUID(),
     );
     await runInDurableObject(shardStub(topic, 0), (_i, state) => {
       const o = observed(state.storage.sql);

@@ -8,7 +8,7 @@ import {
   utf8Extra,
 } from "../../src/protocol/encoded-size.ts";
 import { Limits } from "../../src/protocol/limits.ts";
-import { normalizeMessage } from "../../src/protocol/validate.ts";
+import { parseMessage } from "../../src/protocol/requests/message.ts";
 
 const utf8 = (s: string) => new TextEncoder().encode(s).byteLength;
 const tricky = ['quote " \\ back', "nul \u0000 ctl \u001f", "漢字 é 🦀", "line\u2028sep", ""];
@@ -21,7 +21,7 @@ describe("encoded sizes", () => {
 
   it("gives the UTF-8 bytes of a message's JSON without encoding it", () => {
     tricky.forEach((body, i) => {
-      const m = normalizeMessage(
+      const m = parseMessage(
         {
           body,
           tag: `t${tricky[(i + 1) % tricky.length]!.trim() || "x"}`.replace(/\|\|/g, ""),
@@ -30,9 +30,7 @@ describe("encoded sizes", () => {
           shardingKey: `s${tricky[(i + 4) % tricky.length]}`,
           msgId: `id-${tricky[i]}`,
         },
-        0,
-        Limits.maxMessageBytesCeiling,
-        () => "x",
+        { now: 0, newId: () => "x", maxBytes: Limits.maxMessageBytesCeiling },
       );
       const json = JSON.stringify({ message: m, check: { checkUrl: "https://a.example/" } });
       expect(jsonBytes(json, fieldsOf(m))).toBe(utf8(json));
