@@ -29,7 +29,13 @@ import type { ReceiptRef, ResetTarget } from "./store/consumption.ts";
 import { DUE_KINDS, type DueKind, nextDueAt, runDueKind } from "./store/due-work.ts";
 import type { WriteEffects } from "./store/effects.ts";
 import { type ShardStore, openShardStore } from "./store/index.ts";
-import { assertRoomFor, resolveStorageLimit } from "./store/storage-limit.ts";
+import {
+  admittedLimit,
+  assertRoomFor,
+  batchFootprint,
+  plentyOfRoom,
+  resolveStorageLimit,
+} from "./store/storage-limit.ts";
 import type { DueCheck, TransactionCheckConfig } from "./store/transactions.ts";
 import { retentionDueAt } from "./timers/timing.ts";
 import {
@@ -47,6 +53,19 @@ const STORAGE_LIMIT_KEY = "storage_limit";
 
 /** How long the delivered count of pulls may stay unsaved when nothing else writes. */
 const DELIVERED_SAVE_MS = 1000;
+
+/** One queue's part of a batch spanning queues, as the gateway admitted it (see send). */
+export interface SpanningPart {
+  /** The reservation holding its room here; absent when the room was known to be plenty. */
+  reservation?: string;
+}
+
+/** What a reservation needs to know of a part's messages (no bodies). */
+export interface ReservePart {
+  messages: Pick<NormalizedMessage, "msgId" | "clientMsgId" | "size" | "deliverAt" | "expireAt">[];
+  /** The part's upper estimate of database bytes (see storage-limit.ts). */
+  footprint: number;
+}
 
 /** Options of a pull, as the gateway passes them (the gateway does the waiting). */
 export interface ShardPullOptions {
@@ -201,22 +220,82 @@ export class QueueShard extends DurableObject<Env> {
     return resolveStorageLimit(this.#storageLimitSetting, binding);
   }
 
-  /** Refuses a write that could take the database to its ceiling (see storage-limit.ts). */
-  #assertRoomFor(messages: readonly NormalizedMessage[]): void {
+  /**
+   * Refuses a write of `footprint` bytes that could take the database to its
+   * ceiling, counting the room reserved for parts of batches spanning queues
+   * (see storage-limit.ts). An admitted part is held to the admitted limit.
+   */
+  #assertRoomFor(footprint: number, now: number, admitted = false): void {
     const size = this.ctx.storage.sql.databaseSize;
-    assertRoomFor(messages, size, this.#storageLimit(), this.#store.state.queueId);
+    const reserved = this.#store.state.reservations.total(now).footprint;
+    const limit = this.#storageLimit();
+    assertRoomFor(
+      footprint + reserved,
+      size,
+      admitted ? admittedLimit(limit) : limit,
+      this.#store.state.queueId,
+    );
   }
 
   // ---- produce -------------------------------------------------------------
 
-  /** Appends a batch (already validated), all or nothing. */
-  send(messages: NormalizedMessage[]) {
+  /**
+   * Appends a batch (already validated), all or nothing. With `part`, the
+   * batch is one queue's part of a batch that spans queues, admitted by the
+   * gateway (its room reserved here under `part.reservation`, or known to be
+   * plenty): it is not refused for a `reject` bound or the ceiling it was
+   * admitted under (see store/reservations.ts).
+   */
+  send(messages: NormalizedMessage[], part?: SpanningPart) {
     return answer(() =>
       this.#write((s, now) => {
-        this.#assertRoomFor(messages);
-        return s.log.append(messages, now);
+        if (part?.reservation) s.state.reservations.release(part.reservation);
+        this.#assertRoomFor(batchFootprint(messages), now, part !== undefined);
+        return s.log.append(messages, now, part !== undefined);
       }, heldBytes(messages)),
     );
+  }
+
+  /**
+   * Reserves room for one queue's part of a batch that spans queues, before
+   * any part is written: refuses as a send of the part would (QUEUE_FULL
+   * under a `reject` bound, STORAGE_FULL near the ceiling), or holds the
+   * room under `id` for a while. Answers whether this shard has plenty of
+   * room, so the gateway may skip reserving here for a while.
+   */
+  reserve(id: string, part: ReservePart) {
+    return answer(() =>
+      this.#write((s, now) => {
+        const config = s.state.topicConfig();
+        const need = s.log.roomNeeded(part.messages, now);
+        if (config.overflowPolicy === "reject" && need.messages > 0) {
+          const held = s.state.held(now);
+          const over =
+            (config.maxBacklogMessages !== null &&
+              held.messages + need.messages > config.maxBacklogMessages) ||
+            (config.maxBacklogBytes !== null && held.bytes + need.bytes > config.maxBacklogBytes);
+          if (over) {
+            throw new EdgemqError(
+              "QUEUE_FULL",
+              `queue ${s.state.queueId} of topic ${config.topic} holds its maximum backlog`,
+            );
+          }
+        }
+        this.#assertRoomFor(part.footprint, now);
+        s.state.reservations.hold(id, { ...need, footprint: part.footprint }, now);
+        const reserved = s.state.reservations.total(now).footprint;
+        return {
+          plenty: plentyOfRoom(this.ctx.storage.sql.databaseSize, reserved, this.#storageLimit()),
+        };
+      }),
+    );
+  }
+
+  /** Gives up a reservation whose batch was refused by another queue. */
+  release(id: string) {
+    return answerNow(() => {
+      this.#store.state.reservations.release(id);
+    });
   }
 
   /** Recalls a scheduled message not yet due: `recalled`, `delivered` or `unknown`. */
@@ -329,7 +408,8 @@ export class QueueShard extends DurableObject<Env> {
     return answer(() =>
       this.#write(
         (s, now) => {
-          this.#assertRoomFor([m]);
+          // A half message is stored twice over its life: half row, then log row.
+          this.#assertRoomFor(2 * batchFootprint([m]), now);
           return s.transactions.prepare(m, producerGroup, check, now);
         },
         heldBytes([m]),

@@ -7,7 +7,7 @@
  * and whether a receipt addresses a queue of the path's topic and group.
  */
 import { type Outcome, unwrap } from "../broker/outcome.ts";
-import type { QueueShard, ShardPullOptions } from "../broker/queue-shard.ts";
+import type { QueueShard, ShardPullOptions, SpanningPart } from "../broker/queue-shard.ts";
 import type { Env } from "../env.ts";
 import { type AnswerBytes, WHOLE_ANSWER } from "../protocol/encoded-size.ts";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
@@ -33,6 +33,7 @@ import type {
 } from "../protocol/types.ts";
 import type { TopicRegistry } from "../registry/topic-registry.ts";
 import { mergeInTurn, mergeOrdered, shareOf } from "./fan-out.ts";
+import { hasRejectBound, reservePart, roomCache } from "./spanning.ts";
 import { ShardWatch } from "./shard-watch.ts";
 import { TtlCache } from "./ttl-cache.ts";
 
@@ -215,14 +216,72 @@ export class BrokerService {
       part.index.push(i);
       part.messages.push(m);
     });
+    const parts = [...byQueue];
+    // A batch spanning queues is all or nothing: its parts are admitted
+    // first, by reservation unless no queue can refuse (see spanning.ts).
+    let admitted: SpanningPart | undefined;
+    if (parts.length > 1) {
+      const now = Date.now();
+      const known = parts.every(([q]) => roomCache.get(`${topic}#${q}`, now));
+      if (hasRejectBound(config) || !known) {
+        const reservation = crypto.randomUUID();
+        await this.reserveAll(topic, reservation, parts);
+        admitted = { reservation };
+      } else {
+        admitted = {};
+      }
+    }
     const results = new Array<SendResult>(messages.length);
     await Promise.all(
-      [...byQueue].map(async ([q, part]) => {
-        const stored = await this.onShard(topic, () => this.shard(topic, q).send(part.messages));
+      parts.map(async ([q, part]) => {
+        const stored = await this.onShard(topic, () =>
+          this.shard(topic, q).send(part.messages, admitted),
+        ).catch((e: unknown) => {
+          // A refusal (an admitted part past even its slack): ask this shard again next time.
+          roomCache.delete(`${topic}#${q}`);
+          throw e;
+        });
         stored.forEach((r, j) => (results[part.index[j]!] = r));
       }),
     );
     return { results };
+  }
+
+  /**
+   * Reserves room for every part of a batch spanning queues, under one id;
+   * when any queue refuses, releases the others and throws that refusal (the
+   * first in the batch's order). Remembers which shards have plenty of room.
+   */
+  private async reserveAll(
+    topic: string,
+    id: string,
+    parts: [number, { messages: NormalizedMessage[] }][],
+  ): Promise<void> {
+    const settled = await Promise.all(
+      parts.map(([q, part]) =>
+        this.onShard(topic, () =>
+          this.shard(topic, q).reserve(id, reservePart(part.messages)),
+        ).then(
+          (room) => ({ q, room, error: null }),
+          (error: unknown) => ({ q, room: null, error }),
+        ),
+      ),
+    );
+    const refused = settled.find((s) => s.error !== null);
+    if (refused) {
+      await Promise.all(
+        settled
+          .filter((s) => s.error === null)
+          .map((s) => rpc(() => this.shard(topic, s.q).release(id)).catch(() => undefined)),
+      );
+      roomCache.delete(`${topic}#${refused.q}`);
+      throw refused.error;
+    }
+    const now = Date.now();
+    for (const s of settled) {
+      if (s.room?.plenty) roomCache.set(`${topic}#${s.q}`, true, now);
+      else roomCache.delete(`${topic}#${s.q}`);
+    }
   }
 
   /** Recalls a scheduled message not yet due (it may sit on any queue). */

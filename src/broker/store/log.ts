@@ -70,6 +70,16 @@ export function deleteLogRange(sql: SqlStorage, from: number, to: number): void 
   sql.exec("DELETE FROM log WHERE msg_offset >= ? AND msg_offset <= ?", from, to);
 }
 
+/**
+ * A topic's config as an admitted batch meets it: a `reject` bound cannot
+ * refuse what was admitted (the drop policies' bounds stay).
+ */
+export function withoutRejectBound(config: TopicConfig): TopicConfig {
+  return config.overflowPolicy === "reject"
+    ? { ...config, maxBacklogBytes: null, maxBacklogMessages: null }
+    : config;
+}
+
 /** A msgId index row as the dedup check needs it. */
 interface KnownId {
   msg_offset: number | null;
@@ -84,9 +94,13 @@ export class ShardLog {
   /**
    * Appends a batch (already validated), all or nothing: the caller runs this
    * inside one transaction, so a QUEUE_FULL thrown midway stores nothing.
+   * An `admitted` batch (a part of a batch spanning queues, whose room was
+   * reserved or known to be there: see reservations.ts) is never refused by
+   * a `reject` bound; other policies still make room or drop as they do.
    */
-  append(messages: NormalizedMessage[], now: number): SendResult[] {
-    const config = this.state.topicConfig();
+  append(messages: NormalizedMessage[], now: number, admitted = false): SendResult[] {
+    const topic = this.state.topicConfig();
+    const config = admitted ? withoutRejectBound(topic) : topic;
     const known = this.knownIds(messages);
     // Without a backlog bound nothing reads the log in the middle of a batch
     // (eviction does), so the batch's rows can be written together at its end.
@@ -106,10 +120,42 @@ export class ShardLog {
   }
 
   /**
+   * The room a batch would take in the log at `now`: its messages that are
+   * not duplicates of stored ones, not expired and not scheduled (those take
+   * room only when due). What a reservation holds (see reservations.ts).
+   */
+  roomNeeded(
+    messages: readonly Pick<
+      NormalizedMessage,
+      "msgId" | "clientMsgId" | "size" | "deliverAt" | "expireAt"
+    >[],
+    now: number,
+  ): { messages: number; bytes: number } {
+    const known = this.knownIds(messages);
+    const seen = new Set<string>();
+    let count = 0;
+    let bytes = 0;
+    for (const m of messages) {
+      if (m.clientMsgId) {
+        const dup = known.get(m.msgId);
+        if ((dup && dup.stored_at > now - Limits.dedupWindowMs) || seen.has(m.msgId)) continue;
+        seen.add(m.msgId);
+      }
+      if (m.expireAt !== null && m.expireAt <= now) continue;
+      if (m.deliverAt !== null && m.deliverAt > now) continue;
+      count++;
+      bytes += m.size;
+    }
+    return { messages: count, bytes };
+  }
+
+  /**
    * The msgId index rows of a batch's producer-chosen ids, read with one
    * statement; appendOne adds the ones the batch itself writes.
    */
-  private knownIds(messages: NormalizedMessage[]): Map<string, KnownId> {
+  private knownIds(
+    messages: readonly Pick<NormalizedMessage, "msgId" | "clientMsgId">[],
+  ): Map<string, KnownId> {
     const known = new Map<string, KnownId>();
     const ids = messages.filter((m) => m.clientMsgId).map((m) => m.msgId);
     if (ids.length === 0) return known;
@@ -192,7 +238,7 @@ export class ShardLog {
     now: number,
     config: TopicConfig,
   ): { offset: number; storedAt: number } | null {
-    if (!this.makeRoom(m, config)) {
+    if (!this.makeRoom(m, config, now)) {
       this.state.counters.dropped++;
       return null;
     }
@@ -231,9 +277,9 @@ export class ShardLog {
    * overflow.ts), or answers false when the policy drops the incoming one,
    * or throws QUEUE_FULL for `reject`.
    */
-  private makeRoom(m: NormalizedMessage, config: TopicConfig): boolean {
+  private makeRoom(m: NormalizedMessage, config: TopicConfig, now: number): boolean {
     if (config.maxBacklogMessages === null && config.maxBacklogBytes === null) return true;
-    const excess = excessOver(this.state.held(), m.size, config);
+    const excess = excessOver(this.state.held(now), m.size, config);
     if (excess === null) return true;
     const policy: OverflowPolicy = config.overflowPolicy;
     if (policy === "reject") {

@@ -4,7 +4,7 @@ import type { TopicConfig } from "../../protocol/types.ts";
 import type { NormalizedMessage } from "../../protocol/validate.ts";
 import { BulkLogWriter } from "./bulk-writer.ts";
 import { BATCH } from "../timers/timing.ts";
-import type { ShardLog } from "./log.ts";
+import { type ShardLog, withoutRejectBound } from "./log.ts";
 import type { Parking } from "./parking.ts";
 import { COUNTER_KEYS, type StoreState } from "./state.ts";
 
@@ -63,10 +63,7 @@ export class Scheduling {
     if (due.length === 0) return { moved: 0, more: false };
     // Overflow policy `reject` cannot answer anyone now: the message was
     // acknowledged at send, so it is written regardless of the bound.
-    const limits =
-      config.overflowPolicy === "reject"
-        ? { ...config, maxBacklogBytes: null, maxBacklogMessages: null }
-        : config;
+    const limits = withoutRejectBound(config);
     // Together, or (when that fails) one by one: one bad row never holds up the rest.
     const moved = this.parking.isolate(
       "scheduled",

@@ -9,6 +9,7 @@ import type { MessageFilter } from "../../protocol/filter.ts";
 import type { GroupConfig, Message, TopicConfig } from "../../protocol/types.ts";
 import { BulkLogWriter } from "./bulk-writer.ts";
 import { WriteEffects } from "./effects.ts";
+import { Reservations } from "./reservations.ts";
 import { migrate } from "../../storage/migrations.ts";
 import { POLICY_INDEXES, SHARD_MIGRATIONS } from "./schema.ts";
 
@@ -128,6 +129,8 @@ export class StoreState {
   bulk: BulkLogWriter | null = null;
   /** What the writes since the last commit call for (see effects.ts); every module records here. */
   readonly effects = new WriteEffects();
+  /** Room held for parts of batches that span queues (in memory; see reservations.ts). */
+  readonly reservations = new Reservations();
 
   /**
    * @param transact runs a function in one SQLite transaction
@@ -286,12 +289,17 @@ export class StoreState {
   }
 
   /**
-   * What holds room under the backlog bounds: stored messages and open half
-   * messages (which will be stored when committed).
+   * What holds room under the backlog bounds at `now`: stored messages, open
+   * half messages (which will be stored when committed) and room reserved
+   * for parts of batches that span queues (see reservations.ts).
    */
-  held(): { messages: number; bytes: number } {
+  held(now: number): { messages: number; bytes: number } {
     const c = this.counters;
-    return { messages: c.messages + c.half_open, bytes: c.bytes + c.half_bytes };
+    const r = this.reservations.total(now);
+    return {
+      messages: c.messages + c.half_open + r.messages,
+      bytes: c.bytes + c.half_bytes + r.bytes,
+    };
   }
 
   /** Next offset to be written (exclusive). */

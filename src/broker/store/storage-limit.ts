@@ -61,16 +61,41 @@ export function wouldExceedStorage(
 }
 
 /**
- * Refuses a write of `messages` with STORAGE_FULL when it could take a
- * database of `databaseSize` bytes to its ceiling `limit`.
+ * Share of its ceiling a shard must have free to call its room plenty: the
+ * gateway may then write parts of batches spanning queues to it for a while
+ * without reserving room first (see reservations.ts).
+ */
+export const PLENTY_SHARE = 0.1;
+
+/** Whether a database of `databaseSize` bytes, with `reserved` bytes promised, has plenty of room under `limit`. */
+export function plentyOfRoom(databaseSize: number, reserved: number, limit: number): boolean {
+  return limit - databaseSize - reserved >= limit * PLENTY_SHARE;
+}
+
+/**
+ * How far past its ceiling `limit` a part of a batch spanning queues that
+ * was admitted (its room reserved, or known to be plenty) may still take a
+ * shard: half the headroom below the platform's limit, or 2.5 % of a lower
+ * ceiling. Past that even an admitted part is refused (and the batch it
+ * belongs to is then stored in part: see docs/guarantees.md).
+ */
+export function admittedLimit(limit: number): number {
+  const headroom = Limits.shardDatabaseMaxBytes - Limits.shardStorageLimitBytes;
+  return limit + Math.min(headroom / 2, limit * 0.025);
+}
+
+/**
+ * Refuses a write of `footprint` bytes (see {@link batchFootprint}) with
+ * STORAGE_FULL when it could take a database of `databaseSize` bytes to its
+ * ceiling `limit`.
  */
 export function assertRoomFor(
-  messages: readonly NormalizedMessage[],
+  footprint: number,
   databaseSize: number,
   limit: number,
   queue: number,
 ): void {
-  if (wouldExceedStorage(databaseSize, batchFootprint(messages), limit)) {
+  if (wouldExceedStorage(databaseSize, footprint, limit)) {
     throw new EdgemqError(
       "STORAGE_FULL",
       `queue ${queue} holds ${databaseSize} of its ${limit} storage bytes; consume and let retention or a purge make room`,

@@ -107,7 +107,7 @@ export class Transactions {
     now: number,
   ): number {
     const config = this.state.topicConfig();
-    if (excessOver(this.state.held(), m.size, config) !== null) {
+    if (excessOver(this.state.held(now), m.size, config) !== null) {
       throw new EdgemqError(
         "QUEUE_FULL",
         `queue ${this.state.queue} of topic ${config.topic} holds its maximum backlog (stored and half messages)`,
