@@ -8,7 +8,7 @@ import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { BATCH } from "../../src/broker/timers/timing.ts";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
-import { countRows, deadLetterAll, rowsLeftBy } from "./storage-sql.ts";
+import { countRows, deadLetterAll, passTimeForScheduled, rowsLeftBy } from "./storage-sql.ts";
 
 /** Sends `n` small messages to queue 0, a thousand per request, some with a key. */
 async function fill(topic: string, n: number): Promise<void> {
@@ -70,6 +70,19 @@ describe("bounded steps", () => {
 
     await alarmsUntil(topic, async () => (await countRows(topic, "log")) === 1);
     expect(await countRows(topic, "scheduled")).toBe(0);
+    // A message scheduled once the cleanup emptied its table is not taken for a purged one.
+    const later = await api("POST", `/v1/topics/${topic}/messages?queue=0`, {
+      messages: [{ body: "scheduled after", delayMs: 60_000 }],
+    });
+    expect(later.body.results[0].status).toBe("scheduled");
+    expect((await api("GET", `/v1/topics/${topic}`)).body.queueStats[0].scheduled).toBe(1);
+    await passTimeForScheduled(topic, 120_000);
+    await runDurableObjectAlarm(shardStub(topic, 0));
+    const moved = await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=${n}&max=10`);
+    expect(moved.body.messages.map((m: { body: string }) => m.body)).toEqual([
+      "new",
+      "scheduled after",
+    ]);
     expect(await countRows(topic, "msg_key")).toBe(1);
     expect(await countRows(topic, "inflight")).toBe(1);
     const byKey = await api("GET", `/v1/topics/${topic}/messages?key=k`);

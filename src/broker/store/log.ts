@@ -196,9 +196,12 @@ export class ShardLog {
       // The timer row holds the whole message as JSON, which escaping can make twice the body.
       const json = JSON.stringify(m);
       assertRowFits(jsonBytes(json, fieldsOf(m)), "a scheduled message", index);
+      // Ids only grow, past a purge's mark too (SQLite would reuse 1 once the table is empty).
       const { id } = this.state.sql
         .exec<{ id: number }>(
-          "INSERT INTO scheduled (due_at, msg) VALUES (?, ?) RETURNING id",
+          `INSERT INTO scheduled (id, due_at, msg)
+           SELECT max(coalesce(max(id), 0) + 1, ?), ?, ? FROM scheduled RETURNING id`,
+          this.state.counters.sched_floor,
           m.deliverAt,
           json,
         )
