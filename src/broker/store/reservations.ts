@@ -39,6 +39,11 @@ export class Reservations {
     return this.#held.delete(id);
   }
 
+  /** Forgets every reservation (the shard's data was deleted). */
+  clear(): void {
+    this.#held.clear();
+  }
+
   /** All the room held at `now` (reservations past their time are dropped). */
   total(now: number): Room {
     const sum: Room = { messages: 0, bytes: 0, footprint: 0 };

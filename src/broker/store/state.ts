@@ -164,6 +164,8 @@ export class StoreState {
   /** Brings the schema to the current version (a no-op when it is) and loads counters and config. */
   init(): void {
     this.transact(() => migrate(this.sql, SHARD_MIGRATIONS, Date.now()));
+    // A shard opened anew (or its data deleted) holds no room for anyone.
+    this.reservations.clear();
     this.reload();
   }
 
