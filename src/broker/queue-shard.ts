@@ -266,23 +266,9 @@ export class QueueShard extends DurableObject<Env> {
   reserve(id: string, part: ReservePart) {
     return answer(() =>
       this.#write((s, now) => {
-        const config = s.state.topicConfig();
-        const need = s.log.roomNeeded(part.messages, now);
-        if (config.overflowPolicy === "reject" && need.messages > 0) {
-          const held = s.state.held(now);
-          const over =
-            (config.maxBacklogMessages !== null &&
-              held.messages + need.messages > config.maxBacklogMessages) ||
-            (config.maxBacklogBytes !== null && held.bytes + need.bytes > config.maxBacklogBytes);
-          if (over) {
-            throw new EdgemqError(
-              "QUEUE_FULL",
-              `queue ${s.state.queueId} of topic ${config.topic} holds its maximum backlog`,
-            );
-          }
-        }
+        const room = s.log.reservable(part.messages, now);
         this.#assertRoomFor(part.footprint, now);
-        s.state.reservations.hold(id, { ...need, footprint: part.footprint }, now);
+        s.state.reservations.hold(id, { ...room, footprint: part.footprint }, now);
         const reserved = s.state.reservations.total(now).footprint;
         return {
           plenty: plentyOfRoom(this.ctx.storage.sql.databaseSize, reserved, this.#storageLimit()),

@@ -120,6 +120,35 @@ export class ShardLog {
   }
 
   /**
+   * The room a part of a batch spanning queues needs here, when the queue
+   * can take it as a send would (see reservations.ts); QUEUE_FULL under a
+   * `reject` bound it would pass, counting what is held already.
+   */
+  reservable(
+    messages: readonly Pick<
+      NormalizedMessage,
+      "msgId" | "clientMsgId" | "size" | "deliverAt" | "expireAt"
+    >[],
+    now: number,
+  ): { messages: number; bytes: number } {
+    const config = this.state.topicConfig();
+    const need = this.roomNeeded(messages, now);
+    if (config.overflowPolicy !== "reject" || need.messages === 0) return need;
+    const held = this.state.held(now);
+    if (
+      (config.maxBacklogMessages !== null &&
+        held.messages + need.messages > config.maxBacklogMessages) ||
+      (config.maxBacklogBytes !== null && held.bytes + need.bytes > config.maxBacklogBytes)
+    ) {
+      throw new EdgemqError(
+        "QUEUE_FULL",
+        `queue ${this.state.queue} of topic ${config.topic} holds its maximum backlog`,
+      );
+    }
+    return need;
+  }
+
+  /**
    * The room a batch would take in the log at `now`: its messages that are
    * not duplicates of stored ones, not expired and not scheduled (those take
    * room only when due). What a reservation holds (see reservations.ts).
