@@ -95,7 +95,7 @@ export class Consumption {
   offsetForTimestamp(timestamp: number): number {
     const row = this.state.sql
       .exec<{ o: number | null }>(
-        "SELECT msg_offset AS o FROM log WHERE stored_at >= ? AND msg_offset >= ? ORDER BY stored_at, msg_offset LIMIT 1",
+        "SELECT msg_offset AS o FROM log WHERE stored_at >= ? AND +msg_offset >= ? ORDER BY stored_at, msg_offset LIMIT 1",
         timestamp,
         this.state.floor,
       )
@@ -311,7 +311,7 @@ export class Consumption {
     const rows = this.state.sql
       .exec<InflightRow & { grp: string }>(
         `SELECT grp, msg_offset, state, visible_at, deliveries, handle, sharding_key FROM inflight
-         WHERE state = ${STATE_INFLIGHT} AND visible_at <= ? AND msg_offset >= ?
+         WHERE state = ${STATE_INFLIGHT} AND visible_at <= ? AND +msg_offset >= ?
          ORDER BY visible_at LIMIT ?`,
         now,
         this.state.floor,
@@ -342,7 +342,7 @@ export class Consumption {
   noticeDueRetries(now: number): void {
     const due = this.state.sql
       .exec(
-        `SELECT 1 FROM inflight WHERE state = ${STATE_RETRY} AND visible_at <= ? AND msg_offset >= ? LIMIT 1`,
+        `SELECT 1 FROM inflight WHERE state = ${STATE_RETRY} AND visible_at <= ? AND +msg_offset >= ? LIMIT 1`,
         now,
         this.state.floor,
       )
@@ -354,7 +354,7 @@ export class Consumption {
   nextVisibleAt(now: number): number | null {
     const lapsedNow = this.state.sql
       .exec(
-        `SELECT 1 FROM inflight WHERE state = ${STATE_INFLIGHT} AND visible_at <= ? AND msg_offset >= ? LIMIT 1`,
+        `SELECT 1 FROM inflight WHERE state = ${STATE_INFLIGHT} AND visible_at <= ? AND +msg_offset >= ? LIMIT 1`,
         now,
         this.state.floor,
       )
@@ -362,7 +362,7 @@ export class Consumption {
     if (lapsedNow.length) return now;
     const row = this.state.sql
       .exec<{ t: number | null }>(
-        `SELECT min(visible_at) AS t FROM inflight WHERE ${UNSETTLED} AND visible_at > ? AND msg_offset >= ?`,
+        `SELECT min(visible_at) AS t FROM inflight WHERE ${UNSETTLED} AND visible_at > ? AND +msg_offset >= ?`,
         now,
         this.state.floor,
       )

@@ -438,7 +438,7 @@ export class ShardLog {
       this.state.sql.exec<{ msg_offset: number; size: number }>(
         // Store time never decreases with the offset, so the time index yields the
         // oldest offsets first and the scan stops at the batch size or the cutoff.
-        "SELECT msg_offset, size FROM log WHERE stored_at < ? AND msg_offset >= ? ORDER BY stored_at, msg_offset LIMIT ?",
+        "SELECT msg_offset, size FROM log WHERE stored_at < ? AND +msg_offset >= ? ORDER BY stored_at, msg_offset LIMIT ?",
         cutoff,
         floor,
         BATCH.retention,
@@ -487,7 +487,7 @@ export class ShardLog {
   private countExpired(now: number, upTo = Number.MAX_SAFE_INTEGER): number {
     return this.state.sql
       .exec<{ n: number }>(
-        "SELECT count(*) AS n FROM log WHERE expire_at <= ? AND msg_offset >= ? AND msg_offset <= ?",
+        "SELECT count(*) AS n FROM log WHERE expire_at <= ? AND +msg_offset >= ? AND +msg_offset <= ?",
         now,
         this.state.floor,
         upTo,

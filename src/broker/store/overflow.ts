@@ -114,12 +114,12 @@ export function* victimCandidates(
   const cols = "msg_offset, size, priority, expire_at";
   if (policy === "drop-lowest-priority") {
     yield* sql.exec<Victim>(
-      `SELECT ${cols} FROM log WHERE msg_offset >= ? ORDER BY priority, msg_offset`,
+      `SELECT ${cols} FROM log WHERE +msg_offset >= ? ORDER BY priority, msg_offset`,
       from,
     );
   } else if (policy === "drop-earliest-deadline") {
     yield* sql.exec<Victim>(
-      `SELECT ${cols} FROM log WHERE expire_at IS NOT NULL AND msg_offset >= ?
+      `SELECT ${cols} FROM log WHERE expire_at IS NOT NULL AND +msg_offset >= ?
        ORDER BY expire_at, msg_offset`,
       from,
     );

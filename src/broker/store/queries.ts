@@ -65,7 +65,7 @@ export class Queries {
     this.state.topicConfig();
     return this.state.page(
       this.state.sql.exec<LogRow>(
-        "SELECT * FROM log WHERE stored_at >= ? AND stored_at < ? AND msg_offset >= ? ORDER BY stored_at, msg_offset LIMIT ?",
+        "SELECT * FROM log WHERE stored_at >= ? AND stored_at < ? AND +msg_offset >= ? ORDER BY stored_at, msg_offset LIMIT ?",
         from,
         to,
         this.state.floor,

@@ -68,7 +68,7 @@ export class Receiving {
     const due = this.state.sql
       .exec<InflightRow>(
         `SELECT msg_offset, state, visible_at, deliveries, handle, sharding_key FROM inflight
-         WHERE grp = ? AND ${UNSETTLED} AND visible_at <= ? AND msg_offset >= ?
+         WHERE grp = ? AND ${UNSETTLED} AND visible_at <= ? AND +msg_offset >= ?
          ORDER BY visible_at, msg_offset LIMIT ?`,
         group.group,
         now,
@@ -209,7 +209,7 @@ export class Receiving {
     if (group.orderly) {
       for (const r of this.state.sql.exec<{ sharding_key: string }>(
         `SELECT DISTINCT sharding_key FROM inflight
-         WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL AND msg_offset >= ?`,
+         WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL AND +msg_offset >= ?`,
         group.group,
         this.state.floor,
       )) {
@@ -264,7 +264,7 @@ export class Receiving {
         `SELECT ${SCAN_COLUMNS} FROM log WHERE msg_offset > ? AND msg_offset <= ?
            AND NOT EXISTS (SELECT 1 FROM inflight i WHERE i.grp = ? AND i.msg_offset = log.msg_offset)
            AND (sharding_key IS NULL OR sharding_key NOT IN (SELECT sharding_key FROM inflight
-             WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL AND msg_offset >= ?))
+             WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL AND +msg_offset >= ?))
          ORDER BY msg_offset LIMIT ?`,
         heldAt,
         heldAt + BATCH.orderlyWindow,
@@ -287,7 +287,7 @@ export class Receiving {
   hasReceivable(group: string, filter: MessageFilter, now: number): boolean {
     const due = this.state.sql
       .exec(
-        `SELECT 1 FROM inflight WHERE grp = ? AND ${UNSETTLED} AND visible_at <= ? AND msg_offset >= ? LIMIT 1`,
+        `SELECT 1 FROM inflight WHERE grp = ? AND ${UNSETTLED} AND visible_at <= ? AND +msg_offset >= ? LIMIT 1`,
         group,
         now,
         this.state.floor,
@@ -321,7 +321,7 @@ export class Receiving {
       `SELECT ${SCAN_COLUMNS} FROM log WHERE msg_offset >= ?
          AND NOT EXISTS (SELECT 1 FROM inflight i WHERE i.grp = ? AND i.msg_offset = log.msg_offset)
          AND (sharding_key IS NULL OR sharding_key NOT IN (SELECT sharding_key FROM inflight
-           WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL AND msg_offset >= ?))
+           WHERE grp = ? AND ${UNSETTLED} AND sharding_key IS NOT NULL AND +msg_offset >= ?))
        ORDER BY msg_offset LIMIT ?`,
       start,
       group,

@@ -273,7 +273,10 @@ export class StoreState {
   /**
    * The offset below which a purge removed everything (0 when none did).
    * Rows below it may still be stored while the alarm deletes them in
-   * bounded steps; every read treats them as gone.
+   * bounded steps; every read treats them as gone. Where the floor only
+   * filters, queries write it `+msg_offset >= ?`: the unary plus keeps
+   * SQLite from trading the index the query was written for (by due time,
+   * by key, by deadline) for a range over the primary key.
    */
   get floor(): number {
     return this.counters.purge_floor;
