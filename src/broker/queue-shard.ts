@@ -25,6 +25,7 @@ import { runCheck } from "./outbound/check-back.ts";
 import type { ReceiptRef, ResetTarget } from "./store/consumption.ts";
 import { nextDueAt, runDueWork } from "./store/due-work.ts";
 import type { WriteEffects } from "./store/effects.ts";
+import type { Sender } from "./store/msg-ids.ts";
 import { type ShardStore, openShardStore } from "./store/index.ts";
 import { assertRoomFor, resolveStorageLimit } from "./store/storage-limit.ts";
 import type { DueCheck, TransactionCheckConfig } from "./store/transactions.ts";
@@ -38,6 +39,7 @@ import {
 } from "./watch/watchers.ts";
 
 export type { Outcome } from "./outcome.ts";
+export type { Sender } from "./store/msg-ids.ts";
 
 /** Key of the shard's own storage ceiling in its KV storage. */
 const STORAGE_LIMIT_KEY = "storage_limit";
@@ -197,19 +199,23 @@ export class QueueShard extends DurableObject<Env> {
 
   // ---- produce -------------------------------------------------------------
 
-  /** Appends a batch (already validated), all or nothing. */
-  send(messages: NormalizedMessage[]) {
+  /**
+   * Appends a batch (already validated) from `sender` (a scoped token's
+   * subject, or null for the admin space), all or nothing; msgIds are
+   * deduplicated within the sender's space.
+   */
+  send(messages: NormalizedMessage[], sender: Sender) {
     return answer(() =>
       this.#write((s, now) => {
         this.#assertRoomFor(messages);
-        return s.log.append(messages, now);
+        return s.log.append(messages, now, sender);
       }),
     );
   }
 
-  /** Recalls a scheduled message not yet due: `recalled`, `delivered` or `unknown`. */
-  recall(msgId: string) {
-    return answer(() => this.#write((s) => s.scheduling.recall(msgId)));
+  /** Recalls `sender`'s scheduled message not yet due (the admin: anyone's): `recalled`, `delivered` or `unknown`. */
+  recall(msgId: string, sender: Sender) {
+    return answer(() => this.#write((s) => s.scheduling.recall(msgId, sender)));
   }
 
   // ---- pull ----------------------------------------------------------------
@@ -286,8 +292,9 @@ export class QueueShard extends DurableObject<Env> {
 
   // ---- query ---------------------------------------------------------------
 
-  findById(msgId: string) {
-    return answerNow(() => this.#read((s) => s.queries.findById(msgId)));
+  /** A message by id in `sender`'s space (the admin's: any space). */
+  findById(msgId: string, sender: Sender) {
+    return answerNow(() => this.#read((s) => s.queries.findById(msgId, sender)));
   }
 
   findByKey(key: string, limit: number) {
@@ -300,12 +307,17 @@ export class QueueShard extends DurableObject<Env> {
 
   // ---- transactions --------------------------------------------------------
 
-  /** Stores a half message; answers its id inside this shard. */
-  prepare(m: NormalizedMessage, producerGroup: string, check: TransactionCheckConfig) {
+  /** Stores `sender`'s half message; answers its id inside this shard. */
+  prepare(
+    m: NormalizedMessage,
+    producerGroup: string,
+    check: TransactionCheckConfig,
+    sender: Sender,
+  ) {
     return answer(() =>
       this.#write((s, now) => {
         this.#assertRoomFor([m]);
-        return s.transactions.prepare(m, producerGroup, check, now);
+        return s.transactions.prepare(m, producerGroup, check, now, sender);
       }),
     );
   }

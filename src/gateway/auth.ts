@@ -93,6 +93,16 @@ export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
 };
 
 /**
+ * The msgId space a principal sends in (api.md, "Dedup is per sender"): a
+ * scoped token's subject; null, the one space of the admin token, Service
+ * Bindings and the open local mode, otherwise. Dedup, query and recall by
+ * msgId and ending a transaction act within it; null sees every space.
+ */
+export function senderSpace(p: Principal): string | null {
+  return p.admin ? null : p.sub;
+}
+
+/**
  * A trailing-`*` pattern match over a whole name. Only names of the contract's
  * pattern can match (no `/`, `.`, `%`), whatever the caller checked before.
  */

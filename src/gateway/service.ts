@@ -5,7 +5,7 @@
  * behaviour.
  */
 import { type Outcome, unwrap } from "../broker/outcome.ts";
-import type { QueueShard, ShardPullOptions } from "../broker/queue-shard.ts";
+import type { QueueShard, Sender, ShardPullOptions } from "../broker/queue-shard.ts";
 import type { Env } from "../env.ts";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { compileFilter } from "../protocol/filter.ts";
@@ -178,10 +178,16 @@ export class BrokerService {
   }
 
   /**
-   * Sends a batch. Every message is validated before any shard is touched, so
-   * one bad message stores nothing; results come in request order.
+   * Sends a batch from `sender` (auth.ts `senderSpace`: msgIds dedup within
+   * it). Every message is validated before any shard is touched, so one bad
+   * message stores nothing; results come in request order.
    */
-  async send(topic: string, body: unknown, pinned?: number): Promise<{ results: SendResult[] }> {
+  async send(
+    topic: string,
+    body: unknown,
+    pinned: number | undefined,
+    sender: Sender,
+  ): Promise<{ results: SendResult[] }> {
     const config = await this.topic(topic);
     if (pinned !== undefined) this.checkQueue(config, pinned);
     const messages = normalizeBatch(body, Date.now(), config.maxMessageBytes, newMsgId);
@@ -196,18 +202,25 @@ export class BrokerService {
     const results = new Array<SendResult>(messages.length);
     await Promise.all(
       [...byQueue].map(async ([q, part]) => {
-        const stored = await this.onShard(topic, () => this.shard(topic, q).send(part.messages));
+        const stored = await this.onShard(topic, () =>
+          this.shard(topic, q).send(part.messages, sender),
+        );
         stored.forEach((r, j) => (results[part.index[j]!] = r));
       }),
     );
     return { results };
   }
 
-  /** Recalls a scheduled message not yet due (it may sit on any queue). */
-  async recall(topic: string, msgId: string): Promise<void> {
+  /**
+   * Recalls `sender`'s scheduled message not yet due (it may sit on any
+   * queue); the admin space (null) recalls any sender's.
+   */
+  async recall(topic: string, msgId: string, sender: Sender): Promise<void> {
     const config = await this.topic(topic);
     const outcomes = await Promise.all(
-      this.queues(config).map((q) => this.onShard(topic, () => this.shard(topic, q).recall(msgId))),
+      this.queues(config).map((q) =>
+        this.onShard(topic, () => this.shard(topic, q).recall(msgId, sender)),
+      ),
     );
     if (outcomes.includes("recalled")) return;
     if (outcomes.includes("delivered")) {
@@ -468,11 +481,12 @@ export class BrokerService {
 
   // ---- query ---------------------------------------------------------------
 
-  async findById(topic: string, msgId: string) {
+  /** A message by msgId in `sender`'s space (the admin space, null, sees every sender's). */
+  async findById(topic: string, msgId: string, sender: Sender) {
     const config = await this.topic(topic);
     const found = await Promise.all(
       this.queues(config).map((q) =>
-        this.onShard(topic, () => this.shard(topic, q).findById(msgId)),
+        this.onShard(topic, () => this.shard(topic, q).findById(msgId, sender)),
       ),
     );
     const hit = found.find((m) => m !== null);
@@ -520,7 +534,12 @@ export class BrokerService {
 
   // ---- transactions --------------------------------------------------------
 
-  async prepare(topic: string, body: unknown): Promise<{ txId: string; msgId: string }> {
+  /** Opens a transaction of `sender`'s: only that sender (or the admin space) may end it. */
+  async prepare(
+    topic: string,
+    body: unknown,
+    sender: Sender,
+  ): Promise<{ txId: string; msgId: string }> {
     const config = await this.topic(topic);
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
       throw badRequest('body must be {"message": {...}, "producerGroup": "..."}');
@@ -545,12 +564,17 @@ export class BrokerService {
     };
     const queue = this.route(config, m, undefined);
     const id = await this.onShard(topic, () =>
-      this.shard(topic, queue).prepare(m, producerGroup, {
-        checkUrl: pg.checkUrl,
-        checkAfterMs: pg.checkAfterMs,
-        checkIntervalMs: pg.checkIntervalMs,
-        maxChecks: pg.maxChecks,
-      }),
+      this.shard(topic, queue).prepare(
+        m,
+        producerGroup,
+        {
+          checkUrl: pg.checkUrl,
+          checkAfterMs: pg.checkAfterMs,
+          checkIntervalMs: pg.checkIntervalMs,
+          maxChecks: pg.maxChecks,
+        },
+        sender,
+      ),
     );
     return { txId: encodeTxId({ topic, queue, id }), msgId: m.msgId };
   }

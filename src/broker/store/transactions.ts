@@ -4,6 +4,7 @@ import type { TransactionInfo, TransactionStatus } from "../../protocol/types.ts
 import type { NormalizedMessage } from "../../protocol/validate.ts";
 import { BATCH, checkLeaseUntil } from "../timers/timing.ts";
 import type { ShardLog } from "./log.ts";
+import type { Sender } from "./msg-ids.ts";
 import { HalfState } from "./schema.ts";
 import type { StoreState } from "./state.ts";
 
@@ -20,6 +21,8 @@ interface HalfRow {
   msg_offset: number | null;
   ended_at: number | null;
   end_reason: string | null;
+  /** The sender that prepared it (its msgId's space); NULL: the admin space. */
+  sender: string | null;
   [k: string]: SqlStorageValue;
 }
 
@@ -87,6 +90,7 @@ export class Transactions {
     producerGroup: string,
     check: TransactionCheckConfig,
     now: number,
+    sender: Sender,
   ): number {
     this.state.topicConfig();
     const checkAt = check.checkUrl ? now + check.checkAfterMs : null;
@@ -95,14 +99,15 @@ export class Transactions {
     const payload: HalfPayload = { message: m, check };
     const id = this.state.sql
       .exec<{ id: number }>(
-        `INSERT INTO half (id, msg_id, producer_group, msg, created_at, check_at, checks, state)
-         VALUES (?, ?, ?, ?, ?, ?, 0, ${HalfState.open}) RETURNING id`,
+        `INSERT INTO half (id, msg_id, producer_group, msg, created_at, check_at, checks, state, sender)
+         VALUES (?, ?, ?, ?, ?, ?, 0, ${HalfState.open}, ?) RETURNING id`,
         Math.max(last + 1, now * 1000),
         m.msgId,
         producerGroup,
         JSON.stringify(payload),
         now,
         checkAt,
+        sender,
       )
       .one().id;
     if (checkAt !== null) this.state.effects.timer(checkAt);
@@ -144,7 +149,11 @@ export class Transactions {
     let offset: number | null = null;
     if (commit) {
       const { message } = JSON.parse(h.msg) as HalfPayload;
-      const [result] = this.log.append([{ ...message, deliverAt: null, clientMsgId: false }], now);
+      const [result] = this.log.append(
+        [{ ...message, deliverAt: null, clientMsgId: false }],
+        now,
+        h.sender,
+      );
       offset = result?.offset ?? null;
     }
     this.state.sql.exec(

@@ -2,7 +2,13 @@
 import { Hono } from "hono";
 import { badRequest } from "../../protocol/errors.ts";
 import { Limits } from "../../protocol/limits.ts";
-import { type GatewayEnv, requireAdmin, requirePublish, requireSubscribe } from "../auth.ts";
+import {
+  type GatewayEnv,
+  requireAdmin,
+  requirePublish,
+  requireSubscribe,
+  senderSpace,
+} from "../auth.ts";
 import { nameParam, pathInt, queryInt, readJson } from "../http.ts";
 import { BrokerService } from "../service.ts";
 import { checkName } from "../../protocol/validate.ts";
@@ -14,21 +20,24 @@ messageRoutes.post("/:topic/messages", async (c) => {
   requirePublish(c, topic);
   const queue = queryInt(c, "queue", 0, Limits.maxQueues - 1);
   const body = await readJson(c, Limits.maxBatchBytes);
-  return c.json(await new BrokerService(c.env).send(topic, body, queue));
+  return c.json(
+    await new BrokerService(c.env).send(topic, body, queue, senderSpace(c.get("principal"))),
+  );
 });
 
 messageRoutes.delete("/:topic/messages/:msgId", async (c) => {
   const topic = nameParam(c, "topic");
   requirePublish(c, topic);
   const msgId = c.req.param("msgId");
-  await new BrokerService(c.env).recall(topic, msgId);
+  await new BrokerService(c.env).recall(topic, msgId, senderSpace(c.get("principal")));
   return c.json({ msgId, recalled: true });
 });
 
 messageRoutes.get("/:topic/messages/:msgId", async (c) => {
   const topic = nameParam(c, "topic");
   requireAdmin(c);
-  return c.json(await new BrokerService(c.env).findById(topic, c.req.param("msgId")));
+  const sender = senderSpace(c.get("principal"));
+  return c.json(await new BrokerService(c.env).findById(topic, c.req.param("msgId"), sender));
 });
 
 messageRoutes.get("/:topic/messages", async (c) => {

@@ -4,7 +4,7 @@ import { EdgemqError } from "../../protocol/errors.ts";
 import { Limits } from "../../protocol/limits.ts";
 import { parseTxId } from "../../protocol/ids.ts";
 import { parseProducerGroupConfig } from "../../protocol/validate.ts";
-import { type GatewayEnv, requireAdmin, requirePublish } from "../auth.ts";
+import { type GatewayEnv, requireAdmin, requirePublish, senderSpace } from "../auth.ts";
 import { nameParam, queryInt, readJson } from "../http.ts";
 import { BrokerService, rpc } from "../service.ts";
 
@@ -13,8 +13,9 @@ export const transactionRoutes = new Hono<GatewayEnv>();
 transactionRoutes.post("/topics/:topic/transactions", async (c) => {
   const topic = nameParam(c, "topic");
   requirePublish(c, topic);
+  const body = await readJson(c, Limits.maxBatchBytes);
   return c.json(
-    await new BrokerService(c.env).prepare(topic, await readJson(c, Limits.maxBatchBytes)),
+    await new BrokerService(c.env).prepare(topic, body, senderSpace(c.get("principal"))),
   );
 });
 
