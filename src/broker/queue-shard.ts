@@ -28,7 +28,7 @@ import type { WriteEffects } from "./store/effects.ts";
 import type { Sender } from "./store/msg-ids.ts";
 import { type ShardStore, openShardStore } from "./store/index.ts";
 import { assertRoomFor, resolveStorageLimit } from "./store/storage-limit.ts";
-import type { DueCheck, TransactionCheckConfig } from "./store/transactions.ts";
+import type { DueCheck, TransactionCheckConfig, TxCaller } from "./store/transactions.ts";
 import { retentionDueAt } from "./timers/timing.ts";
 import {
   type WakeHint,
@@ -40,6 +40,7 @@ import {
 
 export type { Outcome } from "./outcome.ts";
 export type { Sender } from "./store/msg-ids.ts";
+export type { TxCaller } from "./store/transactions.ts";
 
 /** Key of the shard's own storage ceiling in its KV storage. */
 const STORAGE_LIMIT_KEY = "storage_limit";
@@ -307,7 +308,7 @@ export class QueueShard extends DurableObject<Env> {
 
   // ---- transactions --------------------------------------------------------
 
-  /** Stores `sender`'s half message; answers its id inside this shard. */
+  /** Stores `sender`'s half message; answers its id inside this shard and its txId's secret. */
   prepare(
     m: NormalizedMessage,
     producerGroup: string,
@@ -322,16 +323,17 @@ export class QueueShard extends DurableObject<Env> {
     );
   }
 
-  endTransaction(id: number, commit: boolean) {
+  /** A producer's commit or rollback; TRANSACTION_NOT_FOUND unless `caller` may end it. */
+  endTransaction(id: number, commit: boolean, caller: TxCaller) {
     const reason = commit ? "producer commit" : "producer rollback";
     return answer(() =>
-      this.#write((s, now) => s.transactions.endTransaction(id, commit, now, reason)),
+      this.#write((s, now) => s.transactions.endTransaction(id, commit, now, reason, caller)),
     );
   }
 
-  /** One transaction, open or ended (ended ones are kept a day), or null. */
-  transaction(id: number) {
-    return answerNow(() => this.#read((s) => s.transactions.transaction(id)));
+  /** One transaction, open or ended (ended ones are kept a day), or null (also when `caller` may not see it). */
+  transaction(id: number, caller: TxCaller) {
+    return answerNow(() => this.#read((s) => s.transactions.transaction(id, caller)));
   }
 
   openTransactions(limit: number) {
@@ -370,7 +372,7 @@ export class QueueShard extends DurableObject<Env> {
     const queue = this.#store.state.queueId;
     await Promise.all(
       checks.map(async (due) => {
-        const txId = encodeTxId({ topic, queue, id: due.id });
+        const txId = encodeTxId({ topic, queue, id: due.id, secret: due.secret });
         const verdict = await runCheck(due, topic, txId, this.env.TOKEN_SECRET);
         try {
           await this.#write((s, now) => {

@@ -563,7 +563,7 @@ export class BrokerService {
       maxChecks: 15,
     };
     const queue = this.route(config, m, undefined);
-    const id = await this.onShard(topic, () =>
+    const { id, secret } = await this.onShard(topic, () =>
       this.shard(topic, queue).prepare(
         m,
         producerGroup,
@@ -576,7 +576,7 @@ export class BrokerService {
         sender,
       ),
     );
-    return { txId: encodeTxId({ topic, queue, id }), msgId: m.msgId };
+    return { txId: encodeTxId({ topic, queue, id, secret }), msgId: m.msgId };
   }
 
   /** The shard a txId names; TRANSACTION_NOT_FOUND when its topic or queue does not exist. */
@@ -592,21 +592,29 @@ export class BrokerService {
     return { ...p, stub: this.shard(p.topic, p.queue) };
   }
 
+  /**
+   * Ends a transaction for `sender`: only its own, or any for the admin
+   * space (null); anyone else's, or a txId whose secret is wrong, is
+   * TRANSACTION_NOT_FOUND, exactly like one that never existed.
+   */
   async endTransaction(
     txId: string,
     commit: boolean,
+    sender: Sender,
   ): Promise<{ status: "committed" | "rolledBack" }> {
     const p = await this.txShard(txId);
-    const r = await this.onShard(p.topic, () => p.stub.endTransaction(p.id, commit));
+    const caller = { secret: p.secret, sender };
+    const r = await this.onShard(p.topic, () => p.stub.endTransaction(p.id, commit, caller));
     return { status: r.status };
   }
 
-  /** One transaction's state: open, or how and when it ended (ended ones are kept 24 h). */
-  async transaction(txId: string) {
+  /** One transaction's state (as {@link endTransaction} allows): open, or how and when it ended (ended ones are kept 24 h). */
+  async transaction(txId: string, sender: Sender) {
     const p = await this.txShard(txId);
-    const found = await this.onShard(p.topic, () => p.stub.transaction(p.id));
+    const caller = { secret: p.secret, sender };
+    const found = await this.onShard(p.topic, () => p.stub.transaction(p.id, caller));
     if (!found) throw new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction");
-    const { id: _id, ...t } = found;
+    const { id: _id, secret: _secret, ...t } = found;
     return { txId, topic: p.topic, queue: p.queue, ...t };
   }
 
@@ -617,7 +625,7 @@ export class BrokerService {
       this.queues(config).map(async (q) =>
         (await this.onShard(topic, () => this.shard(topic, q).openTransactions(limit))).map(
           (t) => ({
-            txId: encodeTxId({ topic, queue: q, id: t.id }),
+            txId: encodeTxId({ topic, queue: q, id: t.id, secret: t.secret }),
             msgId: t.msgId,
             producerGroup: t.producerGroup,
             queue: q,

@@ -196,7 +196,7 @@ export async function ageMember(group: string, clientId: string, ageMs: number):
  * from there (test/runtime/schema-migrations.test.ts tests step 1 this way).
  */
 const UNDO_SHARD_STEP: Record<number, string> = {
-  2: "DROP TABLE sender_ids; ALTER TABLE half DROP COLUMN sender;",
+  2: "DROP TABLE sender_ids; ALTER TABLE half DROP COLUMN sender; ALTER TABLE half DROP COLUMN secret;",
 };
 
 /** Turns a shard's database back to schema version `to` (its rows of later steps are lost). */

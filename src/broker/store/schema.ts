@@ -128,9 +128,10 @@ CREATE INDEX IF NOT EXISTS half_by_check ON half (check_at) WHERE state = 0;
  * msgId (a msgId may be any string), so old rows could be shadowed. A new,
  * empty table is O(1) to create, old rows stay exactly what they were (the
  * admin space), and the key (msg_id, sender) lets the admin token find a
- * msgId in every space with one range of the key. Adding a nullable column
- * (`half.sender`) only changes the table's definition: existing rows read as
- * NULL, the admin space, without being rewritten.
+ * msgId in every space with one range of the key. Adding nullable columns
+ * (`half.sender`, `half.secret`) only changes the table's definition:
+ * existing rows read as NULL (the admin space; a txId without a secret, which
+ * stays valid) without being rewritten.
  */
 const V2_SENDERS = `
 CREATE TABLE IF NOT EXISTS sender_ids (
@@ -142,8 +143,10 @@ CREATE TABLE IF NOT EXISTS sender_ids (
   PRIMARY KEY (msg_id, sender)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sender_ids_by_time ON sender_ids (stored_at);
--- Whose a half message is: its msgId's space once committed. NULL: the admin space.
+-- Whose a half message is: its msgId's space once committed, and who may end it. NULL: the admin space.
 ALTER TABLE half ADD COLUMN sender TEXT;
+-- The random part of its txId: only a caller presenting it ends the transaction. NULL: prepared before.
+ALTER TABLE half ADD COLUMN secret TEXT;
 `;
 
 /**
@@ -176,7 +179,11 @@ export const SHARD_MIGRATIONS: readonly Migration[] = [
     name: "initial: log, indexes, groups, pop state, dead letters, half messages",
     up: V1_INITIAL,
   },
-  { version: 2, name: "senders: msgId index per sender, half messages' senders", up: V2_SENDERS },
+  {
+    version: 2,
+    name: "senders: msgId index per sender, half messages' senders and txId secrets",
+    up: V2_SENDERS,
+  },
 ];
 
 /** Extra indexes created only for topics whose overflow policy needs them. */

@@ -31,14 +31,15 @@ for (const end of ["commit", "rollback"] as const) {
     const txId = c.req.param("txId");
     // The txId names its topic: the token must be allowed to publish there.
     requirePublish(c, parseTxId(txId).topic);
-    return c.json(await new BrokerService(c.env).endTransaction(txId, end === "commit"));
+    const sender = senderSpace(c.get("principal"));
+    return c.json(await new BrokerService(c.env).endTransaction(txId, end === "commit", sender));
   });
 }
 
 transactionRoutes.get("/transactions/:txId", async (c) => {
   const txId = c.req.param("txId");
   requirePublish(c, parseTxId(txId).topic);
-  return c.json(await new BrokerService(c.env).transaction(txId));
+  return c.json(await new BrokerService(c.env).transaction(txId, senderSpace(c.get("principal"))));
 });
 
 transactionRoutes.put("/producer-groups/:pg", async (c) => {
