@@ -103,6 +103,18 @@ export function senderSpace(p: Principal): string | null {
 }
 
 /**
+ * Who a long-poll of this request waits for: the caller's sender space (a
+ * scoped token's parked waits are capped) and the request's abort signal (a
+ * client that hangs up ends its wait).
+ */
+export function waitContext(c: Context<GatewayEnv>): {
+  sender: string | null;
+  signal: AbortSignal;
+} {
+  return { sender: senderSpace(c.get("principal")), signal: c.req.raw.signal };
+}
+
+/**
  * A trailing-`*` pattern match over a whole name. Only names of the contract's
  * pattern can match (no `/`, `.`, `%`), whatever the caller checked before.
  */

@@ -60,6 +60,16 @@ export interface PullOptions extends ShardPullOptions {
   waitMs: number;
 }
 
+/**
+ * Who a long-poll waits for: `sender` (auth.ts `senderSpace`) counts it
+ * against a scoped token's cap on parked waits; `signal` (the client's
+ * request) ends it when the client is gone.
+ */
+export interface WaitContext {
+  sender: Sender;
+  signal?: AbortSignal;
+}
+
 export interface ReceiveOptions {
   max: number;
   invisibleMs: number;
@@ -231,7 +241,12 @@ export class BrokerService {
 
   // ---- pull and offsets ----------------------------------------------------
 
-  async pull(topic: string, queue: number, opts: PullOptions): Promise<PullResult> {
+  async pull(
+    topic: string,
+    queue: number,
+    opts: PullOptions,
+    wait: WaitContext,
+  ): Promise<PullResult> {
     const config = await this.topic(topic);
     this.checkQueue(config, queue);
     compileFilter(opts.filter);
@@ -243,7 +258,7 @@ export class BrokerService {
     const { waitMs: _wait, ...read } = opts;
     const first = await this.onShard(topic, () => stub.pull(read));
     if (opts.waitMs <= 0 || first.messages.length > 0 || first.skipped > 0) return first;
-    return this.waitPull(topic, stub, opts, first, Date.now() + opts.waitMs);
+    return this.waitPull(topic, stub, opts, first, Date.now() + opts.waitMs, wait);
   }
 
   /**
@@ -256,12 +271,14 @@ export class BrokerService {
     opts: ShardPullOptions,
     first: PullResult,
     deadline: number,
+    wait: WaitContext,
   ): Promise<PullResult> {
-    const watch = await ShardWatch.open([stub], {
-      kind: "pull",
-      offset: first.nextOffset,
-      filter: opts.filter ?? null,
-    });
+    const watch = await ShardWatch.open(
+      [stub],
+      { kind: "pull", offset: first.nextOffset, filter: opts.filter ?? null },
+      wait.sender,
+      wait.signal,
+    );
     try {
       let last = first;
       for (;;) {
@@ -323,6 +340,7 @@ export class BrokerService {
     group: string,
     topic: string,
     opts: ReceiveOptions,
+    wait: WaitContext,
   ): Promise<{ messages: Message[] }> {
     const config = await this.topic(topic);
     compileFilter(opts.filter);
@@ -336,6 +354,8 @@ export class BrokerService {
     const watch = await ShardWatch.open(
       this.queues(config).map((q) => this.shard(topic, q)),
       { kind: "receive", group, filter: opts.filter ?? null },
+      wait.sender,
+      wait.signal,
     );
     try {
       for (;;) {

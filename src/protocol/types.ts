@@ -94,6 +94,8 @@ export interface QueueStats {
   sent: number;
   /** Messages handed out from this queue by pull and receive (redeliveries count again). */
   delivered: number;
+  /** Long-polling pulls and receives parked on this queue now (the shard adds it). */
+  parkedWaits?: number;
 }
 
 export interface GroupConfig {

@@ -33,6 +33,15 @@ export interface ScheduledMessage extends NormalizedMessage {
   sender?: string;
 }
 
+/** The columns a filter looks at, all stored before the body (see {@link ShardLog.filterScan}). */
+const FILTER_COLUMNS = "msg_offset, tag, props";
+interface FilterColumns {
+  msg_offset: number;
+  tag: string | null;
+  props: string | null;
+  [k: string]: SqlStorageValue;
+}
+
 /** The log: writes, reads, retention and purge. */
 export class ShardLog {
   constructor(private readonly state: StoreState) {}
@@ -270,26 +279,70 @@ export class ShardLog {
     const skipped = offset < minOffset ? minOffset - offset : 0;
     let next = Math.min(Math.max(offset, minOffset), maxOffset);
     const messages: Message[] = [];
-    const limit = filter.matchesAll ? max : BATCH.scan;
-    const rows = this.state.sql.exec<LogRow>(
-      "SELECT * FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?",
-      next,
-      limit,
-    );
-    let read = 0;
-    for (const row of rows) {
+    if (filter.matchesAll) {
+      const rows = this.state.sql.exec<LogRow>(
+        "SELECT * FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?",
+        next,
+        max,
+      );
+      let read = 0;
+      for (const row of rows) {
+        read++;
+        next = row.msg_offset + 1;
+        if (row.expire_at !== null && row.expire_at <= now) continue;
+        messages.push(this.state.toMessage(row));
+      }
+      // Everything up to the end was read; the rest are gaps left by drops.
+      if (messages.length < max && next < maxOffset && read < max) next = maxOffset;
+      return { messages, nextOffset: next, minOffset, maxOffset, skipped };
+    }
+    const scan = this.filterScan(next, filter, now);
+    for (const row of scan.rows) {
       if (messages.length >= max) break;
-      read++;
       next = row.msg_offset + 1;
-      if (row.expire_at !== null && row.expire_at <= now) continue;
-      if (!this.state.matches(row, filter)) continue;
       messages.push(this.state.toMessage(row));
     }
-    if (messages.length < max && next < maxOffset && read < limit) {
-      // Everything up to the end was read; the rest are gaps left by drops.
-      next = maxOffset;
-    }
+    if (messages.length < max) next = scan.next;
     return { messages, nextOffset: next, minOffset, maxOffset, skipped };
+  }
+
+  /**
+   * A filtered scan from `offset`: up to `BATCH.scan` rows are looked at, by
+   * their tag and properties only (the columns stored before the body, so
+   * SQLite never reads a body, nor its overflow pages, to pass over a row);
+   * only rows that pass the filter are read whole (and checked for expiry,
+   * stored after the body). Yields the live matches in offset order; `next`
+   * is where a further scan would start once every yielded row is taken.
+   *
+   * The rows are yielded lazily, so a caller that stops at the first match
+   * (a watcher's check) reads one body at most.
+   */
+  filterScan(
+    offset: number,
+    filter: MessageFilter,
+    now: number,
+  ): { rows: Iterable<LogRow>; readonly next: number } {
+    const state = this.state;
+    const maxOffset = state.maxOffset();
+    const out = { next: offset, rows: [] as Iterable<LogRow> };
+    out.rows = (function* () {
+      let read = 0;
+      for (const head of state.sql.exec<FilterColumns>(
+        `SELECT ${FILTER_COLUMNS} FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?`,
+        offset,
+        BATCH.scan,
+      )) {
+        read++;
+        out.next = head.msg_offset + 1;
+        if (!state.matches(head, filter)) continue;
+        const row = state.logRow(head.msg_offset);
+        if (!row || (row.expire_at !== null && row.expire_at <= now)) continue;
+        yield row;
+      }
+      // Everything up to the end was read; the rest are gaps left by drops.
+      if (read < BATCH.scan) out.next = Math.max(out.next, maxOffset);
+    })();
+    return out;
   }
 
   /** Any message at or after `offset` that the filter would let through? (Bounded scan.) */
@@ -308,7 +361,8 @@ export class ShardLog {
           .toArray().length > 0
       );
     }
-    return this.read(offset, 1, filter, now).messages.length > 0;
+    for (const _row of this.filterScan(offset, filter, now).rows) return true;
+    return false;
   }
 
   oldestStoredAt(): number | null {

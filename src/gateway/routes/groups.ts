@@ -3,7 +3,13 @@ import { Hono } from "hono";
 import { EdgemqError, badRequest } from "../../protocol/errors.ts";
 import { Limits } from "../../protocol/limits.ts";
 import { intField, isObject, parseGroupConfig } from "../../protocol/validate.ts";
-import { type GatewayEnv, requireAdmin, requireGroup, requireSubscribe } from "../auth.ts";
+import {
+  type GatewayEnv,
+  requireAdmin,
+  requireGroup,
+  requireSubscribe,
+  waitContext,
+} from "../auth.ts";
 import { nameParam, pathInt, queryInt, readJson } from "../http.ts";
 import { BrokerService, rpc } from "../service.ts";
 
@@ -143,14 +149,19 @@ groupRoutes.post("/:group/topics/:topic/receive", async (c) => {
     throw badRequest("filter must be a string");
   }
   return c.json(
-    await new BrokerService(c.env).receive(group, topic, {
-      max: intField(body, "max", Limits.minMax, Limits.maxMax) ?? Limits.defaultMax,
-      invisibleMs:
-        intField(body, "invisibleMs", Limits.minInvisibleMs, Limits.maxInvisibleMs) ??
-        Limits.defaultInvisibleMs,
-      waitMs: intField(body, "waitMs", 0, Limits.maxWaitMs) ?? Limits.defaultWaitMs,
-      ...(filter !== undefined && { filter }),
-    }),
+    await new BrokerService(c.env).receive(
+      group,
+      topic,
+      {
+        max: intField(body, "max", Limits.minMax, Limits.maxMax) ?? Limits.defaultMax,
+        invisibleMs:
+          intField(body, "invisibleMs", Limits.minInvisibleMs, Limits.maxInvisibleMs) ??
+          Limits.defaultInvisibleMs,
+        waitMs: intField(body, "waitMs", 0, Limits.maxWaitMs) ?? Limits.defaultWaitMs,
+        ...(filter !== undefined && { filter }),
+      },
+      waitContext(c),
+    ),
   );
 });
 

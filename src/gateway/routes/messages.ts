@@ -8,6 +8,7 @@ import {
   requirePublish,
   requireSubscribe,
   senderSpace,
+  waitContext,
 } from "../auth.ts";
 import { nameParam, pathInt, queryInt, readJson } from "../http.ts";
 import { BrokerService } from "../service.ts";
@@ -71,12 +72,17 @@ messageRoutes.get("/:topic/queues/:queue/messages", async (c) => {
   if (filter !== undefined && filter.length > Limits.maxFilterBytes)
     throw badRequest("filter is too long");
   return c.json(
-    await new BrokerService(c.env).pull(topic, queue, {
-      ...(offset !== undefined && { offset }),
-      ...(group !== undefined && { group }),
-      ...(filter !== undefined && { filter }),
-      max,
-      waitMs,
-    }),
+    await new BrokerService(c.env).pull(
+      topic,
+      queue,
+      {
+        ...(offset !== undefined && { offset }),
+        ...(group !== undefined && { group }),
+        ...(filter !== undefined && { filter }),
+        max,
+        waitMs,
+      },
+      waitContext(c),
+    ),
   );
 });
