@@ -7,6 +7,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { unwrap } from "../../src/broker/outcome.ts";
 import { SHARD_MIGRATIONS } from "../../src/broker/store/schema.ts";
 import { migrate } from "../../src/storage/migrations.ts";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
@@ -145,6 +146,24 @@ describe("query and recall by msgId, per sender", () => {
     expect(found.body.body).toBe("alice's");
     await send(topic, [{ body: "admin's", msgId: "q-1" }]);
     expect((await api("GET", `/v1/topics/${topic}/messages/q-1`)).body.body).toBe("admin's");
+  });
+});
+
+describe("a shard's lookup by msgId", () => {
+  it("finds only a scoped sender's own message, and any sender's for the admin space", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const aliceSub = unique("alice");
+    const alice = bearer(await mint({ sub: aliceSub, publish: [topic] }));
+    const bob = bearer(await mint({ sub: unique("bob"), publish: [topic] }));
+    await send(topic, [{ body: "bob's", msgId: "only-bob" }], bob);
+    await send(topic, [{ body: "alice's", msgId: "both" }], alice);
+    await send(topic, [{ body: "bob's too", msgId: "both" }], bob);
+    const find = async (msgId: string, sender: string | null) =>
+      unwrap(await shardStub(topic, 0).findById(msgId, sender))?.body ?? null;
+    expect(await find("only-bob", aliceSub)).toBeNull();
+    expect(await find("both", aliceSub)).toBe("alice's");
+    expect(await find("only-bob", null)).toBe("bob's");
+    expect(await find("both", null)).toBe("alice's");
   });
 });
 
