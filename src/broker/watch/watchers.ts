@@ -298,6 +298,8 @@ export class ShardWatchers {
 
   /** A socket closed or failed: its wait is over. */
   closed(ws: WebSocket): void {
+    // Loaded first: a close may be what woke the object, and the socket must not come back with the load.
+    this.#load();
     this.#remove(ws);
   }
 
@@ -357,7 +359,12 @@ export class ShardWatchers {
     }
   }
 
-  /** Rebuilds the groups from the sockets' attachments once per start of the object. */
+  /**
+   * Rebuilds the groups from the sockets' attachments once per start of the
+   * object (a wake from hibernation included). Only tagged sockets are
+   * watchers (sessions have their own); one accepted by code from before the
+   * tag is never told, and its wait simply ends at its `waitMs`.
+   */
   #load(): void {
     if (this.#loaded) return;
     this.#loaded = true;
