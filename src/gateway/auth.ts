@@ -93,6 +93,28 @@ export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
 };
 
 /**
+ * The msgId space a principal sends in (api.md, "Dedup is per sender"): a
+ * scoped token's subject; null, the one space of the admin token, Service
+ * Bindings and the open local mode, otherwise. Dedup, query and recall by
+ * msgId and ending a transaction act within it; null sees every space.
+ */
+export function senderSpace(p: Principal): string | null {
+  return p.admin ? null : p.sub;
+}
+
+/**
+ * Who a long-poll of this request waits for: the caller's sender space (a
+ * scoped token's parked waits are capped) and the request's abort signal (a
+ * client that hangs up ends its wait).
+ */
+export function waitContext(c: Context<GatewayEnv>): {
+  sender: string | null;
+  signal: AbortSignal;
+} {
+  return { sender: senderSpace(c.get("principal")), signal: c.req.raw.signal };
+}
+
+/**
  * A trailing-`*` pattern match over a whole name. Only names of the contract's
  * pattern can match (no `/`, `.`, `%`), whatever the caller checked before.
  */

@@ -91,9 +91,9 @@ describe("batches spanning queues", () => {
       messages: [{ msgId: "r1", clientMsgId: false, size: 1, deliverAt: null, expireAt: null }],
       footprint: 600,
     };
-    expect(await stub.reserve("held", part)).toMatchObject({ ok: true });
+    expect(await stub.reserve("held", part, null)).toMatchObject({ ok: true });
     expect((await send(topic, [{ body: "other" }])).status).toBe(507);
-    expect((await stub.reserve("second", part)).ok).toBe(false);
+    expect((await stub.reserve("second", part, null)).ok).toBe(false);
     expect((await stub.release("held")).ok).toBe(true);
     expect((await send(topic, [{ body: "other" }])).status).toBe(200);
   });

@@ -40,7 +40,7 @@ describe("rows within the platform's 2 MB", () => {
     await runInDurableObject(shardStub(topic, 0), (_i, state) => {
       const o = observed(state.storage.sql);
       const store = openShardStore(o.sql, (fn) => state.storage.transactionSync(fn));
-      state.storage.transactionSync(() => store.log.append(messages, Date.now()));
+      state.storage.transactionSync(() => store.log.append(messages, Date.now(), null));
       expect(o.largest()).toBeGreaterThan(1_000_000);
       expect(o.largest()).toBeLessThanOrEqual(Limits.maxRowBytes);
       const back = store.log.pull(0, 10, compileFilter(undefined), Date.now());

@@ -11,6 +11,7 @@ import { SHARD_MIGRATIONS } from "../../src/broker/store/schema.ts";
 import { REGISTRY_MIGRATIONS } from "../../src/registry/schema.ts";
 import { type Migration, migrate, schemaVersion } from "../../src/storage/migrations.ts";
 import { api, createTopic, shardStub } from "./helpers.ts";
+import { rewindShardSchema } from "./storage-sql.ts";
 
 const registryStub = () => env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
 
@@ -28,9 +29,10 @@ describe("schema versions", () => {
       messages: [{ body: "kept-1" }, { body: "kept-2", keys: ["k"] }],
     });
     expect(sent.status).toBe(200);
+    // What a database written before 2026-12-02 looks like: step 1's tables, no version record.
+    await rewindShardSchema(topic, 0, 1);
     await runInDurableObject(shardStub(topic, 0), (_i, state) => {
       const sql = state.storage.sql;
-      // What a database written before 2026-12-02 looks like: every table, no version record.
       sql.exec("DROP TABLE schema_migrations");
       expect(schemaVersion(sql)).toBe(0);
       const outcome = state.storage.transactionSync(() =>
@@ -44,7 +46,7 @@ describe("schema versions", () => {
     expect(byKey.body.messages).toHaveLength(1);
   });
 
-  it("takes a version-1 shard to version 2: open half messages' counters backfilled, the new table and index made", async () => {
+  it("takes a version-2 shard to version 3: open half messages' counters backfilled, the new table and index made", async () => {
     const topic = await createTopic({ queues: 1 });
     for (const body of ["half-one", "half-two"]) {
       const r = await api("POST", `/v1/topics/${topic}/transactions`, {
@@ -53,18 +55,15 @@ describe("schema versions", () => {
       });
       expect(r.status).toBe(200);
     }
+    // A version-2 database: no half counters, no parked table, no age index.
+    await rewindShardSchema(topic, 0, 2);
     await runInDurableObject(shardStub(topic, 0), (_i, state) => {
       const sql = state.storage.sql;
-      // A version-1 database: no half counters, no parked table, no age index, recorded at 1.
-      sql.exec("DELETE FROM meta WHERE k IN ('half_open', 'half_bytes')");
-      sql.exec("DROP TABLE parked");
-      sql.exec("DROP INDEX half_open_by_age");
-      sql.exec("DELETE FROM schema_migrations WHERE version > 1");
-      expect(schemaVersion(sql)).toBe(1);
+      expect(schemaVersion(sql)).toBe(2);
       const outcome = state.storage.transactionSync(() =>
         migrate(sql, SHARD_MIGRATIONS, Date.now()),
       );
-      expect(outcome).toEqual({ from: 1, to: SHARD_MIGRATIONS.length });
+      expect(outcome).toEqual({ from: 2, to: 3 });
       const meta = Object.fromEntries(
         sql
           .exec<{ k: string; v: number }>(

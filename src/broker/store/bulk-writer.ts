@@ -13,6 +13,8 @@
  */
 import { fieldsExtra, utf8Extra } from "../../protocol/encoded-size.ts";
 
+import { type IdValues, type Sender, writeIdRow, writeIdRows } from "./msg-ids.ts";
+
 /** The log columns of one message, in {@link LOG_COLUMNS} order. */
 export type LogValues = [
   offset: number,
@@ -48,7 +50,7 @@ function rowBytes(json: string, v: LogValues): number {
 export class BulkLogWriter {
   private log: string[] = [];
   private keys: string[] = [];
-  private ids: string[] = [];
+  private ids: IdValues[] = [];
   /** UTF-8 bytes queued per parameter: log rows, key rows, msgId rows. */
   private logBytes = 0;
   private keyBytes = 0;
@@ -56,20 +58,21 @@ export class BulkLogWriter {
 
   constructor(private readonly sql: SqlStorage) {}
 
-  /** Queues a log row, its key index rows and its msgId index row. */
-  add(values: LogValues, keys: readonly string[]): void {
+  /** Queues a log row, its key index rows and its msgId index row (in `sender`'s space). */
+  add(values: LogValues, keys: readonly string[], sender: Sender): void {
     const row = JSON.stringify(values);
     const bytes = rowBytes(row, values);
     if (bytes > CHUNK_BYTES) {
-      writeLogRow(this.sql, values, keys);
+      writeLogRow(this.sql, values, keys, sender);
       return;
     }
     const [offset, msgId, , , , , , , , , , storedAt] = values;
     const keyRows = keys.map((key) => JSON.stringify([key, offset]));
     let keyBytes = 0;
     for (let i = 0; i < keys.length; i++) keyBytes += keyRows[i]!.length + 1 + utf8Extra(keys[i]);
-    const idRow = JSON.stringify([msgId, offset, storedAt]);
-    const idBytes = idRow.length + 1 + utf8Extra(msgId);
+    const idRow: IdValues = [msgId, offset, storedAt, sender];
+    // The id rows are sent in a parameter per sender's space; counted as if all went in one.
+    const idBytes = JSON.stringify(idRow).length + 1 + utf8Extra(msgId) + utf8Extra(sender);
     if (
       this.logBytes + bytes + 1 > CHUNK_BYTES ||
       this.keyBytes + keyBytes > CHUNK_BYTES ||
@@ -101,13 +104,7 @@ export class BulkLogWriter {
         `[${this.keys.join(",")}]`,
       );
     }
-    if (this.ids.length) {
-      this.sql.exec(
-        `INSERT OR REPLACE INTO ids (msg_id, msg_offset, sched_id, stored_at)
-         SELECT value->>0, value->>1, NULL, value->>2 FROM json_each(?)`,
-        `[${this.ids.join(",")}]`,
-      );
-    }
+    if (this.ids.length) writeIdRows(this.sql, this.ids);
     this.log = [];
     this.keys = [];
     this.ids = [];
@@ -117,8 +114,13 @@ export class BulkLogWriter {
   }
 }
 
-/** Writes one message's log row, key index rows and msgId index row at once. */
-export function writeLogRow(sql: SqlStorage, values: LogValues, keys: readonly string[]): void {
+/** Writes one message's log row, key index rows and msgId index row (in `sender`'s space) at once. */
+export function writeLogRow(
+  sql: SqlStorage,
+  values: LogValues,
+  keys: readonly string[],
+  sender: Sender,
+): void {
   sql.exec(
     `INSERT INTO log (${LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ...values,
@@ -127,10 +129,5 @@ export function writeLogRow(sql: SqlStorage, values: LogValues, keys: readonly s
   for (const key of keys) {
     sql.exec("INSERT OR IGNORE INTO msg_key (key, msg_offset) VALUES (?, ?)", key, offset);
   }
-  sql.exec(
-    "INSERT OR REPLACE INTO ids (msg_id, msg_offset, sched_id, stored_at) VALUES (?, ?, NULL, ?)",
-    msgId,
-    offset,
-    storedAt,
-  );
+  writeIdRow(sql, sender, msgId, offset, storedAt);
 }

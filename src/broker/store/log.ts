@@ -3,7 +3,13 @@
  * backlog bound and its overflow policies), pull, retention, purge and the
  * queue's stats.
  */
-import { ByteBudget, assertRowFits, fieldsOf, jsonBytes } from "../../protocol/encoded-size.ts";
+import {
+  ByteBudget,
+  assertRowFits,
+  fieldsOf,
+  jsonBytes,
+  utf8Extra,
+} from "../../protocol/encoded-size.ts";
 import { EdgemqError } from "../../protocol/errors.ts";
 import type { MessageFilter } from "../../protocol/filter.ts";
 import type { NormalizedMessage } from "../../protocol/validate.ts";
@@ -20,6 +26,7 @@ import { BATCH, retentionCutoff } from "../timers/timing.ts";
 import { Limits } from "../../protocol/limits.ts";
 import { chooseVictims, excessOver, victimCandidates } from "./overflow.ts";
 import { HalfState } from "./schema.ts";
+import type { KnownId, Sender } from "./msg-ids.ts";
 import { COUNTER_KEYS, type LogRow, type StoreState } from "./state.ts";
 
 /** What a batch append can change: saved in the one meta write per batch. */
@@ -80,10 +87,21 @@ export function withoutRejectBound(config: TopicConfig): TopicConfig {
     : config;
 }
 
-/** A msgId index row as the dedup check needs it. */
-interface KnownId {
-  msg_offset: number | null;
-  stored_at: number;
+/**
+ * A scheduled message as its timer row keeps it: the message and, for a
+ * scoped sender, whose msgId space it goes to when it is due. (Rows written
+ * before spaces have no sender: the admin space, as before.)
+ */
+export interface ScheduledMessage extends NormalizedMessage {
+  sender?: string;
+}
+
+/** The columns a filter looks at, all stored before the body (see {@link ShardLog.filterScan}). */
+const FILTER_COLUMNS = "msg_offset, tag, props";
+interface FilterColumns {
+  msg_offset: number;
+  tag: string | null;
+  props: string | null;
   [k: string]: SqlStorageValue;
 }
 
@@ -92,16 +110,27 @@ export class ShardLog {
   constructor(private readonly state: StoreState) {}
 
   /**
-   * Appends a batch (already validated), all or nothing: the caller runs this
-   * inside one transaction, so a QUEUE_FULL thrown midway stores nothing.
-   * An `admitted` batch (a part of a batch spanning queues, whose room was
-   * reserved or known to be there: see reservations.ts) is never refused by
-   * a `reject` bound; other policies still make room or drop as they do.
+   * Appends a batch (already validated) from `sender`, all or nothing: the
+   * caller runs this inside one transaction, so a QUEUE_FULL thrown midway
+   * stores nothing. Producer msgIds are deduplicated within the sender's own
+   * space (msg-ids.ts). An `admitted` batch (a part of a batch spanning
+   * queues, whose room was reserved or known to be there: see
+   * reservations.ts) is never refused by a `reject` bound; other policies
+   * still make room or drop as they do.
    */
-  append(messages: NormalizedMessage[], now: number, admitted = false): SendResult[] {
+  append(
+    messages: NormalizedMessage[],
+    now: number,
+    sender: Sender,
+    admitted = false,
+  ): SendResult[] {
     const topic = this.state.topicConfig();
     const config = admitted ? withoutRejectBound(topic) : topic;
-    const known = this.knownIds(messages);
+    // The batch's producer-chosen ids, read with one statement; appendOne adds the ones it writes.
+    const known = this.state.ids.known(
+      sender,
+      messages.filter((m) => m.clientMsgId).map((m) => m.msgId),
+    );
     // Without a backlog bound nothing reads the log in the middle of a batch
     // (eviction does), so the batch's rows can be written together at its end.
     const bounded = config.maxBacklogMessages !== null || config.maxBacklogBytes !== null;
@@ -109,7 +138,7 @@ export class ShardLog {
     try {
       const results: SendResult[] = [];
       for (const [i, m] of messages.entries()) {
-        results.push(this.appendOne(m, i, now, config, known));
+        results.push(this.appendOne(m, i, now, config, known, sender));
       }
       this.state.bulk?.flush();
       this.state.saveCounters(...APPEND_KEYS);
@@ -130,9 +159,10 @@ export class ShardLog {
       "msgId" | "clientMsgId" | "size" | "deliverAt" | "expireAt"
     >[],
     now: number,
+    sender: Sender,
   ): { messages: number; bytes: number } {
     const config = this.state.topicConfig();
-    const need = this.roomNeeded(messages, now);
+    const need = this.roomNeeded(messages, now, sender);
     if (config.overflowPolicy !== "reject" || need.messages === 0) return need;
     const held = this.state.held(now);
     if (
@@ -159,8 +189,12 @@ export class ShardLog {
       "msgId" | "clientMsgId" | "size" | "deliverAt" | "expireAt"
     >[],
     now: number,
+    sender: Sender,
   ): { messages: number; bytes: number } {
-    const known = this.knownIds(messages);
+    const known = this.state.ids.known(
+      sender,
+      messages.filter((m) => m.clientMsgId).map((m) => m.msgId),
+    );
     const seen = new Set<string>();
     let count = 0;
     let bytes = 0;
@@ -178,31 +212,13 @@ export class ShardLog {
     return { messages: count, bytes };
   }
 
-  /**
-   * The msgId index rows of a batch's producer-chosen ids, read with one
-   * statement; appendOne adds the ones the batch itself writes.
-   */
-  private knownIds(
-    messages: readonly Pick<NormalizedMessage, "msgId" | "clientMsgId">[],
-  ): Map<string, KnownId> {
-    const known = new Map<string, KnownId>();
-    const ids = messages.filter((m) => m.clientMsgId).map((m) => m.msgId);
-    if (ids.length === 0) return known;
-    for (const row of this.state.sql.exec<KnownId & { msg_id: string }>(
-      "SELECT msg_id, msg_offset, stored_at FROM ids WHERE msg_id IN (SELECT value FROM json_each(?))",
-      JSON.stringify(ids),
-    )) {
-      known.set(row.msg_id, { msg_offset: row.msg_offset, stored_at: row.stored_at });
-    }
-    return known;
-  }
-
   private appendOne(
     m: NormalizedMessage,
     index: number,
     now: number,
     config: TopicConfig,
     known: Map<string, KnownId>,
+    sender: Sender,
   ): SendResult {
     const queue = this.state.queue;
     if (m.clientMsgId) {
@@ -222,9 +238,10 @@ export class ShardLog {
       return { msgId: m.msgId, queue, offset: null, storedAt: now, status: "expired" };
     }
     if (m.deliverAt !== null && m.deliverAt > now) {
+      const scheduled: ScheduledMessage = sender === null ? m : { ...m, sender };
       // The timer row holds the whole message as JSON, which escaping can make twice the body.
-      const json = JSON.stringify(m);
-      assertRowFits(jsonBytes(json, fieldsOf(m)), "a scheduled message", index);
+      const json = JSON.stringify(scheduled);
+      assertRowFits(jsonBytes(json, fieldsOf(m)) + utf8Extra(sender), "a scheduled message", index);
       // Ids only grow, past a purge's mark too (SQLite would reuse 1 once the table is empty).
       const { id } = this.state.sql
         .exec<{ id: number }>(
@@ -235,18 +252,13 @@ export class ShardLog {
           json,
         )
         .one();
-      this.state.sql.exec(
-        "INSERT OR REPLACE INTO ids (msg_id, msg_offset, sched_id, stored_at) VALUES (?, NULL, ?, ?)",
-        m.msgId,
-        id,
-        now,
-      );
+      this.state.ids.scheduled(sender, m.msgId, id, now);
       this.state.counters.scheduled++;
       this.state.effects.timer(m.deliverAt);
       if (m.clientMsgId) known.set(m.msgId, { msg_offset: null, stored_at: now });
       return { msgId: m.msgId, queue, offset: null, storedAt: now, status: "scheduled" };
     }
-    const stored = this.writeLog(m, now, config);
+    const stored = this.writeLog(m, now, config, sender);
     if (stored === null) {
       return { msgId: m.msgId, queue, offset: null, storedAt: now, status: "dropped" };
     }
@@ -262,13 +274,15 @@ export class ShardLog {
   }
 
   /**
-   * Writes one message at the next offset, applying the topic's backlog bound.
-   * Returns null when the policy dropped the incoming message itself.
+   * Writes one message at the next offset, applying the topic's backlog bound,
+   * with its msgId in `sender`'s space. Returns null when the policy dropped
+   * the incoming message itself.
    */
   writeLog(
     m: NormalizedMessage,
     now: number,
     config: TopicConfig,
+    sender: Sender,
   ): { offset: number; storedAt: number } | null {
     if (!this.makeRoom(m, config, now)) {
       this.state.counters.dropped++;
@@ -294,8 +308,8 @@ export class ShardLog {
       m.size,
     ];
     const keys = m.keys.length > 1 ? [...new Set(m.keys)] : m.keys;
-    if (this.state.bulk) this.state.bulk.add(values, keys);
-    else writeLogRow(this.state.sql, values, keys);
+    if (this.state.bulk) this.state.bulk.add(values, keys, sender);
+    else writeLogRow(this.state.sql, values, keys, sender);
     this.state.counters.messages++;
     this.state.counters.bytes += m.size;
     this.state.counters.sent++;
@@ -367,28 +381,74 @@ export class ShardLog {
     let next = Math.min(Math.max(offset, minOffset), maxOffset);
     const messages: Message[] = [];
     const budget = new ByteBudget();
-    const limit = filter.matchesAll ? max : BATCH.scan;
-    // Read lazily: rows past the budget are never loaded.
-    const rows = this.state.sql.exec<LogRow>(
-      "SELECT * FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?",
-      next,
-      limit,
-    );
-    let read = 0;
-    for (const row of rows) {
-      if (messages.length >= max) break;
-      read++;
-      const live =
-        (row.expire_at === null || row.expire_at > now) && this.state.matches(row, filter);
-      if (live && !budget.take(this.state.answerBytes(row))) break;
-      next = row.msg_offset + 1;
-      if (live) messages.push(this.state.toMessage(row));
-    }
-    if (!budget.cut && messages.length < max && next < maxOffset && read < limit) {
+    if (filter.matchesAll) {
+      // Read lazily: rows past the budget are never loaded.
+      const rows = this.state.sql.exec<LogRow>(
+        "SELECT * FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?",
+        next,
+        max,
+      );
+      let read = 0;
+      for (const row of rows) {
+        read++;
+        const live = row.expire_at === null || row.expire_at > now;
+        // A message past the budget stops the answer there: the next pull starts with it.
+        if (live && !budget.take(this.state.answerBytes(row))) break;
+        next = row.msg_offset + 1;
+        if (live) messages.push(this.state.toMessage(row));
+      }
       // Everything up to the end was read; the rest are gaps left by drops.
-      next = maxOffset;
+      if (!budget.cut && messages.length < max && next < maxOffset && read < max) next = maxOffset;
+      return { messages, nextOffset: next, minOffset, maxOffset, skipped };
     }
+    const scan = this.filterScan(next, filter, now);
+    for (const row of scan.rows) {
+      if (messages.length >= max) break;
+      if (!budget.take(this.state.answerBytes(row))) break;
+      next = row.msg_offset + 1;
+      messages.push(this.state.toMessage(row));
+    }
+    if (messages.length < max && !budget.cut) next = scan.next;
     return { messages, nextOffset: next, minOffset, maxOffset, skipped };
+  }
+
+  /**
+   * A filtered scan from `offset`: up to `BATCH.scan` rows are looked at, by
+   * their tag and properties only (the columns stored before the body, so
+   * SQLite never reads a body, nor its overflow pages, to pass over a row);
+   * only rows that pass the filter are read whole (and checked for expiry,
+   * stored after the body). Yields the live matches in offset order; `next`
+   * is where a further scan would start once every yielded row is taken.
+   *
+   * The rows are yielded lazily, so a caller that stops at the first match
+   * (a watcher's check) reads one body at most.
+   */
+  filterScan(
+    offset: number,
+    filter: MessageFilter,
+    now: number,
+  ): { rows: Iterable<LogRow>; readonly next: number } {
+    const state = this.state;
+    const maxOffset = state.maxOffset();
+    const out = { next: offset, rows: [] as Iterable<LogRow> };
+    out.rows = (function* () {
+      let read = 0;
+      for (const head of state.sql.exec<FilterColumns>(
+        `SELECT ${FILTER_COLUMNS} FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?`,
+        offset,
+        BATCH.scan,
+      )) {
+        read++;
+        out.next = head.msg_offset + 1;
+        if (!state.matches(head, filter)) continue;
+        const row = state.logRow(head.msg_offset);
+        if (!row || (row.expire_at !== null && row.expire_at <= now)) continue;
+        yield row;
+      }
+      // Everything up to the end was read; the rest are gaps left by drops.
+      if (read < BATCH.scan) out.next = Math.max(out.next, maxOffset);
+    })();
+    return out;
   }
 
   /** Any message at or after `offset` that the filter would let through? (Bounded scan.) */
@@ -407,7 +467,10 @@ export class ShardLog {
           .toArray().length > 0
       );
     }
-    return this.read(offset, 1, filter, now).messages.length > 0;
+    for (const _row of this.filterScan(Math.max(offset, this.state.floor), filter, now).rows) {
+      return true;
+    }
+    return false;
   }
 
   /** Store time of the oldest message not purged (null when none is stored). */
@@ -459,14 +522,10 @@ export class ShardLog {
     // msgIds are kept for the longer of retention and the dedup window. Both
     // deletes are bounded like the log's (a burst of a million sends expires
     // all at once a day later); what is left goes at the next sweep.
-    const idCutoff = now - Math.max(config.retentionMs, Limits.dedupWindowMs);
-    this.state.sql.exec(
-      `DELETE FROM ids WHERE msg_id IN
-         (SELECT msg_id FROM ids WHERE stored_at < ? AND (sched_id IS NULL OR sched_id < ?)
-          ORDER BY stored_at LIMIT ?)`,
-      idCutoff,
-      this.state.counters.sched_floor,
+    this.state.ids.sweep(
+      now - Math.max(config.retentionMs, Limits.dedupWindowMs),
       BATCH.retention,
+      this.state.counters.sched_floor,
     );
     this.state.sql.exec(
       `DELETE FROM half WHERE id IN (SELECT id FROM half WHERE state <> ${HalfState.open} AND ended_at < ? LIMIT ?)`,

@@ -11,6 +11,7 @@ import { BulkLogWriter } from "./bulk-writer.ts";
 import { WriteEffects } from "./effects.ts";
 import { Reservations } from "./reservations.ts";
 import { migrate } from "../../storage/migrations.ts";
+import { MsgIds } from "./msg-ids.ts";
 import { POLICY_INDEXES, SHARD_MIGRATIONS } from "./schema.ts";
 
 /** A log row as SQLite returns it. */
@@ -131,6 +132,8 @@ export class StoreState {
   readonly effects = new WriteEffects();
   /** Room held for parts of batches that span queues (in memory; see reservations.ts). */
   readonly reservations = new Reservations();
+  /** The msgId index, per sender (msg-ids.ts). */
+  readonly ids: MsgIds;
 
   /**
    * @param transact runs a function in one SQLite transaction
@@ -140,6 +143,7 @@ export class StoreState {
     readonly sql: SqlStorage,
     private readonly transact: <T>(fn: () => T) => T = (fn) => fn(),
   ) {
+    this.ids = new MsgIds(sql);
     this.init();
   }
 
