@@ -8,6 +8,7 @@ import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { BATCH } from "../../src/broker/timers/timing.ts";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
+import { bearer, mint } from "./token-helpers.ts";
 import { countRows, deadLetterAll, passTimeForScheduled, rowsLeftBy } from "./storage-sql.ts";
 
 /** Sends `n` small messages to queue 0, a thousand per request, some with a key. */
@@ -121,5 +122,25 @@ describe("bounded steps", () => {
     const one = received.get("m1")!;
     const named = await api("POST", `/v1/groups/${group}/dlq/resend`, { msgIds: [one, "nope"] });
     expect(named.body).toEqual({ resent: [one] });
+  });
+
+  it("resends a named dead letter a scoped producer sent (its msgId in that sender's space)", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const group = unique("g");
+    const producer = bearer(await mint({ sub: unique("producer"), publish: [topic] }));
+    const msgId = `${topic}-own-id`;
+    const sent = await api(
+      "POST",
+      `/v1/topics/${topic}/messages?queue=0`,
+      { messages: [{ body: "scoped", msgId }] },
+      producer,
+    );
+    expect(sent.status).toBe(200);
+    await api("POST", `/v1/groups/${group}/topics/${topic}/receive`, { max: 1 });
+    await api("POST", `/v1/groups/${group}/topics/${topic}/offsets/reset`, { to: "latest" });
+    await deadLetterAll(topic, group);
+    const r = await api("POST", `/v1/groups/${group}/dlq/resend`, { msgIds: [msgId] });
+    expect(r.body).toEqual({ resent: [msgId] });
+    expect(await countRows(topic, "dlq")).toBe(0);
   });
 });

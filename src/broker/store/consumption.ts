@@ -404,14 +404,14 @@ export class Consumption {
     now: number,
   ): { resent: string[]; continuing: boolean } {
     if (msgIds !== null) {
+      // Found by id in every sender's space (the DLQ is the admin's), however large the DLQ.
       const rows = this.state.sql
         .exec<DeadRow>(
-          `SELECT dlq.msg_offset, log.msg_id, log.sharding_key FROM ids
-           JOIN dlq ON dlq.grp = ? AND dlq.msg_offset = ids.msg_offset
+          `SELECT dlq.msg_offset, log.msg_id, log.sharding_key FROM dlq
            JOIN log ON log.msg_offset = dlq.msg_offset
-           WHERE ids.msg_id IN (SELECT value FROM json_each(?)) AND dlq.msg_offset >= ?`,
+           WHERE dlq.grp = ? AND dlq.msg_offset IN (SELECT value FROM json_each(?)) AND dlq.msg_offset >= ?`,
           group,
-          JSON.stringify(msgIds),
+          JSON.stringify(this.state.ids.offsetsOf(msgIds)),
           this.state.floor,
         )
         .toArray();

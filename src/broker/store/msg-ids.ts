@@ -174,6 +174,22 @@ export class MsgIds {
     return [...own, ...others];
   }
 
+  /**
+   * The log offsets of `msgIds` in every sender's space (an admin's lookup
+   * by id: the DLQ resend), with one statement, over both tables' keys.
+   */
+  offsetsOf(msgIds: readonly string[]): number[] {
+    if (msgIds.length === 0) return [];
+    return this.sql
+      .exec<{ o: number }>(
+        `SELECT msg_offset AS o FROM ids WHERE msg_id IN (SELECT value FROM json_each(?1)) AND msg_offset IS NOT NULL
+         UNION SELECT msg_offset FROM sender_ids WHERE msg_id IN (SELECT value FROM json_each(?1)) AND msg_offset IS NOT NULL`,
+        JSON.stringify(msgIds),
+      )
+      .toArray()
+      .map((r) => r.o);
+  }
+
   /** Removes one index row (a recalled message's). */
   remove(row: Pick<IdRow, "sender" | "msg_id">): void {
     if (row.sender === null) this.sql.exec("DELETE FROM ids WHERE msg_id = ?", row.msg_id);
