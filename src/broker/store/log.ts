@@ -69,7 +69,8 @@ export function takeBytes<R extends { size: number }>(rows: Iterable<R>): R[] & 
 export function deleteLogRange(sql: SqlStorage, from: number, to: number): void {
   sql.exec(
     `DELETE FROM msg_key WHERE (key, msg_offset) IN
-       (SELECT j.value, log.msg_offset FROM log, json_each(log.keys) AS j
+       (SELECT j.value, log.msg_offset
+        FROM log, json_each(CASE WHEN json_valid(log.keys) THEN log.keys ELSE '[]' END) AS j
         WHERE log.msg_offset >= ? AND log.msg_offset <= ? AND log.keys IS NOT NULL)`,
     from,
     to,
