@@ -34,6 +34,9 @@ import {
 import { type WakeHint, Waiters } from "./waiters.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { acceptWatcher, notifyWatchers, type WatchSpec } from "./watchers.ts";
+import { PING_FRAME, PONG_FRAME, SessionClose } from "../protocol/session.ts";
+import type { SessionHost } from "./sessions/host.ts";
+import { SessionHub } from "./sessions/hub.ts";
 
 /** Key of the shard's own storage ceiling in its KV storage. */
 const STORAGE_LIMIT_KEY = "storage_limit";
@@ -94,9 +97,15 @@ export class QueueShard extends DurableObject<Env> {
   /** When the alarm last moved scheduled messages into the log (paces the next move). */
   private lastMoveAt = 0;
 
+  /** Streaming sessions handed over by the gateway (see sessions/hub.ts). */
+  private readonly sessions: SessionHub;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new ShardStore(ctx.storage.sql);
+    this.sessions = new SessionHub(this.sessionHost());
+    // Keep-alives are answered by the runtime without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
     void ctx.blockConcurrencyWhile(async () => {
       this.armedAt = await ctx.storage.getAlarm();
       // Re-arm from the stored timers after a restart.
@@ -197,6 +206,7 @@ export class QueueShard extends DurableObject<Env> {
   /** Deletes everything this shard holds. */
   async destroy(): Promise<void> {
     this.waiters.cancelAll();
+    this.sessions.closeAll(SessionClose.NOT_FOUND, "topic deleted");
     if (this.soon) clearTimeout(this.soon.handle);
     this.soon = null;
     await this.ctx.storage.deleteAlarm();
@@ -540,12 +550,63 @@ export class QueueShard extends DurableObject<Env> {
     return this.store.openHalves(limit);
   }
 
+  // ---- sessions ------------------------------------------------------------
+
+  /** What the session hub needs, over this shard's write path and store. */
+  private sessionHost(): SessionHost {
+    return {
+      ctx: this.ctx,
+      env: this.env,
+      topicConfig: () => this.store.topicConfig(),
+      queueId: () => this.store.queueId,
+      minOffset: () => this.store.minOffset(),
+      maxOffset: () => this.store.maxOffset(),
+      write: (fn) => this.writes.submit(fn),
+      durable: () => this.ctx.storage.sync(),
+      append: (messages) => this.appendBatch(messages),
+      claim: (group, max, invisibleMs, filter, now) => {
+        const claimed = this.call(() =>
+          this.atomically(() => this.store.receive(group, max, invisibleMs, filter, now)),
+        );
+        if (claimed.length) {
+          this.ensureAlarm(now + invisibleMs).catch((e: unknown) =>
+            console.error("edgemq: arming the invisibility timer failed", e),
+          );
+        }
+        return claimed;
+      },
+      ack: (group, refs, now) => {
+        const out = this.call(() => this.atomically(() => this.store.ack(group, refs, now)));
+        if (out.some((o) => o.ok)) this.effects.wakeAll = true;
+        return out;
+      },
+      commitOffset: (group, offset, now) =>
+        this.call(() => this.store.commitOffset(group, offset, now)),
+      nack: (group, refs, delayMs) => this.nack(group, refs, delayMs),
+      changeInvisibility: (group, ref, ms) => this.changeInvisibility(group, ref, ms),
+      pull: (offset, max, filter, now) => this.store.pull(offset, max, filter, now),
+      committedOffset: (group) => this.store.committedOffset(group),
+      hasReceivable: (group, f, now) => this.store.hasReceivable(group, f, now),
+      hasReceivableSince: (group, f, now, from) =>
+        this.store.hasReceivableSince(group, f, now, from),
+      groupConfig: (group) => this.store.groupConfig(group),
+      subscribeGroup: (group) =>
+        this.env.REGISTRY.get(this.env.REGISTRY.idFromName("registry")).subscribe(
+          group,
+          this.store.topicConfig().topic,
+        ),
+      rememberGroup: (group, now) => this.store.rememberGroup(group, now),
+      filter: (text) => this.watchFilter(text),
+    };
+  }
+
   // ---- timers --------------------------------------------------------------
 
   // ---- watchers (hibernation-friendly long-poll; see watchers.ts) ----------
 
   /** Accepts a watcher WebSocket from the gateway; the object may hibernate while it is open. */
   override fetch(request: Request): Response {
+    if (new URL(request.url).pathname === "/session") return this.sessions.accept(request);
     return acceptWatcher(this.ctx, request, this.store.maxOffset(), this.watchCheck(Date.now()));
   }
 
@@ -554,6 +615,7 @@ export class QueueShard extends DurableObject<Env> {
     const maxOffset = this.store.maxOffset();
     const appended = hint?.appendedFrom === undefined ? undefined : maxOffset - hint.appendedFrom;
     notifyWatchers(this.ctx, maxOffset, this.watchCheck(Date.now(), hint), appended);
+    this.sessions.notify(hint);
   }
 
   /** Whether a watcher's wait is over: with a hint, only what was appended is looked at. */
@@ -580,10 +642,13 @@ export class QueueShard extends DurableObject<Env> {
     return f;
   }
 
-  /** Watchers never need to say anything. */
-  override webSocketMessage(): void {}
+  /** Sessions speak; watchers never need to say anything. */
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (this.sessions.owns(ws)) await this.sessions.message(ws, message);
+  }
 
   override webSocketClose(ws: WebSocket): void {
+    this.sessions.closed(ws);
     try {
       ws.close(1000, "bye");
     } catch {
@@ -592,6 +657,7 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   override webSocketError(ws: WebSocket): void {
+    this.sessions.closed(ws);
     try {
       ws.close(1011, "error");
     } catch {

@@ -83,6 +83,11 @@ export class ShardStore {
     this.state.rememberGroup(group, now);
   }
 
+  /** A consumer group's config as last remembered here, if any. */
+  groupConfig(name: string): GroupConfig | undefined {
+    return this.state.groupConfig(name);
+  }
+
   /** Whether pulls counted deliveries that are not saved yet. */
   get deliveredUnsaved(): boolean {
     return this.state.deliveredUnsaved;

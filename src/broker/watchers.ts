@@ -119,7 +119,8 @@ export function notifyWatchers(
     const ws = sockets[(start + i) % sockets.length]!;
     try {
       const spec = ws.deserializeAttachment() as WatchSpec | null;
-      if (spec === null) continue;
+      // Other sockets (sessions) have their own notify.
+      if (spec === null || (spec.kind !== "pull" && spec.kind !== "receive")) continue;
       if (spec.kind === "receive" && appended !== undefined) {
         const key = `${spec.group}\u0000${spec.filter ?? ""}`;
         const n = told.get(key) ?? 0;

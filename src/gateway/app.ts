@@ -12,6 +12,7 @@ import { rateLimit } from "./rate-limit.ts";
 import { groupRoutes } from "./routes/groups.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { messageRoutes } from "./routes/messages.ts";
+import { sessionUpgrade } from "./routes/session.ts";
 import { topicRoutes } from "./routes/topics.ts";
 import { transactionRoutes } from "./routes/transactions.ts";
 import { MAX_TOKEN_BYTES, mintToken, parseMintRequest } from "./tokens.ts";
@@ -45,6 +46,8 @@ app.route("/console", consoleRoutes);
 app.route("/metrics", metricsRoutes);
 
 app.use("/v1/*", limitHeaders);
+// Sessions authenticate for themselves: their token may ride in the subprotocol or the first frame.
+app.get("/v1/topics/:topic/queues/:queue/session", sessionUpgrade);
 app.use("/v1/*", authenticate);
 app.use("/v1/*", rateLimit);
 
