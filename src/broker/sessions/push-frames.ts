@@ -23,7 +23,7 @@ export function messageFrames(
   for (const m of messages) {
     const json = JSON.stringify(m);
     // String length undercounts non-ASCII bytes by at most 3x; count conservatively then.
-    const size = json.length * (/[^\x00-\x7f]/.test(m.body) ? 3 : 1) + 1;
+    const size = json.length * (/[\u0080-\uffff]/.test(m.body) ? 3 : 1) + 1;
     if (parts.length > 0 && bytes + size > budget) {
       frames.push(`${HEAD}${parts.join(",")}]}`);
       parts = [];
