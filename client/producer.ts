@@ -11,6 +11,7 @@
  * retried send answers `duplicate` with the first copy's queue and offset.
  */
 import { EdgemqError } from "../src/protocol/errors.ts";
+import { utf8Length } from "../src/protocol/validate.ts";
 import type { MessageInput, SendResult } from "../src/protocol/types.ts";
 import { type BatchEntry, type BatchOptions, Batcher } from "./batcher.ts";
 import {
@@ -24,28 +25,33 @@ import {
 import { Outbox, type OutboxOptions } from "./outbox.ts";
 import { requestWithRetry, type RetryHook, type RetryOptions } from "./retry.ts";
 import { type LocalTransaction, runTransaction, type TransactionResult } from "./transaction.ts";
+import { type SessionOptions, sessionSetup } from "./session.ts";
+import { SessionProducer } from "./session-producer.ts";
 import { type Connection, createTransport, isRetryable, type Transport } from "./transport.ts";
 
 /** Options of a {@link Producer}: a connection plus tuning. */
-export type ProducerOptions = Connection & {
-  /** Producer group, needed for transactions (its check URL answers check-backs). */
-  producerGroup?: string;
-  /**
-   * Automatic batching of concurrent `send` calls (linger, max batch).
-   * `false` sends each message in its own request.
-   */
-  batch?: BatchOptions | false;
-  /** Retries of failed requests. */
-  retry?: RetryOptions;
-  /** Called before each retry (logging, metrics). */
-  onRetry?: RetryHook;
-  /**
-   * The offline outbox (browsers; needs IndexedDB): `true` for defaults or
-   * options. Messages are written to IndexedDB before any network call and
-   * `send` may resolve `{ status: "queued" }`. See {@link Outbox}.
-   */
-  outbox?: boolean | OutboxOptions;
-};
+export type ProducerOptions = Connection &
+  SessionOptions & {
+    /** Producer group, needed for transactions (its check URL answers check-backs). */
+    producerGroup?: string;
+    /**
+     * Automatic batching of concurrent `send` calls over HTTP (linger, max
+     * batch); `false` sends each message in its own request. Over sessions
+     * batching is adaptive: a send goes out at once when nothing is in flight
+     * on its queue, otherwise with the next frame.
+     */
+    batch?: BatchOptions | false;
+    /** Retries of failed requests. */
+    retry?: RetryOptions;
+    /** Called before each retry (logging, metrics). */
+    onRetry?: RetryHook;
+    /**
+     * The offline outbox (browsers; needs IndexedDB): `true` for defaults or
+     * options. Messages are written to IndexedDB before any network call and
+     * `send` may resolve `{ status: "queued" }`. See {@link Outbox}.
+     */
+    outbox?: boolean | OutboxOptions;
+  };
 
 type SendJob = OutgoingMessage;
 
@@ -57,6 +63,7 @@ export class Producer {
   readonly #retry: RetryOptions & { onRetry?: RetryHook };
   readonly #producerGroup: string | undefined;
   readonly #batcher: Batcher<SendJob, SendResult> | undefined;
+  readonly #sessions: SessionProducer | undefined;
   #closed = false;
 
   constructor(options: ProducerOptions) {
@@ -64,6 +71,15 @@ export class Producer {
     this.#retry = { ...options.retry };
     if (options.onRetry) this.#retry.onRetry = options.onRetry;
     this.#producerGroup = options.producerGroup;
+    const session = sessionSetup(options as ProducerOptions & { endpoint?: string });
+    if (session) {
+      this.#sessions = new SessionProducer({
+        ...session,
+        transport: this.#transport,
+        retry: this.#retry,
+        post: (topic, queue, messages) => this.#post(topic, queue, messages, this.#retry),
+      });
+    }
     if (options.batch !== false) {
       this.#batcher = new Batcher<SendJob, SendResult>(
         (_key, entries) => this.#flushBatch(entries),
@@ -83,9 +99,20 @@ export class Producer {
       }
       // The outbox sends once per drain and does its own backoff, so a
       // failure resolves `send` as `queued` quickly instead of retrying here.
+      // Over a session each queue's part goes as one atomic frame.
       this.outbox = new Outbox(
         (topic, queue, messages) =>
-          this.#post(topic, queue, messages, { ...this.#retry, maxAttempts: 1 }),
+          this.#sessions
+            ? this.#sessions.sendAll(
+                topic,
+                queue,
+                messages.map((message) => ({
+                  message,
+                  size: utf8Length(JSON.stringify(message)) + 1,
+                })),
+                true,
+              )
+            : this.#post(topic, queue, messages, { ...this.#retry, maxAttempts: 1 }),
         outboxOptions,
       );
     }
@@ -103,6 +130,7 @@ export class Producer {
     this.#checkOpen();
     const job = prepareMessage(message);
     if (this.outbox) return (await this.outbox.enqueue([job]))[0]!;
+    if (this.#sessions) return this.#sessions.send(job);
     if (this.#batcher) return this.#batcher.add(job);
     return (await this.#post(job.topic, job.queue, [job.message], this.#retry))[0]!;
   }
@@ -138,6 +166,7 @@ export class Producer {
       );
     }
     if (this.outbox) return this.outbox.enqueue(jobs);
+    if (this.#sessions) return this.#sessions.sendAll(first.topic, first.queue, jobs);
     return this.#post(
       first.topic,
       first.queue,
@@ -194,6 +223,7 @@ export class Producer {
   /** Sends whatever waits in open batches now and waits for every batch in flight. */
   async flush(): Promise<void> {
     await this.#batcher?.flush();
+    await this.#sessions?.flush();
   }
 
   /**
@@ -205,6 +235,7 @@ export class Producer {
     this.#closed = true;
     await this.flush();
     await this.outbox?.close();
+    this.#sessions?.close();
   }
 
   #checkOpen(): void {
