@@ -33,6 +33,7 @@ import {
   subscriptionsOf,
   throwIfFailed,
 } from "./simple-consumer.ts";
+import { sessionSetup } from "./session.ts";
 import { createTransport } from "./transport.ts";
 
 /** Handles one message; returning acks it, throwing nacks it (retried later). */
@@ -128,10 +129,18 @@ export class PushConsumer extends EventTarget {
     super();
     this.group = checkName(options.group, "group");
     const transport = createTransport(options);
+    // Sessions (where they exist) carry the receives and settles, one per queue.
+    const session = sessionSetup(options as PushConsumerOptions & { endpoint?: string });
     const receiveOptions: ReceiveConsumerOptions = {
       transport,
       group: options.group,
       subscriptions: {},
+      ...(session
+        ? {
+            sessionOpener: session.opener,
+            ...(session.token !== undefined && { token: session.token }),
+          }
+        : { sessions: false }),
     };
     if (options.invisibleMs !== undefined) receiveOptions.invisibleMs = options.invisibleMs;
     if (options.waitMs !== undefined) receiveOptions.waitMs = options.waitMs;
@@ -202,6 +211,7 @@ export class PushConsumer extends EventTarget {
       await Promise.all(this.#loops);
       while (this.#inflight.size) await Promise.all(this.#inflight);
       await Promise.all([this.#acks.flush(), this.#nacks.flush()]);
+      this.#consumer.close();
     })();
     return this.#stopping;
   }
