@@ -1,5 +1,12 @@
-/** The registry's SQLite schema: configuration, subscriptions and membership. */
-export const REGISTRY_SCHEMA = `
+/**
+ * The registry's SQLite schema (configuration, subscriptions and membership)
+ * as ordered migration steps: see src/storage/migrations.ts (never edit an
+ * applied step; add one at the end).
+ */
+import type { Migration } from "../storage/migrations.ts";
+
+/** Version 1: the schema as it stood when versions were introduced (2026-12-02). */
+const V1_INITIAL = `
 CREATE TABLE IF NOT EXISTS topic (name TEXT PRIMARY KEY, config TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS grp (name TEXT PRIMARY KEY, config TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS producer_group (name TEXT PRIMARY KEY, config TEXT NOT NULL) WITHOUT ROWID;
@@ -13,3 +20,12 @@ CREATE TABLE IF NOT EXISTS member (
   PRIMARY KEY (grp, client_id)
 ) WITHOUT ROWID;
 `;
+
+/** Every step of the registry's schema, oldest first. */
+export const REGISTRY_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "initial: topics, groups, producer groups, subscriptions, members",
+    up: V1_INITIAL,
+  },
+];

@@ -11,7 +11,8 @@ import {
   defaultGroupConfig,
 } from "../protocol/validate.ts";
 import { assignQueues, liveMembers } from "./assignment.ts";
-import { REGISTRY_SCHEMA } from "./schema.ts";
+import { migrate } from "../storage/migrations.ts";
+import { REGISTRY_MIGRATIONS } from "./schema.ts";
 
 export interface Membership {
   members: string[];
@@ -30,7 +31,7 @@ export class TopicRegistry extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec(REGISTRY_SCHEMA);
+    ctx.storage.transactionSync(() => migrate(this.sql, REGISTRY_MIGRATIONS, Date.now()));
   }
 
   private read<T>(table: string, name: string): T | null {

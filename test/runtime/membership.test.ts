@@ -4,10 +4,9 @@
  * queue has exactly one live owner; a member is gone 30 s after its last
  * heartbeat (expiry is aged in the registry's SQLite here, not slept).
  */
-import { runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createTopic, unique } from "./helpers.ts";
+import { ageMember } from "./storage-sql.ts";
 
 function heartbeat(group: string, clientId: unknown, topics: unknown) {
   return api("POST", `/v1/groups/${group}/heartbeat`, { clientId, topics });
@@ -20,17 +19,7 @@ async function beat(group: string, clientId: string, topics: string[]) {
 }
 
 /** Makes a member's last heartbeat `ageMs` old. */
-async function age(group: string, clientId: string, ageMs: number) {
-  const stub = env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
-  await runInDurableObject(stub, (_i, state) => {
-    state.storage.sql.exec(
-      "UPDATE member SET last_seen = ? WHERE grp = ? AND client_id = ?",
-      Date.now() - ageMs,
-      group,
-      clientId,
-    );
-  });
-}
+const age = ageMember;
 
 describe("heartbeat", () => {
   it("gives a lone member every queue", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { settleVerdict, signBody } from "../../src/broker/check-back.ts";
-import { CHECK_TIMEOUT_MS, checkLeaseUntil } from "../../src/broker/timing.ts";
+import { settleVerdict, signBody } from "../../src/broker/outbound/check-back.ts";
+import { CHECK_TIMEOUT_MS, checkLeaseUntil } from "../../src/broker/timers/timing.ts";
 import { createHmac } from "node:crypto";
 
 describe("settleVerdict", () => {

@@ -11,6 +11,8 @@ import type { SessionGrant } from "../../gateway/auth.ts";
 
 /** The URL the gateway hands a session's socket to a shard on (the host is ignored by a stub's fetch). */
 export const SESSION_URL = "https://shard/session";
+/** Its path, by which the shard tells a session's handoff from a watcher. */
+export const SESSION_PATH = "/session";
 
 /** Header carrying the gateway's {@link SessionHandoff} (only the gateway can reach a shard). */
 export const HANDOFF_HEADER = "x-edgemq-session";

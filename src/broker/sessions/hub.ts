@@ -37,7 +37,7 @@ import {
 import type { AckResult, Message, TopicConfig } from "../../protocol/types.ts";
 import { type NormalizedMessage, normalizeMessage } from "../../protocol/validate.ts";
 import { principalFor, sessionGrant } from "../../gateway/auth.ts";
-import type { ReceiptRef } from "../store.ts";
+import type { ReceiptRef } from "../store/consumption.ts";
 import { type SessionAttachment, isSessionAttachment, readHandoff } from "./attachment.ts";
 import type { SessionHost } from "./host.ts";
 import { messageFrames } from "./push-frames.ts";
@@ -152,7 +152,7 @@ export class SessionHub {
     }
     let config: TopicConfig;
     try {
-      config = this.#host.topicConfig();
+      config = this.#host.store.state.topicConfig();
     } catch (e) {
       return jsonError(coded(e) ?? new EdgemqError("TOPIC_NOT_FOUND", "topic not found"));
     }
@@ -161,7 +161,7 @@ export class SessionHub {
       return jsonError(
         new EdgemqError(
           "RATE_LIMITED",
-          `queue ${this.#host.queueId()} holds ${live.size} sessions, its most`,
+          `queue ${this.#host.store.state.queueId} holds ${live.size} sessions, its most`,
         ),
       );
     }
@@ -176,7 +176,7 @@ export class SessionHub {
         ),
       );
     }
-    if (handoff.groupConfig) this.#host.rememberGroup(handoff.groupConfig, Date.now());
+    if (handoff.groupConfig) this.#host.store.state.rememberGroup(handoff.groupConfig, Date.now());
     const pair = new WebSocketPair();
     const ws = pair[1];
     this.#host.ctx.acceptWebSocket(ws, [SESSION_TAG]);
@@ -204,10 +204,10 @@ export class SessionHub {
       v: SESSION_VERSION,
       session: att.id,
       topic: config.topic,
-      queue: this.#host.queueId(),
+      queue: this.#host.store.state.queueId,
       queues: config.queues,
       group: att.group,
-      maxOffset: this.#host.maxOffset(),
+      maxOffset: this.#host.store.state.maxOffset(),
       expiresAt: att.grant!.exp,
       publish: att.grant!.publish,
       consume: att.grant!.consume,
@@ -339,14 +339,14 @@ export class SessionHub {
       return;
     }
     try {
-      const config = this.#host.topicConfig();
+      const config = this.#host.store.state.topicConfig();
       const principal = await principalFor(frame.token, this.#host.env);
       const grant = sessionGrant(principal, config.topic, att.group);
       if (this.#subjectSessions(grant.sub) >= SessionLimits.maxSessionsPerSubject) {
         throw new EdgemqError("RATE_LIMITED", "too many sessions for this token on this queue");
       }
       if (att.group !== null && grant.consume) {
-        this.#host.rememberGroup(await this.#host.subscribeGroup(att.group), Date.now());
+        await this.#remember(att.group);
       }
       if (!this.#sessions().has(ws)) return; // closed meanwhile
       att.grant = grant;
@@ -366,7 +366,7 @@ export class SessionHub {
     att: SessionAttachment,
     f: Extract<ClientFrame, { type: "send" }>,
   ): Promise<void> {
-    const config = this.#host.topicConfig();
+    const config = this.#host.store.state.topicConfig();
     if (!att.grant!.publish) {
       throw new EdgemqError("FORBIDDEN", `token may not publish to ${config.topic}`);
     }
@@ -399,9 +399,10 @@ export class SessionHub {
     try {
       if (valid.length > 0) {
         try {
-          const stored = await this.#host.write(() => {
-            this.#flushLazy(now);
-            return this.#host.append(valid, now);
+          const stored = await this.#host.write((s, at) => {
+            this.#flushLazy();
+            this.#host.assertRoomFor(valid);
+            return s.log.append(valid, at);
           });
           stored.forEach((r, j) => (results[index[j]!] = r));
         } catch (e) {
@@ -428,7 +429,7 @@ export class SessionHub {
   // ---- subscribe and push ---------------------------------------------------------
 
   #consumer(att: SessionAttachment, what: string): string {
-    const topic = this.#host.topicConfig().topic;
+    const topic = this.#host.store.state.topicConfig().topic;
     if (!att.grant!.consume) {
       throw new EdgemqError(
         "FORBIDDEN",
@@ -457,9 +458,7 @@ export class SessionHub {
     }
     this.#host.filter(f.filter); // a bad filter is refused now, with its position
     if (f.mode === "receive") {
-      if (!this.#host.groupConfig(att.group!)) {
-        this.#host.rememberGroup(await this.#host.subscribeGroup(att.group!), Date.now());
-      }
+      if (!this.#host.store.state.groupConfig(att.group!)) await this.#remember(att.group!);
       att.subscription = {
         mode: "receive",
         filter: f.filter,
@@ -475,7 +474,8 @@ export class SessionHub {
             "pull mode needs an offset, or the session's group to start from its committed offset",
           );
         }
-        offset = this.#host.committedOffset(att.group) ?? this.#host.minOffset();
+        const s = this.#host.store;
+        offset = s.consumption.committedOffset(att.group) ?? s.state.minOffset();
       }
       att.subscription = { mode: "pull", filter: f.filter, offset, credit: f.credit };
     }
@@ -512,9 +512,8 @@ export class SessionHub {
       this.#deliver(ws, this.#collect(ws, att, Date.now()));
       return;
     }
-    const frames = await this.#host.write(() => {
-      const now = Date.now();
-      this.#flushLazy(now);
+    const frames = await this.#host.write((_s, now) => {
+      this.#flushLazy();
       return this.#collect(ws, att, now);
     });
     this.#deliver(ws, frames);
@@ -557,28 +556,32 @@ export class SessionHub {
    * its credit; answers the frames to push. Updates the attachment.
    */
   #collect(ws: WebSocket, att: SessionAttachment, now: number, hint?: ChangeHint): string[] {
-    const s = att.subscription;
-    if (!s || s.credit <= 0) return [];
+    const sub = att.subscription;
+    if (!sub || sub.credit <= 0) return [];
     const h = this.#host;
-    const filter = h.filter(s.filter);
+    const st = h.store;
+    const filter = h.filter(sub.filter);
     const frames: string[] = [];
-    if (s.mode === "receive") {
-      const group = h.groupConfig(att.group!);
+    if (sub.mode === "receive") {
+      const group = st.state.groupConfig(att.group!);
       if (!group) return [];
       const has =
         hint?.appendedFrom === undefined
-          ? h.hasReceivable(group.group, filter, now)
-          : h.hasReceivableSince(group.group, filter, now, hint.appendedFrom);
+          ? st.receiving.hasReceivable(group.group, filter, now)
+          : st.receiving.hasReceivableSince(group.group, filter, now, hint.appendedFrom);
       if (!has) return [];
-      const { topic } = h.topicConfig();
-      const queue = h.queueId();
-      for (let round = 0; round < MAX_ROUNDS && s.credit > 0; round++) {
-        const want = Math.min(s.credit, Limits.maxMax);
-        const claimed = h.claim(group, want, s.invisibleMs, filter, now);
+      const { topic } = st.state.topicConfig();
+      const queue = st.state.queueId;
+      for (let round = 0; round < MAX_ROUNDS && sub.credit > 0; round++) {
+        const want = Math.min(sub.credit, Limits.maxMax);
+        // Its own (nested) transaction: it commits with the write or change under way.
+        const claimed = h.writeNow((s, at) =>
+          s.receiving.receive(group, want, sub.invisibleMs, filter, at),
+        );
         if (claimed.length === 0) break;
-        s.credit -= claimed.length;
+        sub.credit -= claimed.length;
         const messages: Message[] = claimed.map((c) => {
-          this.#track(group.group, c.message.offset, c.handle, now + s.invisibleMs);
+          this.#track(group.group, c.message.offset, c.handle, now + sub.invisibleMs);
           return {
             ...c.message,
             receipt: encodeReceipt({
@@ -594,13 +597,13 @@ export class SessionHub {
         if (claimed.length < want) break;
       }
     } else {
-      for (let round = 0; round < MAX_ROUNDS && s.credit > 0; round++) {
-        if (s.offset >= h.maxOffset()) break;
-        const r = h.pull(s.offset, Math.min(s.credit, Limits.maxMax), filter, now);
-        const moved = r.nextOffset !== s.offset;
-        s.offset = r.nextOffset;
+      for (let round = 0; round < MAX_ROUNDS && sub.credit > 0; round++) {
+        if (sub.offset >= st.state.maxOffset()) break;
+        const r = st.log.pull(sub.offset, Math.min(sub.credit, Limits.maxMax), filter, now);
+        const moved = r.nextOffset !== sub.offset;
+        sub.offset = r.nextOffset;
         if (r.messages.length > 0 || r.skipped > 0) {
-          s.credit -= r.messages.length;
+          sub.credit -= r.messages.length;
           const tail = `"nextOffset":${r.nextOffset}${r.skipped > 0 ? `,"skipped":${r.skipped}` : ""}`;
           frames.push(...messageFrames(r.messages, tail));
         } else if (!moved) {
@@ -610,6 +613,12 @@ export class SessionHub {
     }
     this.#save(ws, att);
     return frames;
+  }
+
+  /** Fetches a group's config from the registry (creating the group) and remembers it here. */
+  async #remember(group: string): Promise<void> {
+    const config = await this.#host.subscribeGroup(group);
+    this.#host.store.state.rememberGroup(config, Date.now());
   }
 
   #track(group: string, offset: number, handle: string, visibleAt: number): void {
@@ -642,8 +651,8 @@ export class SessionHub {
     receipts: string[],
     results: AckResult[],
   ): { i: number; receipt: string; ref: ReceiptRef }[] {
-    const topic = this.#host.topicConfig().topic;
-    const queue = this.#host.queueId();
+    const topic = this.#host.store.state.topicConfig().topic;
+    const queue = this.#host.store.state.queueId;
     const out: { i: number; receipt: string; ref: ReceiptRef }[] = [];
     receipts.forEach((receipt, i) => {
       try {
@@ -688,12 +697,12 @@ export class SessionHub {
         return (this.#lazyAcks.get(group)?.length ?? 0) >= SessionLimits.maxFrameItems;
       });
     if (eager.length) {
-      const out = await this.#host.write(() => {
-        this.#flushLazy(now);
-        return this.#host.ack(
+      const out = await this.#host.write((s, at) => {
+        this.#flushLazy();
+        return s.consumption.ack(
           group,
           eager.map((e) => e.ref),
-          now,
+          at,
         );
       });
       out.forEach((o, j) => {
@@ -713,17 +722,18 @@ export class SessionHub {
     f: Extract<ClientFrame, { type: "nack" }>,
   ): Promise<void> {
     const group = this.#consumer(att, "nack");
-    const config = this.#host.groupConfig(group) ?? (await this.#host.subscribeGroup(group));
+    if (!this.#host.store.state.groupConfig(group)) await this.#remember(group);
+    const config = this.#host.store.state.groupConfig(group)!;
     const results = new Array<AckResult>(f.receipts.length);
     const mine = this.#receipts(group, f.receipts, results);
     this.#addCredit(ws, att, f.credit);
     if (mine.length) {
       for (const r of mine) this.#handedOut.delete(`${group}\u0000${r.ref.offset}`);
-      const out = await this.#host.nack(
-        config,
-        mine.map((r) => r.ref),
-        f.delayMs ?? undefined,
-      );
+      const refs = mine.map((r) => r.ref);
+      const out = await this.#host.write((s, now) => {
+        this.#flushLazy();
+        return s.consumption.nack(config, refs, f.delayMs ?? undefined, now);
+      });
       out.forEach((o, j) => {
         const r = mine[j]!;
         results[r.i] = o.ok
@@ -742,22 +752,29 @@ export class SessionHub {
   ): Promise<void> {
     const group = this.#consumer(att, "invisibility");
     const results = new Array<AckResult>(f.receipts.length);
-    const topic = this.#host.topicConfig().topic;
-    const queue = this.#host.queueId();
-    for (const r of this.#receipts(group, f.receipts, results)) {
-      try {
-        const handle = await this.#host.changeInvisibility(group, r.ref, f.invisibleMs);
-        this.#track(group, r.ref.offset, handle, Date.now() + f.invisibleMs);
-        results[r.i] = {
-          receipt: encodeReceipt({ topic, group, queue, offset: r.ref.offset, handle }),
-          ok: true,
-        };
-      } catch (e) {
-        const err = coded(e);
-        if (!err) throw e;
-        results[r.i] = { receipt: r.receipt, error: { code: err.code, message: err.message } };
+    const topic = this.#host.store.state.topicConfig().topic;
+    const queue = this.#host.store.state.queueId;
+    const mine = this.#receipts(group, f.receipts, results);
+    // One write for the lot, each receipt in its own nested transaction.
+    await this.#host.write((_s, now) => {
+      this.#flushLazy();
+      for (const r of mine) {
+        try {
+          const handle = this.#host.writeNow((s) =>
+            s.consumption.changeInvisibility(group, r.ref, f.invisibleMs, now),
+          );
+          this.#track(group, r.ref.offset, handle, now + f.invisibleMs);
+          results[r.i] = {
+            receipt: encodeReceipt({ topic, group, queue, offset: r.ref.offset, handle }),
+            ok: true,
+          };
+        } catch (e) {
+          const err = coded(e);
+          if (!err) throw e;
+          results[r.i] = { receipt: r.receipt, error: { code: err.code, message: err.message } };
+        }
       }
-    }
+    });
     this.#reply(ws, { type: "invisibility", id: f.id, results });
   }
 
@@ -767,7 +784,7 @@ export class SessionHub {
     f: Extract<ClientFrame, { type: "commit" }>,
   ): void {
     const group = this.#consumer(att, "an offset commit");
-    const max = this.#host.maxOffset();
+    const max = this.#host.store.state.maxOffset();
     if (f.offset > max) {
       throw new EdgemqError("BAD_REQUEST", `offset ${f.offset} is beyond maxOffset ${max}`);
     }
@@ -802,7 +819,7 @@ export class SessionHub {
    * caller's). Their outcome was answered already; an ack that finds its
    * receipt gone changes nothing (the message is delivered again).
    */
-  #flushLazy(now = Date.now()): void {
+  #flushLazy(): void {
     if (this.#lazyTimer !== null) {
       clearTimeout(this.#lazyTimer);
       this.#lazyTimer = null;
@@ -810,7 +827,7 @@ export class SessionHub {
     if (this.#lazyAcks.size === 0 && this.#lazyCommits.size === 0) return;
     for (const [group, refs] of this.#lazyAcks) {
       try {
-        this.#host.ack(group, refs, now);
+        this.#host.writeNow((s, now) => s.consumption.ack(group, refs, now));
       } catch (e) {
         console.error("edgemq: lazy ack failed", e);
       }
@@ -818,7 +835,7 @@ export class SessionHub {
     this.#lazyAcks.clear();
     for (const [group, offset] of this.#lazyCommits) {
       try {
-        this.#host.commitOffset(group, offset, now);
+        this.#host.writeNow((s, now) => s.consumption.commitOffset(group, offset, now));
       } catch (e) {
         if (!EdgemqError.from(e)) console.error("edgemq: lazy offset commit failed", e);
       }

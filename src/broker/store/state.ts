@@ -6,8 +6,10 @@
 import { EdgemqError } from "../../protocol/errors.ts";
 import type { MessageFilter } from "../../protocol/filter.ts";
 import type { GroupConfig, Message, TopicConfig } from "../../protocol/types.ts";
-import { BulkLogWriter } from "../bulk-writer.ts";
-import { POLICY_INDEXES, SHARD_SCHEMA } from "../schema.ts";
+import { BulkLogWriter } from "./bulk-writer.ts";
+import { WriteEffects } from "./effects.ts";
+import { migrate } from "../../storage/migrations.ts";
+import { POLICY_INDEXES, SHARD_MIGRATIONS } from "./schema.ts";
 
 /** A log row as SQLite returns it. */
 export interface LogRow {
@@ -77,14 +79,28 @@ export class StoreState {
   savedDelivered = 0;
   /** Set while an append batch defers its row writes (see bulk-writer.ts). */
   bulk: BulkLogWriter | null = null;
+  /** What the writes since the last commit call for (see effects.ts); every module records here. */
+  readonly effects = new WriteEffects();
 
-  constructor(readonly sql: SqlStorage) {
+  /**
+   * @param transact runs a function in one SQLite transaction
+   *   (`ctx.storage.transactionSync`): schema steps apply all or none.
+   */
+  constructor(
+    readonly sql: SqlStorage,
+    private readonly transact: (fn: () => void) => void = (fn) => fn(),
+  ) {
     this.init();
   }
 
-  /** Creates the schema (idempotent) and loads counters and config. */
+  /** Brings the schema to the current version (a no-op when it is) and loads counters and config. */
   init(): void {
-    this.sql.exec(SHARD_SCHEMA);
+    this.transact(() => migrate(this.sql, SHARD_MIGRATIONS, Date.now()));
+    this.reload();
+  }
+
+  /** Reloads the in-memory mirror from the tables (after a transaction rolled back). */
+  reload(): void {
     const meta = new Map<string, SqlStorageValue>();
     for (const row of this.sql.exec<{ k: string; v: SqlStorageValue }>("SELECT k, v FROM meta")) {
       meta.set(row.k, row.v);
@@ -121,6 +137,8 @@ export class StoreState {
     this.setMeta("queue", queue);
     const index = POLICY_INDEXES[config.overflowPolicy as keyof typeof POLICY_INDEXES];
     if (index) this.sql.exec(index);
+    // Retention may have changed, and a new shard's timers start now.
+    this.effects.rearm = true;
   }
 
   /** Records a consumer group's config snapshot (used by alarms, which have no request). */

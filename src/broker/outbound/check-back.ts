@@ -4,9 +4,8 @@
  * critical path (plain fetch), with a timeout, so a slow check URL never
  * stalls sends.
  */
-import type { NormalizedMessage } from "../protocol/validate.ts";
-import type { HalfRow, TransactionCheckConfig } from "./store.ts";
-import { CHECK_TIMEOUT_MS } from "./timing.ts";
+import type { DueCheck } from "../store/transactions.ts";
+import { CHECK_TIMEOUT_MS } from "../timers/timing.ts";
 
 export type CheckVerdict = "commit" | "rollback" | "unknown" | "exhausted";
 
@@ -41,27 +40,24 @@ export function settleVerdict(
 }
 
 /**
- * Runs one check. `row.checks` already counts this one; past the producer
+ * Runs one check. `due.checks` already counts this one; past the producer
  * group's `maxChecks` the answer is `exhausted` (the caller rolls back).
  * Errors, timeouts and garbage answers are `unknown`: the check is deferred.
  */
 export async function runCheck(
-  row: HalfRow,
+  due: DueCheck,
   topic: string,
   txId: string,
   secret: string | undefined,
 ): Promise<CheckVerdict> {
-  const { message, check } = JSON.parse(row.msg) as {
-    message: NormalizedMessage;
-    check: TransactionCheckConfig;
-  };
-  if (row.checks > check.maxChecks) return "exhausted";
+  const { message, check } = due;
+  if (due.checks > check.maxChecks) return "exhausted";
   if (!check.checkUrl) return "unknown";
   const body = JSON.stringify({
     txId,
-    msgId: row.msg_id,
+    msgId: due.msgId,
     topic,
-    producerGroup: row.producer_group,
+    producerGroup: due.producerGroup,
     message: {
       msgId: message.msgId,
       body: message.body,
@@ -71,7 +67,7 @@ export async function runCheck(
       ...(message.properties && { properties: message.properties }),
       ...(message.shardingKey !== null && { shardingKey: message.shardingKey }),
     },
-    checkTimes: row.checks,
+    checkTimes: due.checks,
   });
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (secret) headers["x-edgemq-signature"] = await signBody(body, secret);
@@ -84,16 +80,16 @@ export async function runCheck(
     });
     if (!res.ok) {
       await res.body?.cancel();
-      return settleVerdict("unknown", row.checks, check.maxChecks);
+      return settleVerdict("unknown", due.checks, check.maxChecks);
     }
     const answer = (await res.json()) as { status?: unknown } | null;
     const status = answer?.status;
     return settleVerdict(
       status === "commit" || status === "rollback" ? status : "unknown",
-      row.checks,
+      due.checks,
       check.maxChecks,
     );
   } catch {
-    return settleVerdict("unknown", row.checks, check.maxChecks);
+    return settleVerdict("unknown", due.checks, check.maxChecks);
   }
 }
