@@ -55,12 +55,29 @@ export function webSocketOpener(endpoint: string): SocketOpener | undefined {
         reject(networkError(e, "cannot open a session"));
         return;
       }
-      const onOpen = () => resolve(ws);
-      const onClose = (e: CloseEvent) =>
+      // A handshake that hangs (a server still starting, a black hole) fails in time.
+      const timer = unref(
+        setTimeout(() => {
+          ws.removeEventListener("close", onClose);
+          try {
+            ws.close();
+          } catch {
+            // not open
+          }
+          reject(networkError(new Error("no handshake in time"), "cannot open a session"));
+        }, HANDSHAKE_TIMEOUT_MS),
+      );
+      const onOpen = () => {
+        clearTimeout(timer);
+        ws.removeEventListener("close", onClose);
+        resolve(ws);
+      };
+      const onClose = (e: CloseEvent) => {
+        clearTimeout(timer);
         reject(networkError(new Error(`closed ${e.code} before open`), "cannot open a session"));
+      };
       ws.addEventListener("open", onOpen, { once: true });
       ws.addEventListener("close", onClose, { once: true });
-      ws.addEventListener("open", () => ws.removeEventListener("close", onClose), { once: true });
     });
 }
 
@@ -138,6 +155,9 @@ const REFUSALS = new Set<number>([
   SessionClose.FORBIDDEN,
   SessionClose.NOT_FOUND,
 ]);
+
+/** Longest wait for the handshake, and then for the `ready` frame. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** Keep-alive: a ping after this long without a frame; the session counts as lost after PING_LOST_MS. */
 const PING_AFTER_MS = 25_000;
@@ -249,8 +269,29 @@ export class QueueSession {
     this.#ws = ws;
     this.#refusal = null;
     this.#lastFrameAt = Date.now();
+    const readyTimer = unref(
+      setTimeout(() => {
+        if (this.#ws === ws && !this.#ready) {
+          this.#lost(ws, 1006, "no ready frame in time");
+          try {
+            ws.close(1000, "no ready frame");
+          } catch {
+            // closed
+          }
+        }
+      }, HANDSHAKE_TIMEOUT_MS),
+    );
     return new Promise<ReadyFrame>((resolve, reject) => {
-      this.#readyWaiters.push({ resolve, reject });
+      this.#readyWaiters.push({
+        resolve: (r) => {
+          clearTimeout(readyTimer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(readyTimer);
+          reject(e);
+        },
+      });
       ws.addEventListener("message", (e: { data: unknown }) => this.#frame(ws, e.data));
       ws.addEventListener("close", (e: { code: number; reason: string }) =>
         this.#lost(ws, e.code, e.reason),
