@@ -46,7 +46,10 @@ describe("session: bad frames get an error frame and the session stays up", () =
     const topic = await createTopic({ queues: 1 });
     const s = await openSession(topic, 0);
     await s.next("ready");
-    s.sendRaw(new TextEncoder().encode('{"type":"send","id":1,"messages":[{"body":"x"}]}').buffer);
+    s.sendRaw(
+      new TextEncoder().encode('{"type":"send","id":1,"messages":[{"body":"x"}]}')
+        .buffer as ArrayBuffer,
+    );
     expect((await s.next("error")).error.code).toBe("BAD_REQUEST");
     expect(await count(topic)).toBe(0);
     s.close();
