@@ -21,7 +21,7 @@ import { parseReceipt } from "../src/protocol/ids.ts";
 import { Limits } from "../src/protocol/limits.ts";
 import type { ServerFrame } from "../src/protocol/session.ts";
 import type { AckResult, Message } from "../src/protocol/types.ts";
-import { QueueSession, type SocketOpener } from "./session.ts";
+import { QueueSession, type SocketOpener, sessionError } from "./session.ts";
 import type { RouteCache } from "./session-producer.ts";
 import type { TokenSource } from "./transport.ts";
 
@@ -246,9 +246,7 @@ export class ReceiveSubscription {
     }
     const r = answer.results[0];
     if (!r) throw new EdgemqError("INTERNAL", "no result for this receipt");
-    if ("error" in r) {
-      throw EdgemqError.from({ error: r.error }) ?? new EdgemqError("INTERNAL", r.error.message);
-    }
+    if ("error" in r) throw sessionError(r.error);
     return r.receipt;
   }
 

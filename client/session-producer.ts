@@ -23,7 +23,7 @@ import { backoffDelay } from "./backoff.ts";
 import type { OutgoingMessage } from "./message.ts";
 import { seg } from "./message.ts";
 import { requestWithRetry, type RetryOptions } from "./retry.ts";
-import { QueueSession, type SocketOpener } from "./session.ts";
+import { QueueSession, type SocketOpener, sessionError } from "./session.ts";
 import { isNetworkError, isRetryable, type TokenSource, type Transport } from "./transport.ts";
 
 type Wire = MessageInput & { msgId: string };
@@ -229,8 +229,7 @@ class QueuePipeline {
         (r): r is Extract<SessionSendResult, { error: unknown }> => "error" in r,
       );
       if (bad) {
-        const err =
-          EdgemqError.from({ error: bad.error }) ?? new EdgemqError("INTERNAL", bad.error.message);
+        const err = sessionError(bad.error);
         this.#retryOrReject(item, err);
       } else {
         item.resolve(mine as SendResult[]);

@@ -184,6 +184,22 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+/**
+ * The error a session frame carries, as the HTTP transport would give it:
+ * `details.httpStatus` is the status its code is answered with over HTTP, so
+ * retry decisions read the same either way.
+ */
+export function sessionError(body: {
+  code: string;
+  message: string;
+  [k: string]: unknown;
+}): EdgemqError {
+  const e =
+    EdgemqError.from({ error: body }) ??
+    new EdgemqError("INTERNAL", String(body?.message ?? "error"));
+  return new EdgemqError(e.code, e.message, { ...e.details, httpStatus: e.status });
+}
+
 /** Unrefs a Node timer so a session never keeps a process alive on its own timers. */
 function unref(t: ReturnType<typeof setTimeout>): ReturnType<typeof setTimeout> {
   (t as unknown as { unref?: () => void }).unref?.();
@@ -326,9 +342,7 @@ export class QueueSession {
       case "pong":
         return;
       case "error": {
-        const err =
-          EdgemqError.from({ error: f.error }) ??
-          new EdgemqError("INTERNAL", String(f.error?.message ?? "error"));
+        const err = sessionError(f.error);
         if (f.id !== null && this.#pending.has(f.id)) {
           const p = this.#pending.get(f.id)!;
           this.#pending.delete(f.id);
