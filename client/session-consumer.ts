@@ -129,10 +129,17 @@ export class ReceiveSubscription {
 
   /** Tops every queue's window up to `window` messages (pushed, buffered or promised). */
   #topUp(window: number): void {
+    // Credit goes back in steps of at least half the window (or when none is
+    // left): a stream then costs the shard a credit frame per few messages,
+    // not one per message.
+    const step = Math.max(1, Math.ceil(window / 2));
     for (const q of this.#queues.values()) {
       q.window = window;
       const want = window - q.outstanding - q.buffered;
-      if (want > 0 && q.session.post({ type: "credit", n: want })) q.outstanding += want;
+      const dry = q.outstanding + q.buffered === 0;
+      if (want > 0 && (want >= step || dry) && q.session.post({ type: "credit", n: want })) {
+        q.outstanding += want;
+      }
     }
   }
 
