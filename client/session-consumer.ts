@@ -18,7 +18,6 @@
  */
 import { EdgemqError } from "../src/protocol/errors.ts";
 import { parseReceipt } from "../src/protocol/ids.ts";
-import { Limits } from "../src/protocol/limits.ts";
 import type { ServerFrame } from "../src/protocol/session.ts";
 import type { AckResult, Message } from "../src/protocol/types.ts";
 import { QueueSession, type SocketOpener, sessionError } from "./session.ts";
@@ -59,7 +58,6 @@ export class ReceiveSubscription {
   readonly #buffer: Message[] = [];
   #wake: (() => void) | null = null;
   #starting: Promise<void> | null = null;
-  #routeAt = 0;
   #receiving = 0;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
@@ -76,12 +74,14 @@ export class ReceiveSubscription {
     return this.#buffer.length;
   }
 
-  /** Opens a session to every queue (again when the topic grew). */
+  /**
+   * Opens a session to every queue. Later growth of the topic is pushed by
+   * the shards (`route` frames), so an idle subscription polls nothing.
+   */
   async #start(): Promise<void> {
-    if (this.#queues.size > 0 && Date.now() - this.#routeAt < Limits.routeCacheMs) return;
+    if (this.#queues.size > 0) return;
     this.#starting ??= (async () => {
       const n = await this.#o.routes.queues(this.topic);
-      this.#routeAt = Date.now();
       for (let q = 0; q < n; q++) if (!this.#queues.has(q)) this.#open(q);
     })().finally(() => (this.#starting = null));
     await this.#starting;
@@ -122,9 +122,22 @@ export class ReceiveSubscription {
       onLost: () => {
         entry.outstanding = 0;
       },
+      onRoute: (queues) => this.#grow(queues),
     });
     this.#queues.set(queue, entry);
     entry.session.hold();
+  }
+
+  /** The topic grew: sessions to its new queues, with the current window. */
+  #grow(queues: number): void {
+    this.#o.routes.learn(this.topic, queues);
+    const window = Math.max(0, ...[...this.#queues.values()].map((q) => q.window));
+    for (let q = 0; q < queues; q++) {
+      if (!this.#queues.has(q) && !this.#closed) {
+        this.#open(q);
+        this.#queues.get(q)!.window = window;
+      }
+    }
   }
 
   /** Tops every queue's window up to `window` messages (pushed, buffered or promised). */
@@ -201,7 +214,6 @@ export class ReceiveSubscription {
     if (this.#receiving > 0) return;
     for (const q of this.#queues.values()) q.session.close();
     this.#queues.clear();
-    this.#routeAt = 0;
   }
 
   /** The session of a message's queue when it is ready, else undefined (use HTTP). */

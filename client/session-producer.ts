@@ -375,6 +375,7 @@ export class SessionProducer {
         ...(this.#o.token !== undefined && { token: this.#o.token }),
         topic,
         queue,
+        onRoute: (queues) => this.routes.learn(topic, queues),
         onReady: (ready) => {
           this.routes.learn(topic, ready.queues);
           // Unanswered sends go again now (the pipeline holds them in order).

@@ -173,6 +173,8 @@ export interface QueueSessionOptions {
   backoff?: BackoffOptions;
   /** Pushed messages. */
   onMessages?(frame: Extract<ServerFrame, { type: "messages" }>): void;
+  /** The topic's queue count changed (a `route` frame). */
+  onRoute?(queues: number): void;
   /** Runs on every (re)connect, before queued requests go out. */
   onReady?(ready: ReadyFrame): void;
   /** The connection was lost or refused (`error` says why); pending requests are rejected with it. */
@@ -338,6 +340,9 @@ export class QueueSession {
       }
       case "messages":
         this.#o.onMessages?.(f);
+        return;
+      case "route":
+        this.#o.onRoute?.(f.queues);
         return;
       case "pong":
         return;

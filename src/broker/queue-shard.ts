@@ -169,7 +169,11 @@ export class QueueShard extends DurableObject<Env> {
   // ---- admin ---------------------------------------------------------------
 
   configure(config: TopicConfig, queue: number) {
-    return answer(() => this.#write((s) => s.state.configure(config, queue)));
+    return answer(async () => {
+      await this.#write((s) => s.state.configure(config, queue));
+      // Sessions learn the queue count here, so no client polls the route.
+      this.#sessions.route(config.topic, config.queues);
+    });
   }
 
   /** Deletes everything this shard holds. */

@@ -504,6 +504,8 @@ export type ServerFrame =
   | { type: "acked" | "nacked"; id: number; results: AckResult[] }
   | { type: "invisibility"; id: number; results: AckResult[] }
   | { type: "committed"; id: number; offset: number }
+  /** The topic's queue count changed (it grew): clients open sessions to the new queues. */
+  | { type: "route"; topic: string; queues: number }
   | {
       type: "error";
       id: number | null;
@@ -522,6 +524,7 @@ const ServerFrameTypes = new Set([
   "nacked",
   "invisibility",
   "committed",
+  "route",
   "error",
   "pong",
 ]);

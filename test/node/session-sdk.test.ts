@@ -9,7 +9,14 @@
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalServer, startLocalServer } from "../../scripts/local-server.ts";
-import { Admin, type Message, Producer, PushConsumer, SimpleConsumer } from "../../client/index.ts";
+import {
+  Admin,
+  type Message,
+  Producer,
+  PullConsumer,
+  PushConsumer,
+  SimpleConsumer,
+} from "../../client/index.ts";
 import { serverFixture } from "./server-fixture.ts";
 
 const ADMIN_TOKEN = "session-sdk-admin";
@@ -167,6 +174,53 @@ describe("sessions from the SDK", () => {
     // A second ack of the same receipt is refused.
     await expect(consumer.ack(got[0]!)).rejects.toMatchObject({ code: "RECEIPT_EXPIRED" });
     consumer.close();
+    await producer.close();
+  });
+
+  it("pulls over sessions with a PullConsumer: pushed from the group's offset, committed", async () => {
+    const topic = unique("s-pull");
+    const group = unique("g");
+    await admin.createTopic(topic, { queues: 2 });
+    const counter = countingFetch();
+    const consumer = new PullConsumer({
+      ...conn,
+      fetch: counter.fetch,
+      group,
+      topic,
+      waitMs: 3000,
+    });
+    const producer = new Producer(conn);
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) => producer.send({ topic, body: `q${i}` })),
+    );
+    const got: Message[] = [];
+    for (let i = 0; i < 20 && got.length < 30; i++) got.push(...(await consumer.poll()));
+    expect(got.map((m) => m.body).sort()).toEqual(
+      Array.from({ length: 30 }, (_, i) => `q${i}`).sort(),
+    );
+    // No pull request went over HTTP (heartbeats do).
+    expect(counter.paths.filter((p) => p.endsWith("/messages"))).toEqual([]);
+    await consumer.shutdown();
+    const lag = await admin.totalLag(group, topic);
+    expect(lag).toBe(0);
+    await producer.close();
+  });
+
+  it("follows a topic that grows: a PushConsumer gets messages of the new queues", async () => {
+    const topic = unique("s-grow");
+    const group = unique("g");
+    await admin.createTopic(topic, { queues: 1 });
+    const seen: string[] = [];
+    const consumer = new PushConsumer({ ...conn, group });
+    consumer.subscribe(topic, (m) => void seen.push(`${m.queue}:${m.body}`));
+    const producer = new Producer({ ...conn, sessions: false });
+    await producer.send({ topic, body: "first", queue: 0 });
+    for (let i = 0; i < 200 && seen.length < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    await admin.createTopic(topic, { queues: 3 });
+    await producer.send({ topic, body: "later", queue: 2 });
+    for (let i = 0; i < 300 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(seen.sort()).toEqual(["0:first", "2:later"]);
+    await consumer.shutdown();
     await producer.close();
   });
 

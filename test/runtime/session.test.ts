@@ -40,6 +40,15 @@ describe("session: handshake", () => {
     expect((await s.closed).code).toBe(SessionClose.NOT_FOUND);
   });
 
+  it("tells open sessions the new queue count when the topic grows", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const s = await openSession(topic, 0);
+    await s.next("ready");
+    await api("PUT", `/v1/topics/${topic}`, { queues: 3 });
+    expect(await s.next("route")).toEqual({ type: "route", topic, queues: 3 });
+    s.close();
+  });
+
   it("answers a plain GET of the session path 426 UPGRADE_REQUIRED", async () => {
     const topic = await createTopic({ queues: 1 });
     const r = await api("GET", `/v1/topics/${topic}/queues/0/session`);

@@ -324,6 +324,12 @@ export class SessionHub {
     this.#badFrames.delete(ws);
   }
 
+  /** Tells every session the topic's queue count (after the topic was reconfigured). */
+  route(topic: string, queues: number): void {
+    const frame = JSON.stringify({ type: "route", topic, queues });
+    for (const ws of this.#sessions().keys()) this.#sendRaw(ws, frame);
+  }
+
   /** Closes every session (the topic was deleted, or the shard reconfigured). */
   closeAll(code: number, reason: string): void {
     for (const ws of [...this.#sessions().keys()]) this.#close(ws, code, reason);
