@@ -11,6 +11,7 @@
  *   queue; each becomes invisible) and ack their receipts.
  *
  *   node bench/consume.ts        # prints one JSON line
+ *   CONSUME_ONLY=sdk node bench/consume.ts   # only the SDK's consumers
  *
  * - the SDK's consumers with their defaults, over sessions and over HTTP
  *   (`sessions: false`): a PushConsumer (concurrency 8) whose handler returns
@@ -160,6 +161,8 @@ export async function runConsume(): Promise<Record<string, unknown>> {
     startBenchServer({ entry: CEILING_ENTRY }),
   ]);
   try {
+    // CONSUME_ONLY=sdk: only the SDK's consumers (sessions beside HTTP).
+    if (process.env.CONSUME_ONLY === "sdk") return { sdk: await sdkConsumers(edgemq) };
     // ---- the read ceiling
     await fill(ceiling, (q) => `/append?shard=read-${q}`);
     const readCeiling = await perQueueReaders(ceiling, async (q, offset) => {

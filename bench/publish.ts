@@ -123,12 +123,11 @@ export async function runPublish(): Promise<Record<string, unknown>> {
       // time) and over sessions (its default where a WebSocket exists:
       // adaptive batching, one frame in flight per queue). 1000 callers is the
       // "1,000 send() outstanding" shape.
-      const variants: { name: string; callers: number; sessions: boolean; lingerMs?: number }[] =
-        [
-          { name: "sdk-send-default-linger", callers: SDK_CALLERS, sessions: false },
-          { name: "sdk-send-linger-0", callers: SDK_CALLERS, sessions: false, lingerMs: 0 },
-          { name: "sdk-send-session", callers: SDK_CALLERS, sessions: true },
-        ];
+      const variants: { name: string; callers: number; sessions: boolean; lingerMs?: number }[] = [
+        { name: "sdk-send-default-linger", callers: SDK_CALLERS, sessions: false },
+        { name: "sdk-send-linger-0", callers: SDK_CALLERS, sessions: false, lingerMs: 0 },
+        { name: "sdk-send-session", callers: SDK_CALLERS, sessions: true },
+      ];
       if (size === 256) {
         variants.push(
           { name: "sdk-send-1000-outstanding-http", callers: 1000, sessions: false, lingerMs: 0 },

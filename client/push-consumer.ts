@@ -51,6 +51,12 @@ export type PushConsumerOptions = ReceiveConsumerOptions & {
   backoff?: BackoffOptions;
   /** Delay of a nack after a handler failure; default: the group's retry delays. */
   nackDelayMs?: number;
+  /**
+   * Over sessions: messages each queue's shard may push ahead of the
+   * handlers (claimed, waiting here for a free slot). Default: 32, or the
+   * concurrency when larger. Bigger windows claim in bigger batches.
+   */
+  prefetch?: number;
 };
 
 /** Detail of `error` events. */
@@ -114,6 +120,7 @@ export class PushConsumer extends EventTarget {
   readonly #orderly: boolean;
   readonly #backoff: BackoffOptions;
   readonly #nackDelayMs: number | undefined;
+  readonly #prefetch: number;
   readonly #slots: Slots;
   readonly #abort = new AbortController();
   readonly #loops = new Set<Promise<void>>();
@@ -150,6 +157,10 @@ export class PushConsumer extends EventTarget {
     this.#orderly = options.orderly ?? false;
     this.#backoff = { baseMs: 200, maxMs: 10_000, ...options.backoff };
     this.#nackDelayMs = options.nackDelayMs;
+    this.#prefetch = Math.min(
+      Math.max(1, Math.floor(options.prefetch ?? Math.max(32, this.#concurrency))),
+      Limits.maxMax,
+    );
     this.#slots = new Slots(this.#concurrency);
     // Acks of messages finishing together share a request; over sessions they
     // also wait 2 ms for company (the shard writes them lazily anyway), which
@@ -232,7 +243,13 @@ export class PushConsumer extends EventTarget {
         // while it long-polls, so one idle topic cannot starve another.
         const share = Math.max(1, Math.ceil(this.#concurrency / this.#topics.size));
         taken = await this.#slots.take(Math.min(share, Limits.maxMax), signal);
-        const messages = await this.#consumer.receive({ topic, filter, max: taken, signal });
+        const messages = await this.#consumer.receive({
+          topic,
+          filter,
+          max: taken,
+          signal,
+          prefetch: this.#prefetch,
+        });
         failures = 0;
         // Unused slots go back; should the broker ever send more than asked,
         // the count goes below zero and receiving waits until it recovers.

@@ -7,6 +7,7 @@
  * `receive` takes them.
  *
  * Credit: `receive(max)` tops every queue's window up to `max` messages
+ * (or the caller's prefetch window)
  * (pushed or promised), so at most queues × max messages are claimed ahead
  * of the application; they stay invisible to the group meanwhile, and come
  * back after their invisible time if this consumer goes away.
@@ -160,7 +161,12 @@ export class ReceiveSubscription {
    * Up to `max` messages, waiting up to `waitMs` for the first. Whatever
    * else arrives in the same turn comes too.
    */
-  async receive(max: number, waitMs: number, signal?: AbortSignal): Promise<Message[]> {
+  async receive(
+    max: number,
+    waitMs: number,
+    signal?: AbortSignal,
+    window = max,
+  ): Promise<Message[]> {
     if (this.#closed) throw new EdgemqError("BAD_REQUEST", "the consumer is closed");
     this.#receiving++;
     if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
@@ -169,7 +175,7 @@ export class ReceiveSubscription {
       await this.#start();
       for (const q of this.#queues.values()) q.session.hold();
       try {
-        this.#topUp(max);
+        this.#topUp(window);
         if (this.#buffer.length === 0 && waitMs > 0) await this.#waitForPush(waitMs, signal);
         if (signal?.aborted) throw signal.reason;
         const out = this.#buffer.splice(0, max);
@@ -178,7 +184,7 @@ export class ReceiveSubscription {
           if (q) q.buffered = Math.max(0, q.buffered - 1);
         }
         // What was taken is room for more.
-        if (out.length) this.#topUp(max);
+        if (out.length) this.#topUp(window);
         return out;
       } finally {
         for (const q of this.#queues.values()) q.session.release();

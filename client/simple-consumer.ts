@@ -56,6 +56,11 @@ export interface ReceiveCallOptions {
   filter?: string;
   /** Aborts the long-poll. */
   signal?: AbortSignal;
+  /**
+   * Over sessions: messages the shard may push ahead per queue, claimed and
+   * waiting here for the next receive. Default `max`.
+   */
+  prefetch?: number;
 }
 
 /** Normalizes `topic`/`filter`/`subscriptions` into one map. */
@@ -158,7 +163,8 @@ export class SimpleConsumer {
       if (!Number.isSafeInteger(max) || max < Limits.minMax || max > Limits.maxMax) {
         throw new EdgemqError("BAD_REQUEST", `max must be an integer from 1 to ${Limits.maxMax}`);
       }
-      return stream.receive(max, waitMs, options.signal);
+      const prefetch = Math.min(Math.max(options.prefetch ?? max, 1), Limits.maxMax);
+      return stream.receive(max, waitMs, options.signal, prefetch);
     }
     const body: Record<string, unknown> = { max, invisibleMs, waitMs };
     if (filter !== undefined && filter !== "*") body.filter = filter;
