@@ -37,7 +37,14 @@ export type {
   GroupConfigInput,
   ProducerGroupInput,
   TopicConfigInput,
-} from "../src/protocol/validate.ts";
+} from "../src/protocol/requests/config.ts";
+export type {
+  ScheduleConfig,
+  ScheduleInfo,
+  ScheduleInput,
+  ScheduleMessage,
+  ScheduleRunResult,
+} from "../src/protocol/schedule.ts";
 
 export {
   Admin,

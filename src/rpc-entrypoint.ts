@@ -3,6 +3,7 @@ import type { Env } from "./env.ts";
 import { app } from "./gateway/app.ts";
 import { TRUSTED } from "./gateway/auth.ts";
 import { EdgemqError } from "./protocol/errors.ts";
+import { type RpcRequest, parseRpcRequest } from "./protocol/requests/rpc.ts";
 import type { EdgemqRpcApi, PullOptions, ReceiveOptions, RpcAnswer } from "./protocol/rpc.ts";
 import type { AckResult, Message, MessageInput, PullResult, SendResult } from "./protocol/types.ts";
 
@@ -16,19 +17,25 @@ export class EdgemqRpc extends WorkerEntrypoint<Env> implements EdgemqRpcApi {
    * Runs one contract call. `path` starts with `/v1/` and may carry a query
    * string. Every answer comes back as `{status, body}`, errors included
    * (body: the contract's error shape), so callers see exactly what HTTP
-   * clients see; a path outside `/v1/` is answered 404 `NOT_FOUND`.
+   * clients see; a path outside `/v1/` is answered 404 `NOT_FOUND`, a
+   * method that is not one, or a body on a GET, 400 `BAD_REQUEST`.
    */
   async request(method: string, path: string, body?: unknown): Promise<RpcAnswer> {
-    if (typeof path !== "string" || !path.startsWith("/v1/")) {
-      return { status: 404, body: new EdgemqError("NOT_FOUND", "paths start with /v1/").toJSON() };
+    let call: RpcRequest;
+    try {
+      call = parseRpcRequest(method, path, body);
+    } catch (e) {
+      const known = EdgemqError.from(e);
+      if (!known) throw e;
+      return { status: known.status, body: known.toJSON() };
     }
-    const init: RequestInit = { method };
-    if (body !== undefined) {
-      init.body = JSON.stringify(body);
+    const init: RequestInit = { method: call.method };
+    if (call.body !== undefined) {
+      init.body = call.body;
       init.headers = { "content-type": "application/json" };
     }
     const res = await app.request(
-      `http://edgemq.internal${path}`,
+      `http://edgemq.internal${call.path}`,
       init,
       { ...this.env, [TRUSTED]: true },
       this.ctx,

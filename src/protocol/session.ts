@@ -10,7 +10,7 @@ import { EdgemqError, type ErrorCode, badRequest } from "./errors.ts";
 import { parseReceipt } from "./ids.ts";
 import { Limits } from "./limits.ts";
 import type { AckResult, Message, SendResult } from "./types.ts";
-import { isObject, utf8Length } from "./validate.ts";
+import { isObject, utf8Length } from "./requests/fields.ts";
 
 /** The protocol version this build speaks. */
 export const SESSION_VERSION = 1;

@@ -35,7 +35,7 @@ import {
   sessionReceipt,
 } from "../../protocol/session.ts";
 import type { AckResult, Message, TopicConfig } from "../../protocol/types.ts";
-import { type NormalizedMessage, normalizeMessage } from "../../protocol/validate.ts";
+import { type NormalizedMessage, parseMessage } from "../../protocol/requests/message.ts";
 import { principalFor, sessionGrant } from "../../gateway/auth.ts";
 import type { ReceiptRef } from "../store/consumption.ts";
 import { type SessionAttachment, isSessionAttachment, readHandoff } from "./attachment.ts";
@@ -389,7 +389,9 @@ export class SessionHub {
     const index: number[] = [];
     f.messages.forEach((raw, i) => {
       try {
-        valid.push(normalizeMessage(raw, now, config.maxMessageBytes, newMsgId, i));
+        valid.push(
+          parseMessage(raw, { now, newId: newMsgId, index: i, maxBytes: config.maxMessageBytes }),
+        );
         index.push(i);
       } catch (e) {
         const err = EdgemqError.from(e);

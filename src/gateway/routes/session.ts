@@ -27,7 +27,7 @@ import {
   offersSessionProtocol,
   tokenFromProtocols,
 } from "../../protocol/session.ts";
-import { checkName } from "../../protocol/validate.ts";
+import { checkName, parseQueueParam } from "../../protocol/requests/fields.ts";
 import {
   type GatewayEnv,
   type Principal,
@@ -36,7 +36,6 @@ import {
   principalFor,
   sessionGrant,
 } from "../auth.ts";
-import { nameParam, pathInt } from "../http.ts";
 import { rateLimit } from "../rate-limit.ts";
 import { BrokerService } from "../service.ts";
 
@@ -64,8 +63,8 @@ export async function sessionUpgrade(c: Context<GatewayEnv>): Promise<Response> 
 }
 
 async function handOver(c: Context<GatewayEnv>, protocols: string | null): Promise<Response> {
-  const topic = nameParam(c, "topic");
-  const queue = pathInt(c, "queue", 0, Limits.maxQueues - 1);
+  const topic = checkName(c.req.param("topic"), "topic");
+  const queue = parseQueueParam(c.req.param("queue"));
   const groupParam = c.req.query("group");
   const group = groupParam === undefined ? null : checkName(groupParam, "group");
   for (const k of new URL(c.req.url).searchParams.keys()) {
