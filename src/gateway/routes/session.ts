@@ -19,7 +19,6 @@ import {
   type SessionHandoff,
 } from "../../broker/sessions/attachment.ts";
 import { EdgemqError, badRequest } from "../../protocol/errors.ts";
-import { Limits } from "../../protocol/limits.ts";
 import {
   SESSION_PROTOCOL,
   closeCodeFor,
