@@ -394,7 +394,9 @@ export class PullConsumer extends EventTarget {
       if (!this.#positions.has(queue)) this.#positions.set(queue, offset);
     }
     // Over a session the shard pushes from the position; no request per poll.
-    const stream = this.#stream(queue);
+    // A one-shot read (waitMs 0) asks over HTTP: a stream knows only what was pushed so far.
+    const stream =
+      waitMs > 0 || this.#streams.get(queue)?.buffered ? this.#stream(queue) : undefined;
     if (stream) return stream.pull(offset, waitMs, signal);
     const params: Record<string, string | number | undefined> = {
       offset,

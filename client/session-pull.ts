@@ -65,6 +65,11 @@ export class PullStream {
     this.#session.hold();
   }
 
+  /** Messages pushed and not yet taken. */
+  get buffered(): number {
+    return this.#buffer.length;
+  }
+
   /** Where the next message to hand out starts, as far as the stream knows. */
   #position(): number | null {
     if (this.#buffer.length) return this.#buffer[0]!.offset;

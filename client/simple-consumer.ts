@@ -166,7 +166,11 @@ export class SimpleConsumer {
     const max = options.max ?? Limits.defaultMax;
     const invisibleMs = options.invisibleMs ?? this.#invisibleMs;
     const filter = options.filter ?? this.#subs[topic];
-    const stream = this.#stream(topic, filter, invisibleMs);
+    // A one-shot receive (waitMs 0) asks over HTTP, unless pushed messages wait here.
+    const stream =
+      waitMs > 0 || this.#streams.get(topic)?.buffered
+        ? this.#stream(topic, filter, invisibleMs)
+        : undefined;
     if (stream) {
       if (!Number.isSafeInteger(max) || max < Limits.minMax || max > Limits.maxMax) {
         throw new EdgemqError("BAD_REQUEST", `max must be an integer from 1 to ${Limits.maxMax}`);
