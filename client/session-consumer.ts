@@ -199,6 +199,11 @@ export class ReceiveSubscription {
 
   #waitForPush(waitMs: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve) => {
+      // Aborted already (a shutdown while this receive was starting): no abort event will come.
+      if (signal?.aborted) {
+        resolve();
+        return;
+      }
       let timer: ReturnType<typeof setTimeout> | undefined;
       const done = () => {
         if (timer !== undefined) clearTimeout(timer);

@@ -134,7 +134,7 @@ export class PullStream {
       this.#want = want;
       await this.#subscribeAt(want);
     }
-    if (this.#buffer.length === 0 && waitMs > 0) {
+    if (this.#buffer.length === 0 && waitMs > 0 && !signal.aborted) {
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
