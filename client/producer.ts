@@ -28,7 +28,11 @@ import { Outbox, type OutboxOptions } from "./outbox.ts";
 import { requestWithRetry, type RetryHook, type RetryOptions } from "./retry.ts";
 import { type LocalTransaction, runTransaction, type TransactionResult } from "./transaction.ts";
 import { type SessionOptions, sessionSetup } from "./session.ts";
-import { SessionProducer } from "./session-producer.ts";
+import {
+  SessionProducer,
+  acquireSessionProducer,
+  releaseSessionProducer,
+} from "./session-producer.ts";
 import { type Connection, createTransport, isRetryable, type Transport } from "./transport.ts";
 
 /** Options of a {@link Producer}: a connection plus tuning. */
@@ -66,6 +70,7 @@ export class Producer {
   readonly #producerGroup: string | undefined;
   readonly #batcher: Batcher<SendJob, SendResult> | undefined;
   readonly #sessions: SessionProducer | undefined;
+  readonly #sessionKey: string | undefined;
   #closed = false;
 
   constructor(options: ProducerOptions) {
@@ -75,12 +80,22 @@ export class Producer {
     this.#producerGroup = options.producerGroup;
     const session = sessionSetup(options as ProducerOptions & { endpoint?: string });
     if (session) {
-      this.#sessions = new SessionProducer({
-        ...session,
-        transport: this.#transport,
-        retry: this.#retry,
-        post: (topic, queue, messages) => this.#post(topic, queue, messages, this.#retry),
-      });
+      // Producers of this process with the same broker, token and retry
+      // settings share their sessions, so their sends fill the same frames.
+      this.#sessionKey = `${session.key}\u0000${JSON.stringify(options.retry ?? {})}`;
+      const transport = this.#transport;
+      const retry = this.#retry;
+      this.#sessions = acquireSessionProducer(
+        this.#sessionKey,
+        () =>
+          new SessionProducer({
+            opener: session.opener,
+            ...(session.token !== undefined && { token: session.token }),
+            transport,
+            retry,
+            post: (topic, queue, messages) => postSend(transport, topic, queue, messages, retry),
+          }),
+      );
     }
     if (options.batch !== false) {
       this.#batcher = new Batcher<SendJob, SendResult>(
@@ -244,7 +259,7 @@ export class Producer {
     this.#closed = true;
     await this.flush();
     await this.outbox?.close();
-    this.#sessions?.close();
+    if (this.#sessions) releaseSessionProducer(this.#sessionKey!, this.#sessions);
   }
 
   #checkOpen(): void {
@@ -252,23 +267,13 @@ export class Producer {
   }
 
   /** One send request (with retries per `retry`). */
-  async #post(
+  #post(
     topic: string,
     queue: number | undefined,
     messages: MessageInput[],
     retry: RetryOptions & { onRetry?: RetryHook },
   ): Promise<SendResult[]> {
-    const answer = (await requestWithRetry(
-      this.#transport,
-      "POST",
-      `/v1/topics/${seg(topic)}/messages${query({ queue })}`,
-      { messages },
-      retry,
-    )) as { results?: SendResult[] };
-    if (!Array.isArray(answer?.results) || answer.results.length !== messages.length) {
-      throw new EdgemqError("INTERNAL", "the send answer does not have one result per message");
-    }
-    return answer.results;
+    return postSend(this.#transport, topic, queue, messages, retry);
   }
 
   /**
@@ -310,4 +315,25 @@ export class Producer {
       throw error;
     }
   }
+}
+
+/** One send request over HTTP (with retries per `retry`). */
+async function postSend(
+  transport: Transport,
+  topic: string,
+  queue: number | undefined,
+  messages: MessageInput[],
+  retry: RetryOptions & { onRetry?: RetryHook },
+): Promise<SendResult[]> {
+  const answer = (await requestWithRetry(
+    transport,
+    "POST",
+    `/v1/topics/${seg(topic)}/messages${query({ queue })}`,
+    { messages },
+    retry,
+  )) as { results?: SendResult[] };
+  if (!Array.isArray(answer?.results) || answer.results.length !== messages.length) {
+    throw new EdgemqError("INTERNAL", "the send answer does not have one result per message");
+  }
+  return answer.results;
 }

@@ -334,6 +334,31 @@ class QueuePipeline {
   }
 }
 
+/**
+ * Session producers shared by the Producers of one process that reach the
+ * same broker with the same token (as RocketMQ shares one client instance per
+ * process): their concurrent sends fill the same frames. Counted by holders.
+ */
+const shared = new Map<string, { producer: SessionProducer; holders: number }>();
+
+/** The shared session producer for `key`, made with `make` when there is none. */
+export function acquireSessionProducer(key: string, make: () => SessionProducer): SessionProducer {
+  let entry = shared.get(key);
+  if (!entry) shared.set(key, (entry = { producer: make(), holders: 0 }));
+  entry.holders++;
+  return entry.producer;
+}
+
+/** Lets go of a shared session producer; the last holder closes its sessions. */
+export function releaseSessionProducer(key: string, producer: SessionProducer): void {
+  const entry = shared.get(key);
+  if (!entry || entry.producer !== producer) return;
+  if (--entry.holders <= 0) {
+    shared.delete(key);
+    producer.close();
+  }
+}
+
 /** The session side of a {@link Producer}: see the module notes. */
 export class SessionProducer {
   readonly routes: RouteCache;

@@ -128,23 +128,53 @@ export function sessionSetup(
     binding?: unknown;
     transport?: unknown;
   },
-): { opener: SocketOpener; token?: TokenSource } | undefined {
+): SessionSetup | undefined {
   if (options.sessions === false) return undefined;
+  const tokenKey = keyOf(options.token);
   if (options.sessionOpener) {
     return {
       opener: options.sessionOpener,
+      key: `o${keyOf(options.sessionOpener)}\u0000${tokenKey}`,
       ...(options.token !== undefined && { token: options.token }),
     };
   }
   if (options.transport) return undefined;
   if (options.binding) {
     const b = options.binding as { fetch?: unknown };
-    return typeof b.fetch === "function" ? { opener: fetchOpener(b as UpgradeFetcher) } : undefined;
+    if (typeof b.fetch !== "function") return undefined;
+    return { opener: fetchOpener(b as UpgradeFetcher), key: `b${keyOf(options.binding)}` };
   }
   if (typeof options.endpoint !== "string") return undefined;
   const opener = webSocketOpener(options.endpoint);
   if (!opener) return undefined;
-  return { opener, ...(options.token !== undefined && { token: options.token }) };
+  return {
+    opener,
+    key: `e${options.endpoint.replace(/\/+$/, "")}\u0000${tokenKey}`,
+    ...(options.token !== undefined && { token: options.token }),
+  };
+}
+
+/** How a client reaches the broker's sessions, and which clients may share them (same `key`). */
+export interface SessionSetup {
+  opener: SocketOpener;
+  token?: TokenSource;
+  /** Same broker, same token (or token function): sessions may be shared. */
+  key: string;
+}
+
+const ids = new WeakMap<object, number>();
+let nextId = 1;
+
+/** A key for a token (its text) or an object (its identity). */
+function keyOf(v: unknown): string {
+  if (v === undefined || v === null) return "";
+  if (typeof v === "string") return `s${v}`;
+  if (typeof v === "object" || typeof v === "function") {
+    let id = ids.get(v as object);
+    if (id === undefined) ids.set(v as object, (id = nextId++));
+    return `#${id}`;
+  }
+  return String(v);
 }
 
 /** Close codes after which reconnecting as is cannot help (the owner is told, and decides). */

@@ -8,7 +8,7 @@
  * key) cover them too.
  */
 import { Producer, PushConsumer } from "../../client/index.ts";
-import { KEYS_PER_PRODUCER, SESSION_GROUP, TOPIC, sleep } from "./config.ts";
+import { INVISIBLE_MS, KEYS_PER_PRODUCER, SESSION_GROUP, TOPIC, sleep } from "./config.ts";
 import type { ChaosRun } from "./context.ts";
 import type { Sent } from "./history.ts";
 
@@ -64,7 +64,13 @@ export async function sessionProducer(run: ChaosRun, p: number, endpoint: string
 /** A PushConsumer over sessions for SESSION_GROUP, recording what it handles, until consuming stops. */
 export async function sessionConsumer(run: ChaosRun, endpoint: string): Promise<void> {
   const { history } = run;
-  const consumer = new PushConsumer({ endpoint, group: SESSION_GROUP, concurrency: 16 });
+  // Messages claimed ahead for a session lost in a kill come back after INVISIBLE_MS.
+  const consumer = new PushConsumer({
+    endpoint,
+    group: SESSION_GROUP,
+    concurrency: 16,
+    invisibleMs: INVISIBLE_MS,
+  });
   consumer.subscribe(TOPIC, (m) => {
     history.sessionDelivered.add(m.msgId);
     history.stats.sessionDelivered++;
