@@ -49,6 +49,10 @@ export const SessionLimits = {
   maxSessionsPerShard: 16_384,
   /** Sessions one token subject holds on one shard. */
   maxSessionsPerSubject: 1024,
+  /** Sessions waiting for their auth frame on one shard (the upgrade carried no token). */
+  maxPendingAuth: 256,
+  /** How long a session may wait for its auth frame before the next upgrade closes it (4401). */
+  authTimeoutMs: 10_000,
 } as const;
 
 /**

@@ -52,6 +52,8 @@ export interface SessionAttachment {
   group: string | null;
   /** null until the auth frame (when the upgrade carried no token). */
   grant: SessionGrant | null;
+  /** When the shard accepted it (Unix ms): a session still unauthenticated long after is closed. */
+  openedAt: number;
   subscription: Subscription | null;
 }
 

@@ -176,6 +176,11 @@ export class SessionHub {
         ),
       );
     }
+    if (handoff.grant === null && this.#pending(Date.now()) >= SessionLimits.maxPendingAuth) {
+      return jsonError(
+        new EdgemqError("RATE_LIMITED", "too many sessions waiting for their auth frame here"),
+      );
+    }
     if (handoff.groupConfig) this.#host.store.state.rememberGroup(handoff.groupConfig, Date.now());
     const pair = new WebSocketPair();
     const ws = pair[1];
@@ -185,11 +190,27 @@ export class SessionHub {
       id: crypto.randomUUID(),
       group: handoff.group,
       grant: handoff.grant,
+      openedAt: Date.now(),
       subscription: null,
     };
     this.#save(ws, att);
     if (att.grant) ws.send(this.#ready(att, config));
     return new Response(null, { status: 101, webSocket: pair[0] });
+  }
+
+  /**
+   * Sessions still waiting for their auth frame; those waiting past
+   * `authTimeoutMs` are closed now (checked at each tokenless upgrade: no timer).
+   */
+  #pending(now: number): number {
+    let n = 0;
+    for (const [ws, a] of [...this.#sessions()]) {
+      if (a.grant !== null) continue;
+      if (now - (a.openedAt ?? 0) > SessionLimits.authTimeoutMs) {
+        this.#close(ws, SessionClose.UNAUTHORIZED, "no auth frame in time");
+      } else n++;
+    }
+    return n;
   }
 
   #subjectSessions(sub: string): number {
