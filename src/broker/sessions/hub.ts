@@ -508,7 +508,18 @@ export class SessionHub {
       }
       att.subscription = { mode: "pull", filter: f.filter, offset, credit: f.credit };
     }
-    this.#save(ws, att);
+    try {
+      this.#save(ws, att);
+    } catch {
+      // Cloudflare keeps at most 2 KiB per attachment (local workerd does not
+      // enforce it): a long filter (non-ASCII counts double) with a long subject.
+      att.subscription = null;
+      this.#save(ws, att);
+      throw new EdgemqError(
+        "BAD_REQUEST",
+        "this filter does not fit in a session's state; use a shorter one, or HTTP",
+      );
+    }
     this.#reply(ws, {
       type: "subscribed",
       id: f.id,
