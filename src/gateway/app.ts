@@ -86,7 +86,12 @@ app.notFound((c) =>
 
 app.onError((err, c) => {
   const known = EdgemqError.from(err);
-  if (known) return c.json(known.toJSON(), known.status as 400);
+  if (known) {
+    // Binding callers see only the body, HTTP clients also get the header.
+    const after = known.details?.retryAfterSeconds;
+    if (typeof after === "number") c.header("Retry-After", String(after));
+    return c.json(known.toJSON(), known.status as 400);
+  }
   console.error("unhandled error", err);
   return c.json(new EdgemqError("INTERNAL", "internal error").toJSON(), 500);
 });

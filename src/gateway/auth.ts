@@ -118,6 +118,28 @@ export async function principalFor(
 }
 
 /**
+ * The msgId space a principal sends in (api.md, "Dedup is per sender"): a
+ * scoped token's subject; null, the one space of the admin token, Service
+ * Bindings and the open local mode, otherwise. Dedup, query and recall by
+ * msgId and ending a transaction act within it; null sees every space.
+ */
+export function senderSpace(p: Principal): string | null {
+  return p.admin ? null : p.sub;
+}
+
+/**
+ * Who a long-poll of this request waits for: the caller's sender space (a
+ * scoped token's parked waits are capped) and the request's abort signal (a
+ * client that hangs up ends its wait).
+ */
+export function waitContext(c: Context<GatewayEnv>): {
+  sender: string | null;
+  signal: AbortSignal;
+} {
+  return { sender: senderSpace(c.get("principal")), signal: c.req.raw.signal };
+}
+
+/**
  * A trailing-`*` pattern match over a whole name. Only names of the contract's
  * pattern can match (no `/`, `.`, `%`), whatever the caller checked before.
  */
@@ -185,6 +207,8 @@ export interface SessionGrant {
   consume: boolean;
   /** When the token expires (Unix ms), or null for the admin token and the open local mode. */
   exp: number | null;
+  /** The msgId space its sends dedup in ({@link senderSpace}): the subject, or null for the admin. */
+  sender: string | null;
 }
 
 /**
@@ -193,7 +217,7 @@ export interface SessionGrant {
  * group may consume only if the token may act as that group.
  */
 export function sessionGrant(p: Principal, topic: string, group: string | null): SessionGrant {
-  if (p.admin) return { sub: p.sub, publish: true, consume: true, exp: null };
+  if (p.admin) return { sub: p.sub, publish: true, consume: true, exp: null, sender: null };
   const publish = allowed(p.publish, topic);
   const consume = allowed(p.subscribe, topic) && (group === null || allowed(p.groups, group));
   if (!publish && !consume) {
@@ -204,5 +228,5 @@ export function sessionGrant(p: Principal, topic: string, group: string | null):
         : `token may neither publish to ${topic} nor consume it as group ${group}`,
     );
   }
-  return { sub: p.sub, publish, consume, exp: p.exp * 1000 };
+  return { sub: p.sub, publish, consume, exp: p.exp * 1000, sender: senderSpace(p) };
 }

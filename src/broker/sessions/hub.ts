@@ -431,7 +431,8 @@ export class SessionHub {
           const stored = await this.#host.write((s, at) => {
             this.#flushLazy();
             this.#host.assertRoomFor(valid);
-            return s.log.append(valid, at);
+            // The same msgId space as the token's HTTP sends.
+            return s.log.append(valid, at, att.grant!.sender ?? null);
           });
           stored.forEach((r, j) => (results[index[j]!] = r));
         } catch (e) {

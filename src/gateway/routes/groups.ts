@@ -13,7 +13,7 @@ import { parseDlqResend } from "../../protocol/requests/dlq.ts";
 import { parseHeartbeat } from "../../protocol/requests/heartbeat.ts";
 import { parseCommitOffset, parseResetOffsets } from "../../protocol/requests/offsets.ts";
 import { parseLimit } from "../../protocol/requests/query.ts";
-import { type GatewayEnv, requireGroup, requireSubscribe } from "../auth.ts";
+import { type GatewayEnv, requireGroup, requireSubscribe, waitContext } from "../auth.ts";
 import { adminOnly, jsonBody, names, namesAndQueue, query } from "../http.ts";
 import { BrokerService, rpc } from "../service.ts";
 
@@ -121,7 +121,8 @@ groupRoutes.post(
   jsonBody(parseReceive, { maxBytes: SMALL, optional: true }),
   async (c) => {
     const { group, topic } = c.req.valid("param");
-    return c.json(await new BrokerService(c.env).receive(group, topic, c.req.valid("json")));
+    const svc = new BrokerService(c.env);
+    return c.json(await svc.receive(group, topic, c.req.valid("json"), waitContext(c)));
   },
 );
 

@@ -8,7 +8,7 @@ import { newMsgId } from "../../protocol/msg-id.ts";
 import { parseProducerGroupConfig } from "../../protocol/requests/config.ts";
 import { parseLimit } from "../../protocol/requests/query.ts";
 import { parsePrepare } from "../../protocol/requests/transactions.ts";
-import { type GatewayEnv, requirePublish } from "../auth.ts";
+import { type GatewayEnv, requirePublish, senderSpace } from "../auth.ts";
 import { adminOnly, jsonBody, names, query } from "../http.ts";
 import { BrokerService, rpc } from "../service.ts";
 
@@ -28,7 +28,8 @@ transactionRoutes.post(
   jsonBody((body) => parsePrepare(body, Date.now(), newMsgId), { maxBytes: Limits.maxBatchBytes }),
   async (c) => {
     const { topic } = c.req.valid("param");
-    return c.json(await new BrokerService(c.env).prepare(topic, c.req.valid("json")));
+    const sender = senderSpace(c.get("principal"));
+    return c.json(await new BrokerService(c.env).prepare(topic, c.req.valid("json"), sender));
   },
 );
 
@@ -47,13 +48,14 @@ transactionRoutes.get(
 for (const end of ["commit", "rollback"] as const) {
   transactionRoutes.post(`/transactions/:txId/${end}`, transactionPath, async (c) => {
     const { txId } = c.req.valid("param");
-    return c.json(await new BrokerService(c.env).endTransaction(txId, end === "commit"));
+    const sender = senderSpace(c.get("principal"));
+    return c.json(await new BrokerService(c.env).endTransaction(txId, end === "commit", sender));
   });
 }
 
 transactionRoutes.get("/transactions/:txId", transactionPath, async (c) => {
   const { txId } = c.req.valid("param");
-  return c.json(await new BrokerService(c.env).transaction(txId));
+  return c.json(await new BrokerService(c.env).transaction(txId, senderSpace(c.get("principal"))));
 });
 
 transactionRoutes.put(
