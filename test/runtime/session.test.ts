@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { SessionClose } from "../../src/protocol/session.ts";
 import { api, createTopic, unique } from "./helpers.ts";
 import { openSession } from "./session-helpers.ts";
+import { mint } from "./token-helpers.ts";
 
 const committedOf = async (topic: string, group: string): Promise<number> =>
   (await api("GET", `/v1/groups/${group}/topics/${topic}/offsets`)).body.offsets[0].offset;
@@ -101,6 +102,31 @@ describe("session: send", () => {
     expect(r).toMatchObject({ status: "duplicate", offset: 0 });
     expect((await pullAll(topic)).messages).toHaveLength(1);
     again.close();
+  });
+});
+
+describe("session: dedup per sender", () => {
+  it("dedups a session send against the same token's HTTP send, not another token's", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const alice = await mint({ sub: "alice", publish: [topic] });
+    const bob = await mint({ sub: "bob", publish: [topic] });
+    const sent = await api(
+      "POST",
+      `/v1/topics/${topic}/messages`,
+      { messages: [{ body: "x", msgId: "same-id" }] },
+      { authorization: `Bearer ${alice}`, "content-type": "application/json" },
+    );
+    expect(sent.body.results[0].status).toBe("stored");
+    const a = await openSession(topic, 0, { token: alice });
+    await a.next("ready");
+    a.send({ type: "send", id: 1, messages: [{ body: "x", msgId: "same-id" }] });
+    expect((await a.next("sent")).results[0]).toMatchObject({ status: "duplicate", offset: 0 });
+    const b = await openSession(topic, 0, { token: bob });
+    await b.next("ready");
+    b.send({ type: "send", id: 1, messages: [{ body: "x", msgId: "same-id" }] });
+    expect((await b.next("sent")).results[0]).toMatchObject({ status: "stored", offset: 1 });
+    a.close();
+    b.close();
   });
 });
 
