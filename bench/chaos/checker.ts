@@ -5,7 +5,7 @@
  * sharding key, and the guarantees the faults were set up to test.
  */
 import type { ChaosClient } from "./client.ts";
-import { ORDERLY, PULLERS, QUEUES, TOPIC } from "./config.ts";
+import { ORDERLY, PULLERS, QUEUES, SESSION_GROUP, TOPIC } from "./config.ts";
 import type { History } from "./history.ts";
 
 /** Where each msgId sits in the log: one place, or more if it was stored twice. */
@@ -52,7 +52,11 @@ export async function drained(client: ChaosClient): Promise<boolean> {
       10_000,
     );
     const pullDone = (o.offsets as any[]).every((q) => q.lag === 0);
-    return orderlyDone && pullDone;
+    const s = await client.must("GET", `/v1/groups/${SESSION_GROUP}`, undefined, 10_000);
+    const sessionsDone = ((s.topics[TOPIC] ?? []) as any[]).every(
+      (q) => q.lag === 0 && q.inflight === 0 && q.retrying === 0,
+    );
+    return orderlyDone && pullDone && sessionsDone;
   } catch {
     return false;
   }
@@ -107,6 +111,8 @@ export interface LogFindings {
   lost: number;
   lostOrderly: number;
   lostPulled: number;
+  /** Acknowledged, never handled by the session PushConsumer group. */
+  lostSessions: number;
   storedTwice: number;
   unexpected: number;
 }
@@ -118,7 +124,14 @@ export interface LogFindings {
  * delivered, never sent.
  */
 export function checkLog(log: Log, history: History): LogFindings {
-  const f: LogFindings = { lost: 0, lostOrderly: 0, lostPulled: 0, storedTwice: 0, unexpected: 0 };
+  const f: LogFindings = {
+    lost: 0,
+    lostOrderly: 0,
+    lostPulled: 0,
+    lostSessions: 0,
+    storedTwice: 0,
+    unexpected: 0,
+  };
   const deliveredOrderly = new Set(history.orderlyDeliveries.map((d) => d.msgId));
   for (const [msgId, s] of history.acked) {
     const places = log.get(msgId);
@@ -143,6 +156,10 @@ export function checkLog(log: Log, history: History): LogFindings {
       f.lostPulled++;
       history.violate(`lost: ${msgId} (${s.kind}) never read by the pulling group`);
     }
+    if (!history.sessionDelivered.has(msgId)) {
+      f.lostSessions++;
+      history.violate(`lost: ${msgId} (${s.kind}) never handled by the session group`);
+    }
   }
   for (const [msgId, places] of log) {
     if (places.length > 1) {
@@ -156,7 +173,7 @@ export function checkLog(log: Log, history: History): LogFindings {
       history.violate(`unexpected: ${msgId} in the log, never sent`);
     }
   }
-  for (const id of new Set([...deliveredOrderly, ...history.pulled])) {
+  for (const id of new Set([...deliveredOrderly, ...history.pulled, ...history.sessionDelivered])) {
     if (!history.attempted.has(id)) {
       f.unexpected++;
       history.violate(`unexpected: ${id} read, never sent`);

@@ -40,6 +40,9 @@ export const PULLERS = "pullers";
 /** A non-orderly group, far behind, that holds receipts across faults. */
 export const HOLDERS = "holders";
 export const PRODUCER_GROUP = "chaos-pg";
+/** The group consuming over sessions (a PushConsumer), and the producers sending over them. */
+export const SESSION_GROUP = "sessions";
+export const SESSION_PRODUCERS = 2;
 export const PRODUCERS = 4;
 export const KEYS_PER_PRODUCER = 2;
 export const ORDERLY_CONSUMERS = 2;

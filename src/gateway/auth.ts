@@ -61,36 +61,61 @@ export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
       );
     }
   }
+  // Open local mode looks at no header at all.
   if (!env.ADMIN_TOKEN && !env.TOKEN_SECRET) {
-    if (env.EDGEMQ_LOCAL === "1") {
-      // `npm start` without secrets: open, on loopback only.
-      c.set("principal", { admin: true, sub: "local" });
-      return next();
-    }
-    throw new EdgemqError(
-      "NOT_CONFIGURED",
-      "set ADMIN_TOKEN or TOKEN_SECRET (wrangler secret put)",
-    );
+    c.set("principal", await principalFor(undefined, env));
+    return next();
   }
-  const header = c.req.header("authorization") ?? "";
-  if (header.length > MAX_TOKEN_BYTES + 16)
+  const header = c.req.header("authorization");
+  if (header !== undefined && header.length > MAX_TOKEN_BYTES + 16)
     throw new EdgemqError("UNAUTHORIZED", "token too large");
+  c.set("principal", await principalFor(bearerOf(header), env));
+  return next();
+};
+
+/** The token of an `Authorization: Bearer` header; UNAUTHORIZED when the header is malformed. */
+export function bearerOf(header: string | undefined | null): string | undefined {
+  if (header === undefined || header === null || header === "") return undefined;
   const m = /^Bearer +([!-~]+)$/i.exec(header);
   if (!m)
     throw new EdgemqError(
       "UNAUTHORIZED",
       "a bearer token is required (Authorization: Bearer <token>)",
     );
-  const token = m[1]!;
+  return m[1]!;
+}
+
+/**
+ * Who holds `token` (undefined: none was given). The one resolver of the
+ * gateway's middleware, the session upgrade and a session's auth frame: the
+ * ADMIN_TOKEN, a valid scoped token, or (on `npm start` without secrets)
+ * the open local principal. Anything else is UNAUTHORIZED.
+ */
+export async function principalFor(
+  token: string | undefined,
+  env: Pick<Env, "ADMIN_TOKEN" | "TOKEN_SECRET" | "EDGEMQ_LOCAL">,
+): Promise<Principal> {
+  if (!env.ADMIN_TOKEN && !env.TOKEN_SECRET) {
+    // `npm start` without secrets: open, on loopback only.
+    if (env.EDGEMQ_LOCAL === "1") return { admin: true, sub: "local" };
+    throw new EdgemqError(
+      "NOT_CONFIGURED",
+      "set ADMIN_TOKEN or TOKEN_SECRET (wrangler secret put)",
+    );
+  }
+  if (token === undefined)
+    throw new EdgemqError(
+      "UNAUTHORIZED",
+      "a bearer token is required (Authorization: Bearer <token>)",
+    );
+  if (token.length > MAX_TOKEN_BYTES) throw new EdgemqError("UNAUTHORIZED", "token too large");
   if (env.ADMIN_TOKEN && timingSafeEqual(token, env.ADMIN_TOKEN)) {
-    c.set("principal", { admin: true, sub: "admin" });
-    return next();
+    return { admin: true, sub: "admin" };
   }
   if (!env.TOKEN_SECRET) throw new EdgemqError("UNAUTHORIZED", "invalid token");
   const claims = await verifyToken(token, env.TOKEN_SECRET);
-  c.set("principal", { admin: false, ...claims });
-  return next();
-};
+  return { admin: false, ...claims };
+}
 
 /**
  * The msgId space a principal sends in (api.md, "Dedup is per sender"): a
@@ -170,4 +195,38 @@ export function requireTopicAccess(c: Context<GatewayEnv>, topic: string): void 
   const p = c.get("principal");
   if (p.admin || allowed(p.publish, topic) || allowed(p.subscribe, topic)) return;
   throw new EdgemqError("FORBIDDEN", `token has no access to topic ${topic}`);
+}
+
+/** What a session's principal may do on its topic (and group), fixed when the session authenticates. */
+export interface SessionGrant {
+  /** Who: the token's subject (sessions per subject are bounded per shard). */
+  sub: string;
+  /** May send to the topic. */
+  publish: boolean;
+  /** May consume the topic (pull by offset; with the session's group, receive and offsets too). */
+  consume: boolean;
+  /** When the token expires (Unix ms), or null for the admin token and the open local mode. */
+  exp: number | null;
+  /** The msgId space its sends dedup in ({@link senderSpace}): the subject, or null for the admin. */
+  sender: string | null;
+}
+
+/**
+ * The grant of a session on `topic` (and `group`, when the session names
+ * one): FORBIDDEN when the principal may do nothing there. A session with a
+ * group may consume only if the token may act as that group.
+ */
+export function sessionGrant(p: Principal, topic: string, group: string | null): SessionGrant {
+  if (p.admin) return { sub: p.sub, publish: true, consume: true, exp: null, sender: null };
+  const publish = allowed(p.publish, topic);
+  const consume = allowed(p.subscribe, topic) && (group === null || allowed(p.groups, group));
+  if (!publish && !consume) {
+    throw new EdgemqError(
+      "FORBIDDEN",
+      group === null
+        ? `token has no access to topic ${topic}`
+        : `token may neither publish to ${topic} nor consume it as group ${group}`,
+    );
+  }
+  return { sub: p.sub, publish, consume, exp: p.exp * 1000, sender: senderSpace(p) };
 }

@@ -3,7 +3,7 @@
  * near-1-MiB messages are cut by bytes, and the SDK's consumers page on to
  * every message (as they do when an answer is cut by `max`), once each.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { Admin, type Message, PullConsumer, SimpleConsumer } from "../../client/index.ts";
 import type { LocalServer } from "../../scripts/local-server.ts";
 import { call, serverFixture } from "./server-fixture.ts";
@@ -78,9 +78,16 @@ describe("SDK consumers over answers cut by bytes", () => {
       for (const m of batch) await consumer.ack(m);
     }
     expect(got.sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
-    const stats = await call(server.url, "GET", `/v1/groups/${topic}-g`);
-    const queues = stats.body.topics[topic] as { inflight: number; dlq: number }[];
-    expect(queues).toHaveLength(2);
-    expect(queues.every((q) => q.inflight === 0 && q.dlq === 0)).toBe(true);
+    consumer.close();
+    // Acks over a streaming session are written within about 20 ms (docs/protocol.md).
+    await vi.waitFor(
+      async () => {
+        const stats = await call(server.url, "GET", `/v1/groups/${topic}-g`);
+        const queues = stats.body.topics[topic] as { inflight: number; dlq: number }[];
+        expect(queues).toHaveLength(2);
+        expect(queues.every((q) => q.inflight === 0 && q.dlq === 0)).toBe(true);
+      },
+      { timeout: 5000, interval: 50 },
+    );
   });
 });
