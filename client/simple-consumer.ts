@@ -182,8 +182,7 @@ export class SimpleConsumer {
     const out: AckResult[] = new Array(messages.length);
     await Promise.all(
       [...byTopic].map(async ([topic, indexes]) => {
-        for (let start = 0; start < indexes.length; start += Limits.maxReceipts) {
-          const part = indexes.slice(start, start + Limits.maxReceipts);
+        for (const part of settleParts(indexes, (i) => receiptOf(messages[i]!))) {
           const answer = (await requestWithRetry(
             this.#transport,
             "POST",
@@ -202,6 +201,33 @@ export class SimpleConsumer {
     );
     return out;
   }
+}
+
+/**
+ * Splits receipts into requests the broker takes: at most
+ * {@link Limits.maxReceipts} each, and a JSON body within
+ * {@link Limits.maxSmallBodyBytes} (long topic and group names make long
+ * receipts: 1000 of them can pass 64 KiB).
+ */
+export function settleParts<T>(items: T[], receipt: (item: T) => string): T[][] {
+  // Room for the envelope (`{"receipts":[…],"delayMs":…}`) besides the receipts.
+  const budget = Limits.maxSmallBodyBytes - 1024;
+  const parts: T[][] = [];
+  let part: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    // Receipts are ASCII; each costs its quotes and a comma in the array.
+    const cost = receipt(item).length + 3;
+    if (part.length > 0 && (part.length >= Limits.maxReceipts || bytes + cost > budget)) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(item);
+    bytes += cost;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
 }
 
 function receiptOf(message: Message): string {

@@ -7,7 +7,7 @@ export interface Env {
   REGISTRY: DurableObjectNamespace<TopicRegistry>;
   /** Bearer token with every permission. */
   ADMIN_TOKEN?: string;
-  /** HMAC key for scoped tokens and check-back signatures. */
+  /** HMAC key for scoped tokens (never for outbound requests: receivers have their own secrets). */
   TOKEN_SECRET?: string;
   /**
    * Optional bearer token that may read `GET /metrics` only (for a Prometheus
@@ -28,4 +28,12 @@ export interface Env {
    * bound (`npm start`): an in-isolate token bucket. Unset or "0": off.
    */
   RATE_LIMIT_PER_MINUTE?: string;
+  /**
+   * Failed authentications allowed per client address and minute (a burst of
+   * as many, refilled at that rate) before the address is answered 429.
+   * Default 60; "0": off. See src/gateway/auth-failures.ts.
+   */
+  AUTH_FAILURES_PER_MINUTE?: string;
+  /** Deployed: a rate limiting binding counting failed authentications per address across isolates. */
+  AUTH_FAILURE_LIMITER?: RateLimit;
 }

@@ -6,6 +6,26 @@ import { EdgemqError } from "./protocol/errors.ts";
 import type { EdgemqRpcApi, PullOptions, ReceiveOptions, RpcAnswer } from "./protocol/rpc.ts";
 import type { AckResult, Message, MessageInput, PullResult, SendResult } from "./protocol/types.ts";
 
+const INTERNAL_ORIGIN = "http://edgemq.internal";
+
+/**
+ * The URL a binding's `path` resolves to, or null when it does not stay under
+ * `/v1/`. Checked after the URL parser resolved it, as routing sees it: dot
+ * segments (`/v1/../metrics`, also as `%2e%2e` or with backslashes) and
+ * `//host` forms would otherwise pass a prefix test and land elsewhere.
+ */
+export function contractUrl(path: unknown): string | null {
+  if (typeof path !== "string" || !path.startsWith("/v1/")) return null;
+  let url: URL;
+  try {
+    url = new URL(INTERNAL_ORIGIN + path);
+  } catch {
+    return null;
+  }
+  if (url.origin !== INTERNAL_ORIGIN || !url.pathname.startsWith("/v1/")) return null;
+  return url.href;
+}
+
 /**
  * edgemq for Workers on the same account, through a Service Binding: no HTTP
  * hop, no token (a binding is already a grant). `request` runs the very same
@@ -19,7 +39,8 @@ export class EdgemqRpc extends WorkerEntrypoint<Env> implements EdgemqRpcApi {
    * clients see; a path outside `/v1/` is answered 404 `NOT_FOUND`.
    */
   async request(method: string, path: string, body?: unknown): Promise<RpcAnswer> {
-    if (typeof path !== "string" || !path.startsWith("/v1/")) {
+    const url = contractUrl(path);
+    if (!url) {
       return { status: 404, body: new EdgemqError("NOT_FOUND", "paths start with /v1/").toJSON() };
     }
     const init: RequestInit = { method };
@@ -27,12 +48,7 @@ export class EdgemqRpc extends WorkerEntrypoint<Env> implements EdgemqRpcApi {
       init.body = JSON.stringify(body);
       init.headers = { "content-type": "application/json" };
     }
-    const res = await app.request(
-      `http://edgemq.internal${path}`,
-      init,
-      { ...this.env, [TRUSTED]: true },
-      this.ctx,
-    );
+    const res = await app.request(url, init, { ...this.env, [TRUSTED]: true }, this.ctx);
     // Every /v1 route answers JSON; an empty body (should one ever be) is undefined.
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined };

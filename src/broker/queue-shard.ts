@@ -648,7 +648,7 @@ export class QueueShard extends DurableObject<Env> {
     await Promise.all(
       rows.map(async (row) => {
         const txId = encodeTxId({ topic, queue: this.store.queueId, id: row.id });
-        const verdict = await runCheck(row, topic, txId, this.env.TOKEN_SECRET);
+        const verdict = await runCheck(row, topic, txId, this.env);
         if (verdict === "commit" || verdict === "rollback") {
           try {
             this.atomically(() =>

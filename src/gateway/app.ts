@@ -8,6 +8,7 @@ import { consoleRoutes } from "../console/routes.tsx";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { authenticate, type GatewayEnv, requireAdmin } from "./auth.ts";
 import { limitHeaders, readJson } from "./http.ts";
+import { openModeGuard } from "./open-mode.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { groupRoutes } from "./routes/groups.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -17,6 +18,9 @@ import { transactionRoutes } from "./routes/transactions.ts";
 import { MAX_TOKEN_BYTES, mintToken, parseMintRequest } from "./tokens.ts";
 
 export const app = new Hono<GatewayEnv>();
+
+// First: while open, what only a web page would send is refused before anything else runs.
+app.use("*", openModeGuard);
 
 app.use(
   "/v1/*",
@@ -71,7 +75,12 @@ app.notFound((c) =>
 
 app.onError((err, c) => {
   const known = EdgemqError.from(err);
-  if (known) return c.json(known.toJSON(), known.status as 400);
+  if (known) {
+    // Binding callers see only the body, HTTP clients also get the header.
+    const after = known.details?.retryAfterSeconds;
+    if (typeof after === "number") c.header("Retry-After", String(after));
+    return c.json(known.toJSON(), known.status as 400);
+  }
   console.error("unhandled error", err);
   return c.json(new EdgemqError("INTERNAL", "internal error").toJSON(), 500);
 });

@@ -1,13 +1,16 @@
 /**
  * Authentication and authorization. A request carries `Authorization:
  * Bearer <token>`: the ADMIN_TOKEN (every permission), or an HS256 token
- * signed with TOKEN_SECRET holding `publish`, `subscribe` and `groups`
- * patterns. Service Binding calls (the RPC entrypoint) are trusted.
+ * signed with TOKEN_SECRET holding `publish`, `subscribe`, `groups` and
+ * `producerGroups` patterns. Service Binding calls (the RPC entrypoint) are
+ * trusted. Failed authentication is limited per client address
+ * (auth-failures.ts).
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { Env } from "../env.ts";
 import { EdgemqError } from "../protocol/errors.ts";
 import { Limits } from "../protocol/limits.ts";
+import { authGate, recordAuthFailure } from "./auth-failures.ts";
 import { MAX_TOKEN_BYTES, type TokenClaims, verifyToken } from "./tokens.ts";
 
 /** Who is calling: an admin, or the holder of a scoped token. */
@@ -41,10 +44,17 @@ const TOKEN_QUERY_PARAMS = [
   "authorization",
 ];
 
+/** True when the broker runs open: `npm start` with neither secret (every caller is admin). */
+export function isOpenMode(env: GatewayEnv["Bindings"]): boolean {
+  return !env[TRUSTED] && !env.ADMIN_TOKEN && !env.TOKEN_SECRET && env.EDGEMQ_LOCAL === "1";
+}
+
 /**
  * Resolves the caller. Health never gets here; everything else does. Tokens
  * travel only in `Authorization: Bearer`; one offered in the query string is
- * refused (400) so clients learn at once rather than leak it into logs.
+ * refused (400) so clients learn at once rather than leak it into logs. An
+ * address with too many recent failures is refused (429) before its token is
+ * looked at; each refused token counts against it.
  */
 export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
   const env = c.env;
@@ -63,7 +73,7 @@ export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
   }
   if (!env.ADMIN_TOKEN && !env.TOKEN_SECRET) {
     if (env.EDGEMQ_LOCAL === "1") {
-      // `npm start` without secrets: open, on loopback only.
+      // `npm start` without secrets: open, on loopback only (see open-mode.ts).
       c.set("principal", { admin: true, sub: "local" });
       return next();
     }
@@ -72,7 +82,20 @@ export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
       "set ADMIN_TOKEN or TOKEN_SECRET (wrangler secret put)",
     );
   }
-  const header = c.req.header("authorization") ?? "";
+  authGate(c);
+  let principal: Principal;
+  try {
+    principal = await resolveToken(env, c.req.header("authorization") ?? "");
+  } catch (e) {
+    if (e instanceof EdgemqError && e.code === "UNAUTHORIZED") await recordAuthFailure(c);
+    throw e;
+  }
+  c.set("principal", principal);
+  return next();
+};
+
+/** The principal of an `Authorization` header value; UNAUTHORIZED for anything else. */
+async function resolveToken(env: Env, header: string): Promise<Principal> {
   if (header.length > MAX_TOKEN_BYTES + 16)
     throw new EdgemqError("UNAUTHORIZED", "token too large");
   const m = /^Bearer +([!-~]+)$/i.exec(header);
@@ -82,15 +105,21 @@ export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
       "a bearer token is required (Authorization: Bearer <token>)",
     );
   const token = m[1]!;
-  if (env.ADMIN_TOKEN && timingSafeEqual(token, env.ADMIN_TOKEN)) {
-    c.set("principal", { admin: true, sub: "admin" });
-    return next();
-  }
+  if (env.ADMIN_TOKEN && timingSafeEqual(token, env.ADMIN_TOKEN))
+    return { admin: true, sub: "admin" };
   if (!env.TOKEN_SECRET) throw new EdgemqError("UNAUTHORIZED", "invalid token");
   const claims = await verifyToken(token, env.TOKEN_SECRET);
-  c.set("principal", { admin: false, ...claims });
-  return next();
-};
+  return { admin: false, ...claims };
+}
+
+/**
+ * The sender a principal acts as: one space per scoped token subject, one for
+ * the admin token, Service Bindings and the open local mode. Things a sender
+ * registers (a heartbeat's clientId) belong to its space.
+ */
+export function senderOf(p: Principal): string {
+  return p.admin ? "admin" : `sub:${p.sub}`;
+}
 
 /**
  * A trailing-`*` pattern match over a whole name. Only names of the contract's
@@ -141,6 +170,18 @@ export function requireGroup(c: Context<GatewayEnv>, group: string): void {
   const p = c.get("principal");
   if (p.admin || allowed(p.groups, group)) return;
   throw new EdgemqError("FORBIDDEN", `token may not consume as group ${group}`);
+}
+
+/**
+ * Requires the right to name producer group `pg` in a transaction (prepare,
+ * commit, rollback, state): its `producerGroups` patterns. The broker sends
+ * check-backs signed with that group's secret to its URL, so whoever may
+ * name it can make the broker call that URL about messages they wrote.
+ */
+export function requireProducerGroup(c: Context<GatewayEnv>, pg: string): void {
+  const p = c.get("principal");
+  if (p.admin || allowed(p.producerGroups, pg)) return;
+  throw new EdgemqError("FORBIDDEN", `token may not use producer group ${pg}`);
 }
 
 /** Requires the right to publish to or subscribe to `topic` (reading its route). */

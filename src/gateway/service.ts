@@ -37,8 +37,34 @@ export async function rpc<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    throw EdgemqError.from(e) ?? diskFull(e) ?? e;
+    throw EdgemqError.from(e) ?? diskFull(e) ?? unavailable(e) ?? e;
   }
+}
+
+/**
+ * A Durable Object error the platform marks `retryable` (a connection to the
+ * object dropped), `durableObjectReset` (the object was reset: its code was
+ * updated, or it broke and restarted, and the stub held for it is spent) or
+ * `overloaded` (too many requests for one object): a passing state, not a
+ * bug, so the answer is 503 UNAVAILABLE with `Retry-After` (longer when
+ * overloaded, where retrying at once makes it worse) rather than a 500. The
+ * request may or may not have been applied, as after any network failure: a
+ * send retried with its msgId is deduplicated.
+ */
+export function unavailable(e: unknown): EdgemqError | undefined {
+  if (typeof e !== "object" || e === null) return undefined;
+  const flags = e as { retryable?: unknown; overloaded?: unknown; durableObjectReset?: unknown };
+  if (flags.overloaded === true) {
+    return new EdgemqError("UNAVAILABLE", "the broker is overloaded; retry later", {
+      retryAfterSeconds: 5,
+    });
+  }
+  if (flags.retryable === true || flags.durableObjectReset === true) {
+    return new EdgemqError("UNAVAILABLE", "the broker was briefly unavailable; retry", {
+      retryAfterSeconds: 1,
+    });
+  }
+  return undefined;
 }
 
 /**
@@ -507,7 +533,15 @@ export class BrokerService {
 
   // ---- transactions --------------------------------------------------------
 
-  async prepare(topic: string, body: unknown): Promise<{ txId: string; msgId: string }> {
+  /**
+   * Opens a transaction. `authorize` is called with the producer group named
+   * (after its name is checked) and throws when the caller may not use it.
+   */
+  async prepare(
+    topic: string,
+    body: unknown,
+    authorize: (producerGroup: string) => void = () => {},
+  ): Promise<{ txId: string; msgId: string }> {
     const config = await this.topic(topic);
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
       throw badRequest('body must be {"message": {...}, "producerGroup": "..."}');
@@ -519,6 +553,7 @@ export class BrokerService {
         `producerGroup must match ${Limits.namePattern.source}`,
       );
     }
+    authorize(producerGroup);
     const m = normalizeMessage(message, Date.now(), config.maxMessageBytes, newMsgId);
     if (m.deliverAt !== null) throw badRequest("a transactional message cannot be scheduled");
     const pg: ProducerGroupConfig = (await rpc(() =>
@@ -555,20 +590,32 @@ export class BrokerService {
     return { ...p, stub: this.shard(p.topic, p.queue) };
   }
 
+  /**
+   * Ends a transaction. With `authorize` (a caller limited to some producer
+   * groups), the transaction's producer group is read first and checked.
+   */
   async endTransaction(
     txId: string,
     commit: boolean,
+    authorize?: (producerGroup: string) => void,
   ): Promise<{ status: "committed" | "rolledBack" }> {
     const p = await this.txShard(txId);
+    if (authorize) authorize((await this.half(p)).producer_group);
     const r = await this.onShard(p.topic, () => p.stub.endTransaction(p.id, commit));
     return { status: r.status };
   }
 
-  /** One transaction's state: open, or how and when it ended (ended ones are kept 24 h). */
-  async transaction(txId: string) {
-    const p = await this.txShard(txId);
+  private async half(p: Awaited<ReturnType<BrokerService["txShard"]>>) {
     const h = await this.onShard(p.topic, () => p.stub.transaction(p.id));
     if (!h) throw new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction");
+    return h;
+  }
+
+  /** One transaction's state: open, or how and when it ended (ended ones are kept 24 h). */
+  async transaction(txId: string, authorize: (producerGroup: string) => void = () => {}) {
+    const p = await this.txShard(txId);
+    const h = await this.half(p);
+    authorize(h.producer_group);
     return {
       txId,
       topic: p.topic,

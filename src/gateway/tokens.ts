@@ -22,8 +22,13 @@ export interface TokenClaims {
   publish: string[];
   subscribe: string[];
   groups: string[];
+  /** Producer groups the token may name in transactions (prepare, commit, rollback). */
+  producerGroups: string[];
   exp: number;
 }
+
+/** The scope claims of a token, each a list of trailing-`*` patterns. */
+const SCOPE_CLAIMS = ["publish", "subscribe", "groups", "producerGroups"] as const;
 
 /** A topic or group name, optionally ending in the trailing wildcard `*`. */
 const PATTERN = /^[A-Za-z0-9_-]{0,127}\*?$/;
@@ -54,7 +59,7 @@ export function parseMintRequest(body: unknown): {
   ttlSeconds: number;
 } {
   if (!isObject(body)) throw badRequest("body must be an object");
-  const allowed = new Set(["sub", "publish", "subscribe", "groups", "ttlSeconds"]);
+  const allowed = new Set(["sub", ...SCOPE_CLAIMS, "ttlSeconds"]);
   for (const k of Object.keys(body)) if (!allowed.has(k)) throw badRequest(`unknown field ${k}`);
   if (
     typeof body.sub !== "string" ||
@@ -79,6 +84,7 @@ export function parseMintRequest(body: unknown): {
       publish: patterns(body, "publish"),
       subscribe: patterns(body, "subscribe"),
       groups: patterns(body, "groups"),
+      producerGroups: patterns(body, "producerGroups"),
     },
     ttlSeconds: ttl,
   };
@@ -151,12 +157,14 @@ export async function verifyToken(
   if (iat !== undefined && (typeof iat !== "number" || iat > nowS + LEEWAY_SECONDS))
     throw unauthorized("token issued in the future");
   if (typeof sub !== "string" || sub.length === 0) throw unauthorized("token has no subject");
-  const scope: Record<"publish" | "subscribe" | "groups", string[]> = {
+  const scope: Record<(typeof SCOPE_CLAIMS)[number], string[]> = {
     publish: [],
     subscribe: [],
     groups: [],
+    producerGroups: [],
   };
-  for (const k of ["publish", "subscribe", "groups"] as const) {
+  // A token minted before producerGroups existed has none: it may open no transaction.
+  for (const k of SCOPE_CLAIMS) {
     const v = payload[k] ?? [];
     if (!isPatternList(v)) throw unauthorized(`token claim ${k} is malformed`);
     scope[k] = v;

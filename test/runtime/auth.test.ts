@@ -201,7 +201,7 @@ describe("scopes", () => {
   it("lets a publish token send and run transactions on its topics only", async () => {
     const mine = await createTopic({ queues: 1 }, "orders");
     const other = await createTopic({ queues: 1 }, "payments");
-    const h = bearer(await mint({ publish: ["orders*"] }));
+    const h = bearer(await mint({ publish: ["orders*"], producerGroups: ["pg"] }));
     expect((await send(mine, h)).status).toBe(200);
     expectError(await send(other, h), 403, "FORBIDDEN");
     const tx = await api(
@@ -533,7 +533,9 @@ describe("deployed without secrets", () => {
   });
 
   it("runs open under npm start (EDGEMQ_LOCAL=1)", async () => {
-    const res = await callWithEnv({ ...unconfigured, EDGEMQ_LOCAL: "1" }, "GET", "/v1/topics");
+    const res = await callWithEnv({ ...unconfigured, EDGEMQ_LOCAL: "1" }, "GET", "/v1/topics", {
+      base: "http://127.0.0.1:8787",
+    });
     expect(res.status).toBe(200);
   });
 

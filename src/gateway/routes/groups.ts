@@ -3,13 +3,20 @@ import { Hono } from "hono";
 import { EdgemqError, badRequest } from "../../protocol/errors.ts";
 import { Limits } from "../../protocol/limits.ts";
 import { intField, isObject, parseGroupConfig } from "../../protocol/validate.ts";
-import { type GatewayEnv, requireAdmin, requireGroup, requireSubscribe } from "../auth.ts";
+import {
+  type GatewayEnv,
+  requireAdmin,
+  requireGroup,
+  requireSubscribe,
+  senderOf,
+} from "../auth.ts";
 import { nameParam, pathInt, queryInt, readJson } from "../http.ts";
+import type { Membership, Refusal } from "../../registry/topic-registry.ts";
 import { BrokerService, rpc } from "../service.ts";
 
 export const groupRoutes = new Hono<GatewayEnv>();
 
-const SMALL = 64 * 1024;
+const SMALL = Limits.maxSmallBodyBytes;
 
 function objectBody(body: unknown): Record<string, unknown> {
   if (body === undefined) return {};
@@ -82,7 +89,16 @@ groupRoutes.post("/:group/heartbeat", async (c) => {
   for (const t of topics as string[]) requireSubscribe(c, t, group);
   const svc = new BrokerService(c.env);
   await Promise.all((topics as string[]).map((t) => svc.topic(t)));
-  return c.json(await rpc(() => svc.registry().heartbeat(group, clientId, topics as string[])));
+  const owner = senderOf(c.get("principal"));
+  // The stub's type of a union answer is unwieldy: name what the registry returns.
+  const r = await rpc(
+    async (): Promise<Membership | Refusal> =>
+      (await svc.registry().heartbeat(group, clientId, topics as string[], owner)) as
+        | Membership
+        | Refusal,
+  );
+  if ("refused" in r) throw new EdgemqError(r.refused.code, r.refused.message);
+  return c.json(r);
 });
 
 groupRoutes.put("/:group/topics/:topic/queues/:queue/offset", async (c) => {
@@ -158,7 +174,7 @@ groupRoutes.post("/:group/topics/:topic/ack", async (c) => {
   const group = nameParam(c, "group");
   const topic = nameParam(c, "topic");
   requireSubscribe(c, topic, group);
-  const body = objectBody(await readJson(c));
+  const body = objectBody(await readJson(c, SMALL));
   return c.json(await new BrokerService(c.env).settle(group, topic, body.receipts, false));
 });
 
@@ -166,7 +182,7 @@ groupRoutes.post("/:group/topics/:topic/nack", async (c) => {
   const group = nameParam(c, "group");
   const topic = nameParam(c, "topic");
   requireSubscribe(c, topic, group);
-  const body = objectBody(await readJson(c));
+  const body = objectBody(await readJson(c, SMALL));
   const delayMs = intField(body, "delayMs", 0, Limits.maxDelayMs);
   return c.json(
     await new BrokerService(c.env).settle(

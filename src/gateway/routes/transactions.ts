@@ -4,7 +4,7 @@ import { EdgemqError } from "../../protocol/errors.ts";
 import { Limits } from "../../protocol/limits.ts";
 import { parseTxId } from "../../protocol/ids.ts";
 import { parseProducerGroupConfig } from "../../protocol/validate.ts";
-import { type GatewayEnv, requireAdmin, requirePublish } from "../auth.ts";
+import { type GatewayEnv, requireAdmin, requireProducerGroup, requirePublish } from "../auth.ts";
 import { nameParam, queryInt, readJson } from "../http.ts";
 import { BrokerService, rpc } from "../service.ts";
 
@@ -13,8 +13,9 @@ export const transactionRoutes = new Hono<GatewayEnv>();
 transactionRoutes.post("/topics/:topic/transactions", async (c) => {
   const topic = nameParam(c, "topic");
   requirePublish(c, topic);
+  const body = await readJson(c, Limits.maxBatchBytes);
   return c.json(
-    await new BrokerService(c.env).prepare(topic, await readJson(c, Limits.maxBatchBytes)),
+    await new BrokerService(c.env).prepare(topic, body, (pg) => requireProducerGroup(c, pg)),
   );
 });
 
@@ -28,22 +29,30 @@ transactionRoutes.get("/topics/:topic/transactions", async (c) => {
 for (const end of ["commit", "rollback"] as const) {
   transactionRoutes.post(`/transactions/:txId/${end}`, async (c) => {
     const txId = c.req.param("txId");
-    // The txId names its topic: the token must be allowed to publish there.
+    // The txId names its topic: the token must be allowed to publish there,
+    // and to use the transaction's producer group (read from its shard).
     requirePublish(c, parseTxId(txId).topic);
-    return c.json(await new BrokerService(c.env).endTransaction(txId, end === "commit"));
+    const authorize = c.get("principal").admin
+      ? undefined
+      : (pg: string) => requireProducerGroup(c, pg);
+    return c.json(await new BrokerService(c.env).endTransaction(txId, end === "commit", authorize));
   });
 }
 
 transactionRoutes.get("/transactions/:txId", async (c) => {
   const txId = c.req.param("txId");
   requirePublish(c, parseTxId(txId).topic);
-  return c.json(await new BrokerService(c.env).transaction(txId));
+  return c.json(
+    await new BrokerService(c.env).transaction(txId, (pg) => requireProducerGroup(c, pg)),
+  );
 });
 
 transactionRoutes.put("/producer-groups/:pg", async (c) => {
   requireAdmin(c);
   const pg = nameParam(c, "pg");
-  const input = parseProducerGroupConfig(await readJson(c, 64 * 1024, true));
+  const input = parseProducerGroupConfig(await readJson(c, Limits.maxSmallBodyBytes, true), {
+    local: c.env.EDGEMQ_LOCAL === "1",
+  });
   const svc = new BrokerService(c.env);
   return c.json(await rpc(() => svc.registry().putProducerGroup(pg, input)));
 });
