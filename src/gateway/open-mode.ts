@@ -74,7 +74,8 @@ export const openModeGuard: MiddlewareHandler<GatewayEnv> = async (c, next) => {
     );
   }
   if (!SAFE_METHODS.has(c.req.method)) {
-    const type = c.req.header("content-type");
+    // An empty Content-Type says nothing, like none.
+    const type = c.req.header("content-type") || undefined;
     const hasBody =
       c.req.header("transfer-encoding") !== undefined ||
       Number(c.req.header("content-length") ?? "0") > 0;
