@@ -718,13 +718,17 @@ export const consoleScript = String.raw`"use strict";
       field("Check after", h("input", { id: "pg-after", value: "6s" })),
       field("Check every", h("input", { id: "pg-interval", value: "60s" })),
       field("Max checks", h("input", { id: "pg-max", type: "number", min: 1, value: 15 })),
+      field("Rotate signing secret", h("input", { id: "pg-rotate", type: "checkbox" })),
       h("button", { type: "submit" }, "Save producer group"));
     act(pgForm, pgOut, function () {
       var name = $("#pg-name").value.trim(), url = $("#pg-url").value.trim();
       return api("PUT", "/v1/producer-groups/" + enc(name), {
         checkUrl: url || null, checkAfterMs: parseDuration($("#pg-after").value), checkIntervalMs: parseDuration($("#pg-interval").value),
-        maxChecks: Number($("#pg-max").value),
-      }).then(function () { return "Saved producer group " + name + "."; });
+        maxChecks: Number($("#pg-max").value), rotateSecret: $("#pg-rotate").checked,
+      }).then(function (r) {
+        // The check-back signing secret is answered only when made (new group, or rotated): show it once.
+        return "Saved producer group " + name + "." + (r.signingSecret ? " Signing secret for its check handler (shown once): " + r.signingSecret : "");
+      });
     });
     function end(tx, how) {
       if (!confirm((how === "commit" ? "Commit" : "Roll back") + " transaction " + tx.txId + "?")) return;
