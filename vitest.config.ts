@@ -48,7 +48,10 @@ export default defineConfig({
         test: {
           name: "runtime",
           include: ["test/runtime/**/*.test.ts"],
-          globalSetup: ["test/fixtures/binding-worker/global-setup.ts"],
+          globalSetup: [
+            "test/fixtures/console/global-setup.ts",
+            "test/fixtures/binding-worker/global-setup.ts",
+          ],
         },
       },
       {
@@ -60,6 +63,7 @@ export default defineConfig({
             "test/browser/**/*.test.ts",
           ],
           environment: "node",
+          globalSetup: ["test/fixtures/console/global-setup.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

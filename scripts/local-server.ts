@@ -6,9 +6,11 @@
  *   await fetch(`${server.url}/v1/health`);
  *   await server.stop();
  *
- * Steps: bundle the entry with esbuild into `.edgemq-build/` (skipped while the
- * bundle is newer than every file it was built from), write a workerd Cap'n
- * Proto config, spawn `workerd serve`, wait for `GET /v1/health` → 200.
+ * Steps: bundle the console's browser code (scripts/build-console.ts; the file
+ * is rewritten only when it changed), bundle the entry with esbuild into
+ * `.edgemq-build/` (skipped while the bundle is newer than every file it was
+ * built from), write a workerd Cap'n Proto config, spawn `workerd serve`, wait
+ * for `GET /v1/health` → 200.
  *
  * Port 0: workerd binds 127.0.0.1:0 itself and reports the port it got on
  * `--control-fd` (as Miniflare does). That avoids the race of probing for a
@@ -22,6 +24,7 @@ import { createRequire } from "node:module";
 import * as path from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
+import { buildConsole } from "./build-console.ts";
 
 export const REPO_ROOT: string = path.resolve(import.meta.dirname, "..");
 export const BUILD_DIR: string = path.join(REPO_ROOT, ".edgemq-build");
@@ -215,6 +218,9 @@ async function doBuild(
   force: boolean,
 ): Promise<BuildResult> {
   const t0 = performance.now();
+  // First, as the Worker imports it: a changed console rewrites its module,
+  // which makes the Worker's bundle stale below.
+  await buildConsole();
   const outDir = outDirFor(entry, wrangler.main);
   const bundle = path.join(outDir, "worker.js");
   const inputsFile = path.join(outDir, "inputs.json");

@@ -1,9 +1,11 @@
 /**
  * The console's HTML shell, rendered on the server with Hono's JSX. It holds
- * no data: the script (`/console/app.js`) signs in with the admin token and
- * fills `#view` from the JSON API, so the page itself can be public.
+ * no data: the script (`/console/app.js`, bundled from app/) signs in with
+ * the admin token and fills `#view` from the JSON API, so the page itself can
+ * be public.
  */
 import type { FC } from "hono/jsx";
+import { NAV } from "./nav.ts";
 
 /** The console's entry page. */
 export const ConsolePage: FC<{ base: string }> = ({ base }) => (
@@ -24,18 +26,11 @@ export const ConsolePage: FC<{ base: string }> = ({ base }) => (
           edgemq
         </a>
         <nav id="nav" hidden>
-          <a href="#/" data-nav="overview">
-            Overview
-          </a>
-          <a href="#/groups" data-nav="groups">
-            Consumer groups
-          </a>
-          <a href="#/transactions" data-nav="transactions">
-            Transactions
-          </a>
-          <a href="#/tokens" data-nav="tokens">
-            Tokens
-          </a>
+          {NAV.map((n) => (
+            <a href={n.href} data-nav={n.id}>
+              {n.label}
+            </a>
+          ))}
         </nav>
         <span id="status" class="status" role="status"></span>
         <button id="logout" type="button" class="quiet" hidden>

@@ -2,11 +2,14 @@
  * The web console at `/console`: a public HTML shell, its script and its
  * stylesheet. No data is served here; the script reads everything from the
  * authenticated JSON API with the admin token the user enters.
+ *
+ * The script is the browser code of app/, bundled at build time by
+ * scripts/build-console.ts into app-bundle.gen.ts (gitignored).
  */
 import { Hono } from "hono";
 import type { GatewayEnv } from "../gateway/auth.ts";
 import { ConsolePage } from "./page.tsx";
-import { consoleScript } from "./script.ts";
+import { consoleScript } from "./app-bundle.gen.ts";
 import { consoleStyle } from "./style.ts";
 
 /** Where the console is mounted (app.ts mounts this sub-app there). */

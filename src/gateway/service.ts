@@ -4,6 +4,7 @@
  * entrypoint both call this, so HTTP and Service Binding clients get the same
  * behaviour.
  */
+import { type Outcome, unwrap } from "../broker/outcome.ts";
 import type { QueueShard, ShardPullOptions } from "../broker/queue-shard.ts";
 import type { Env } from "../env.ts";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
@@ -80,6 +81,11 @@ function diskFull(e: unknown): EdgemqError | undefined {
   );
 }
 
+/** A pull as the gateway serves it: the shard's read, and how long to wait for one. */
+export interface PullOptions extends ShardPullOptions {
+  waitMs: number;
+}
+
 export interface ReceiveOptions {
   max: number;
   invisibleMs: number;
@@ -117,10 +123,14 @@ export class BrokerService {
     return config;
   }
 
-  /** Runs a shard call; a shard that says its topic is gone drops the cached route. */
-  private async onShard<T>(topic: string, fn: () => Promise<T> | T): Promise<T> {
+  /**
+   * Runs a shard call and unwraps its outcome (shards answer expected
+   * refusals as outcomes, see broker/outcome.ts); a shard that says its topic
+   * is gone drops the cached route.
+   */
+  private async onShard<T>(topic: string, fn: () => Promise<Outcome<T>> | Outcome<T>): Promise<T> {
     try {
-      return await rpc(fn);
+      return unwrap(await rpc(fn));
     } catch (e) {
       if (e instanceof EdgemqError && e.code === "TOPIC_NOT_FOUND") topicCache.delete(topic);
       throw e;
@@ -133,7 +143,9 @@ export class BrokerService {
   ): Promise<TopicConfig> {
     const { config } = await rpc(() => this.registry().putTopic(name, input));
     await Promise.all(
-      this.queues(config).map((q) => rpc(() => this.shard(name, q).configure(config, q))),
+      this.queues(config).map((q) =>
+        this.onShard(name, () => this.shard(name, q).configure(config, q)),
+      ),
     );
     topicCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
     return config;
@@ -144,7 +156,9 @@ export class BrokerService {
     if (!config) throw new EdgemqError("TOPIC_NOT_FOUND", `topic ${name} not found`);
     topicCache.delete(name);
     for (const key of subscribed) if (key.endsWith(`\u0000${name}`)) subscribed.delete(key);
-    await Promise.all(this.queues(config).map((q) => rpc(() => this.shard(name, q).destroy())));
+    await Promise.all(
+      this.queues(config).map((q) => this.onShard(name, () => this.shard(name, q).destroy())),
+    );
   }
 
   async group(name: string): Promise<GroupConfig> {
@@ -230,7 +244,7 @@ export class BrokerService {
 
   // ---- pull and offsets ----------------------------------------------------
 
-  async pull(topic: string, queue: number, opts: ShardPullOptions): Promise<PullResult> {
+  async pull(topic: string, queue: number, opts: PullOptions): Promise<PullResult> {
     const config = await this.topic(topic);
     this.checkQueue(config, queue);
     compileFilter(opts.filter);
@@ -239,7 +253,8 @@ export class BrokerService {
     }
     if (opts.group !== undefined) await this.subscribe(opts.group, topic);
     const stub = this.shard(topic, queue);
-    const first = await this.onShard(topic, () => stub.pull({ ...opts, waitMs: 0 }));
+    const { waitMs: _wait, ...read } = opts;
+    const first = await this.onShard(topic, () => stub.pull(read));
     if (opts.waitMs <= 0 || first.messages.length > 0 || first.skipped > 0) return first;
     return this.waitPull(topic, stub, opts, first, Date.now() + opts.waitMs);
   }
@@ -269,9 +284,7 @@ export class BrokerService {
           (n) => !(n.maxOffset <= last.nextOffset),
         );
         if (notice === null) return last;
-        const r = await this.onShard(topic, () =>
-          stub.pull({ ...opts, offset: last.nextOffset, waitMs: 0 }),
-        );
+        const r = await this.onShard(topic, () => stub.pull({ ...opts, offset: last.nextOffset }));
         if (r.messages.length > 0 || r.skipped > 0) return r;
         last = r;
       }
@@ -454,7 +467,7 @@ export class BrokerService {
   /** Runs `fn` on every shard of every topic the group consumes (topics deleted since are skipped). */
   private async onGroupShards<T>(
     group: string,
-    fn: (shard: DurableObjectStub<QueueShard>) => Promise<T[]> | T[],
+    fn: (shard: DurableObjectStub<QueueShard>) => Promise<Outcome<T[]>> | Outcome<T[]>,
   ): Promise<T[]> {
     const topics = await this.groupTopics(group);
     const lists = await Promise.all(
@@ -600,36 +613,23 @@ export class BrokerService {
     authorize?: (producerGroup: string) => void,
   ): Promise<{ status: "committed" | "rolledBack" }> {
     const p = await this.txShard(txId);
-    if (authorize) authorize((await this.half(p)).producer_group);
+    if (authorize) authorize((await this.half(p)).producerGroup);
     const r = await this.onShard(p.topic, () => p.stub.endTransaction(p.id, commit));
     return { status: r.status };
   }
 
   private async half(p: Awaited<ReturnType<BrokerService["txShard"]>>) {
-    const h = await this.onShard(p.topic, () => p.stub.transaction(p.id));
-    if (!h) throw new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction");
-    return h;
+    const found = await this.onShard(p.topic, () => p.stub.transaction(p.id));
+    if (!found) throw new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction");
+    return found;
   }
 
   /** One transaction's state: open, or how and when it ended (ended ones are kept 24 h). */
   async transaction(txId: string, authorize: (producerGroup: string) => void = () => {}) {
     const p = await this.txShard(txId);
-    const h = await this.half(p);
-    authorize(h.producer_group);
-    return {
-      txId,
-      topic: p.topic,
-      queue: p.queue,
-      msgId: h.msg_id,
-      producerGroup: h.producer_group,
-      status: h.state === 0 ? "open" : h.state === 1 ? "committed" : "rolledBack",
-      createdAt: h.created_at,
-      checks: h.checks,
-      nextCheckAt: h.check_at,
-      offset: h.msg_offset,
-      endedAt: h.ended_at,
-      endReason: h.end_reason,
-    };
+    const { id: _id, ...t } = await this.half(p);
+    authorize(t.producerGroup);
+    return { txId, topic: p.topic, queue: p.queue, ...t };
   }
 
   async openTransactions(topic: string, limit: number) {
@@ -638,15 +638,15 @@ export class BrokerService {
     const lists = await Promise.all(
       this.queues(config).map(async (q) =>
         (await this.onShard(topic, () => this.shard(topic, q).openTransactions(limit))).map(
-          (h) => ({
-            txId: encodeTxId({ topic, queue: q, id: h.id }),
-            msgId: h.msg_id,
-            producerGroup: h.producer_group,
+          (t) => ({
+            txId: encodeTxId({ topic, queue: q, id: t.id }),
+            msgId: t.msgId,
+            producerGroup: t.producerGroup,
             queue: q,
-            createdAt: h.created_at,
-            ageMs: now - h.created_at,
-            checks: h.checks,
-            nextCheckAt: h.check_at,
+            createdAt: t.createdAt,
+            ageMs: now - t.createdAt,
+            checks: t.checks,
+            nextCheckAt: t.nextCheckAt,
           }),
         ),
       ),

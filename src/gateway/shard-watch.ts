@@ -13,7 +13,7 @@
  * or sends a notice.
  */
 
-import { parseNotice, type WatchSpec, watchUrl } from "../broker/watchers.ts";
+import { parseNotice, type WatchSpec, watchUrl } from "../broker/watch/watchers.ts";
 
 /** A shard saying a watcher's wait may be over, with its next offset to write. */
 export interface ShardNotice {

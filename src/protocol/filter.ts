@@ -55,6 +55,35 @@ export function compileFilter(expression: string | undefined | null): MessageFil
   return compileTags(expression);
 }
 
+/**
+ * Compiled filters by their text, for a process that sees the same few
+ * filters again and again (a shard, once per call and per watcher check):
+ * each text is compiled once while it stays among the `capacity` most
+ * recently used. Bad expressions throw as {@link compileFilter} does and are
+ * not kept.
+ */
+export class FilterCache {
+  readonly #byText = new Map<string, MessageFilter>();
+
+  constructor(private readonly capacity = 256) {}
+
+  get(expression: string | undefined | null): MessageFilter {
+    if (expression == null) return MATCH_ALL;
+    let f = this.#byText.get(expression);
+    if (f) {
+      // Most recently used last: Map keeps insertion order.
+      this.#byText.delete(expression);
+    } else {
+      f = compileFilter(expression);
+      if (this.#byText.size >= this.capacity) {
+        this.#byText.delete(this.#byText.keys().next().value!);
+      }
+    }
+    this.#byText.set(expression, f);
+    return f;
+  }
+}
+
 const MATCH_ALL: MessageFilter = Object.freeze({
   expression: "*",
   matchesAll: true,

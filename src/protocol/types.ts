@@ -136,3 +136,24 @@ export interface GroupQueueStats {
 export type AckResult =
   | { receipt: string; ok: true }
   | { receipt: string; error: { code: string; message: string } };
+
+/** Where a transaction's half message stands. */
+export type TransactionStatus = "open" | "committed" | "rolledBack";
+
+/** One transaction as a shard reports it (the gateway adds `txId`, `topic`, `queue`). */
+export interface TransactionInfo {
+  /** The half message's id inside its shard (the address a txId carries). */
+  id: number;
+  msgId: string;
+  producerGroup: string;
+  status: TransactionStatus;
+  createdAt: number;
+  /** Check-backs made so far. */
+  checks: number;
+  /** When the next check-back is due (null when none will be made). */
+  nextCheckAt: number | null;
+  /** Offset of the committed message; null while open or when rolled back. */
+  offset: number | null;
+  endedAt: number | null;
+  endReason: string | null;
+}

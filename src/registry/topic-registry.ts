@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.ts";
-import { EdgemqError, type ErrorCode } from "../protocol/errors.ts";
+import { type Outcome, answerNow } from "../broker/outcome.ts";
+import { EdgemqError } from "../protocol/errors.ts";
 import { Limits } from "../protocol/limits.ts";
 import type { GroupConfig, ProducerGroupConfig, TopicConfig } from "../protocol/types.ts";
 import {
@@ -18,15 +19,6 @@ import { SigningSecrets, producerGroupOwner } from "./signing-secrets.ts";
 export interface Membership {
   members: string[];
   assignment: Record<string, number[]>;
-}
-
-/**
- * An expected refusal, answered as a result rather than thrown: an error
- * thrown out of a Durable Object RPC is logged as an uncaught exception,
- * which these are not. The gateway turns it into the error.
- */
-export interface Refusal {
-  refused: { code: ErrorCode; message: string };
 }
 
 /**
@@ -180,14 +172,14 @@ export class TopicRegistry extends DurableObject<Env> {
    * share of each topic's queues. A `clientId` belongs to the sender (`owner`)
    * whose heartbeat registered it until it expires, so nobody else can change
    * its topics; a new member is refused once the group has
-   * {@link Limits.maxMembersPerGroup} live ones.
+   * {@link Limits.maxMembersPerGroup} live ones. Those refusals are answered
+   * as outcomes (see broker/outcome.ts), not thrown.
    */
-  heartbeat(
-    group: string,
-    clientId: string,
-    topics: string[],
-    owner: string,
-  ): Membership | Refusal {
+  heartbeat(group: string, clientId: string, topics: string[], owner: string): Outcome<Membership> {
+    return answerNow(() => this.#heartbeat(group, clientId, topics, owner));
+  }
+
+  #heartbeat(group: string, clientId: string, topics: string[], owner: string): Membership {
     const now = Date.now();
     this.getGroup(group, true);
     this.sql.exec(
@@ -195,8 +187,7 @@ export class TopicRegistry extends DurableObject<Env> {
       group,
       now - Limits.memberTimeoutMs,
     );
-    const refused = this.checkMember(group, clientId, owner);
-    if (refused) return refused;
+    this.checkMember(group, clientId, owner);
     this.sql.exec(
       "INSERT OR REPLACE INTO member (grp, client_id, topics, last_seen, owner) VALUES (?, ?, ?, ?, ?)",
       group,
@@ -220,7 +211,7 @@ export class TopicRegistry extends DurableObject<Env> {
   }
 
   /** Refuses a heartbeat for a live member of another sender, or a new member of a full group. */
-  private checkMember(group: string, clientId: string, owner: string): Refusal | null {
+  private checkMember(group: string, clientId: string, owner: string): void {
     const held = this.sql
       .exec<{ owner: string | null }>(
         "SELECT owner FROM member WHERE grp = ? AND client_id = ?",
@@ -231,27 +222,22 @@ export class TopicRegistry extends DurableObject<Env> {
     if (held) {
       // A member from before owners were recorded is claimed by its next heartbeat.
       if (held.owner !== null && held.owner !== owner) {
-        return {
-          refused: {
-            code: "FORBIDDEN",
-            message: `clientId ${clientId} of group ${group} belongs to another sender until it misses its heartbeats for ${Limits.memberTimeoutMs / 1000} s`,
-          },
-        };
+        throw new EdgemqError(
+          "FORBIDDEN",
+          `clientId ${clientId} of group ${group} belongs to another sender until it misses its heartbeats for ${Limits.memberTimeoutMs / 1000} s`,
+        );
       }
-      return null;
+      return;
     }
     const live = this.sql
       .exec<{ n: number }>("SELECT count(*) AS n FROM member WHERE grp = ?", group)
       .one().n;
     if (live >= Limits.maxMembersPerGroup) {
-      return {
-        refused: {
-          code: "GROUP_FULL",
-          message: `group ${group} has ${live} live members, the most it may have`,
-        },
-      };
+      throw new EdgemqError(
+        "GROUP_FULL",
+        `group ${group} has ${live} live members, the most it may have`,
+      );
     }
-    return null;
   }
 
   members(

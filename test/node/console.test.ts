@@ -240,6 +240,50 @@ describe.skipIf(skipBrowserTests)("web console", () => {
     await page.close();
   });
 
+  it("saves a consumer group and a producer group, and mints a scoped token, from their forms", async () => {
+    const group = unique("forms");
+    const producerGroup = unique("pg-forms");
+    const { page, problems } = await signedIn("#/groups");
+    await page.fill("#group-name", group);
+    await page.fill("#group-max", "3");
+    await page.fill("#group-delays", "5s, 1m");
+    await page.check("#group-orderly");
+    await page.click("#group-form button[type=submit]");
+    await page.waitForSelector(`#groups-table tr[data-id="${group}"]`);
+    expect(await api("GET", `/v1/groups/${group}`)).toMatchObject({
+      maxReconsumeTimes: 3,
+      orderly: true,
+      retryDelaysMs: [5000, 60_000],
+    });
+
+    await page.click("#nav a[data-nav=transactions]");
+    await page.fill("#pg-name", producerGroup);
+    await page.fill("#pg-after", "2s");
+    await page.click("#pg-form button[type=submit]");
+    await expect.poll(() => page.textContent("#pg-table")).toContain(producerGroup);
+    expect((await api("GET", `/v1/producer-groups/${producerGroup}`)).checkAfterMs).toBe(2000);
+
+    await page.click("#nav a[data-nav=tokens]");
+    await page.fill("#token-sub", "web-forms");
+    await page.fill("#token-publish", "orders*");
+    await page.fill("#token-ttl", "2m");
+    await page.click("#token-form button[type=submit]");
+    const token = await page.locator("#token-value").inputValue();
+    // The minted token may publish to orders* only.
+    const send = (topic: string) =>
+      fetch(`${server.url}/v1/topics/${topic}/messages`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ messages: [{ body: "x" }] }),
+      });
+    const topic = unique("orders");
+    await api("PUT", `/v1/topics/${topic}`, { queues: 1 });
+    expect((await send(topic)).status).toBe(200);
+    expect((await send(unique("audit"))).status).toBe(403);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
   it("refreshes the overview live: backlog and rates follow sends without a reload", async () => {
     const topic = unique("live");
     await api("PUT", `/v1/topics/${topic}`, { queues: 4 });

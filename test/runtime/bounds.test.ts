@@ -7,8 +7,15 @@
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { BATCH } from "../../src/broker/timing.ts";
+import { BATCH } from "../../src/broker/timers/timing.ts";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
+import {
+  ageStored,
+  ageMsgIds,
+  countRows,
+  passTimeForReceipts,
+  passTimeForScheduled,
+} from "./storage-sql.ts";
 
 async function send(topic: string, messages: Record<string, unknown>[]) {
   const r = await api("POST", `/v1/topics/${topic}/messages?queue=0`, { messages });
@@ -37,12 +44,6 @@ async function backlog(
 }
 
 /** Runs SQL inside the shard (to make stored timers due without sleeping). */
-function inShard<T>(topic: string, fn: (sql: SqlStorage) => T): Promise<T> {
-  return runInDurableObject(shardStub(topic, 0), (_instance, state) => fn(state.storage.sql));
-}
-
-const count = (sql: SqlStorage, query: string) => sql.exec<{ n: number }>(query).one().n;
-
 function alarmAt(topic: string): Promise<number | null> {
   return runInDurableObject(shardStub(topic, 0), (_instance, state) => state.storage.getAlarm());
 }
@@ -94,23 +95,23 @@ describe("bounded work", () => {
     const total = BATCH.scheduled + 200;
     await backlog(topic, total, { delayMs: 60_000 });
     // Every timer due an hour ago, as after a long outage.
-    await inShard(topic, (sql) => sql.exec("UPDATE scheduled SET due_at = due_at - 3600000"));
+    await passTimeForScheduled(topic, 3_600_000);
 
     expect(await runDurableObjectAlarm(shardStub(topic, 0))).toBe(true);
-    const afterOne = await inShard(topic, (sql) => ({
-      logged: count(sql, "SELECT count(*) AS n FROM log"),
-      waiting: count(sql, "SELECT count(*) AS n FROM scheduled"),
-    }));
+    const afterOne = {
+      logged: await countRows(topic, "log"),
+      waiting: await countRows(topic, "scheduled"),
+    };
     expect(afterOne).toEqual({ logged: BATCH.scheduled, waiting: total - BATCH.scheduled });
     const rearmed = await alarmAt(topic);
     expect(rearmed).not.toBeNull();
     expect(rearmed!).toBeLessThanOrEqual(Date.now());
 
     expect(await runDurableObjectAlarm(shardStub(topic, 0))).toBe(true);
-    const afterTwo = await inShard(topic, (sql) => ({
-      logged: count(sql, "SELECT count(*) AS n FROM log"),
-      waiting: count(sql, "SELECT count(*) AS n FROM scheduled"),
-    }));
+    const afterTwo = {
+      logged: await countRows(topic, "log"),
+      waiting: await countRows(topic, "scheduled"),
+    };
     expect(afterTwo).toEqual({ logged: total, waiting: 0 });
     // Offsets are dense over both runs.
     const tail = await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=${total - 1}`);
@@ -133,16 +134,13 @@ describe("bounded work", () => {
     }
     expect(received).toBe(total);
     // Every receipt's invisible time lapsed an hour ago.
-    await inShard(topic, (sql) =>
-      sql.exec("UPDATE inflight SET visible_at = visible_at - 3600000"),
-    );
+    await passTimeForReceipts(topic, 3_600_000);
 
     expect(await runDurableObjectAlarm(shardStub(topic, 0))).toBe(true);
-    const states = () =>
-      inShard(topic, (sql) => ({
-        inflight: count(sql, "SELECT count(*) AS n FROM inflight WHERE state = 0"),
-        retry: count(sql, "SELECT count(*) AS n FROM inflight WHERE state = 1"),
-      }));
+    const states = async () => ({
+      inflight: await countRows(topic, "inflight", { popState: "inflight" }),
+      retry: await countRows(topic, "inflight", { popState: "retry" }),
+    });
     expect(await states()).toEqual({ inflight: total - BATCH.lapsed, retry: BATCH.lapsed });
     const rearmed = await alarmAt(topic);
     expect(rearmed).not.toBeNull();
@@ -157,15 +155,10 @@ describe("bounded work", () => {
     const total = BATCH.retention + 1000;
     await backlog(topic, total);
     // Every msgId past the dedup window, and a few messages past retention so the sweep runs.
-    await inShard(topic, (sql) => {
-      sql.exec("UPDATE ids SET stored_at = stored_at - 2 * 86400000");
-      sql.exec("UPDATE log SET stored_at = stored_at - 2 * 86400000 WHERE msg_offset < 10");
-    });
+    await ageMsgIds(topic, 2 * 86_400_000);
+    await ageStored(topic, 2 * 86_400_000, { below: 10 });
     expect(await runDurableObjectAlarm(shardStub(topic, 0))).toBe(true);
-    const left = await inShard(topic, (sql) => ({
-      ids: count(sql, "SELECT count(*) AS n FROM ids"),
-      log: count(sql, "SELECT count(*) AS n FROM log"),
-    }));
+    const left = { ids: await countRows(topic, "ids"), log: await countRows(topic, "log") };
     expect(left).toEqual({ ids: total - BATCH.retention, log: total - 10 });
   });
 
@@ -193,10 +186,7 @@ describe("bounded work", () => {
     const stats = (await api("GET", `/v1/topics/${topic}`)).body.queueStats[0];
     expect(stats).toMatchObject({ minOffset: 0, maxOffset: 1000, messages: 1000 });
     expect((await api("GET", `/v1/topics/${topic}/messages/${topic}-b0`)).status).toBe(404);
-    const stored = await inShard(topic, (sql) => ({
-      log: count(sql, "SELECT count(*) AS n FROM log"),
-      ids: count(sql, "SELECT count(*) AS n FROM ids"),
-    }));
+    const stored = { log: await countRows(topic, "log"), ids: await countRows(topic, "ids") };
     expect(stored).toEqual({ log: 1000, ids: 1000 });
 
     // The shard's in-memory counters were rolled back with it: the next send continues densely.

@@ -1,6 +1,6 @@
 /**
  * An unbounded topic's batch is written with a few statements (see
- * src/broker/bulk-writer.ts): what is pulled back must be exactly what was
+ * src/broker/store/bulk-writer.ts): what is pulled back must be exactly what was
  * sent, and dedup must still see the batch's own earlier messages.
  */
 import { describe, expect, it } from "vitest";

@@ -3,7 +3,7 @@
  * wrappers over the HTTP contract, and ways to move a shard's timers into the
  * past (in its SQLite) instead of sleeping.
  */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { expect } from "vitest";
 import { api, shardStub } from "./helpers.ts";
 
@@ -116,32 +116,9 @@ export async function deadLetters(group: string): Promise<any[]> {
   return r.body.messages;
 }
 
-/**
- * Moves the group's in-flight and retry timers on one queue into the past, so
- * receipts lapse and retries come due without waiting. Answers the rows moved.
- */
-export async function makeDue(topic: string, queue: number, group: string): Promise<number> {
-  return runInDurableObject(shardStub(topic, queue), (_instance, state) => {
-    const cursor = state.storage.sql.exec(
-      "UPDATE inflight SET visible_at = ? WHERE grp = ? AND state < 2",
-      Date.now() - 1,
-      group,
-    );
-    return cursor.rowsWritten;
-  });
-}
+import { makeDue } from "./storage-sql.ts";
 
-/** The pop-state rows of a group on one queue, by offset. */
-export async function inflightRows(topic: string, queue: number, group: string) {
-  return runInDurableObject(shardStub(topic, queue), (_instance, state) =>
-    state.storage.sql
-      .exec<{ msg_offset: number; state: number; visible_at: number; deliveries: number }>(
-        "SELECT msg_offset, state, visible_at, deliveries FROM inflight WHERE grp = ? ORDER BY msg_offset",
-        group,
-      )
-      .toArray(),
-  );
-}
+export { inflightRows, makeDue } from "./storage-sql.ts";
 
 /** Runs a queue shard's alarm now (answers whether one was armed). */
 export function fireAlarm(topic: string, queue: number): Promise<boolean> {

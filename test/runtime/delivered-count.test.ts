@@ -1,14 +1,9 @@
-import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api, createTopic, shardStub } from "./helpers.ts";
+import { api, createTopic } from "./helpers.ts";
+import { savedCounters } from "./storage-sql.ts";
 
 const savedDelivered = (topic: string) =>
-  runInDurableObject(
-    shardStub(topic, 0),
-    (_i, state) =>
-      state.storage.sql.exec<{ v: number }>("SELECT v FROM meta WHERE k = 'delivered'").toArray()[0]
-        ?.v ?? 0,
-  );
+  savedCounters(topic, ["delivered"]).then((c) => c.delivered ?? 0);
 
 describe("the delivered count of pulls", () => {
   it("shows in the queue stats at once", async () => {

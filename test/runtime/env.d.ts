@@ -1,15 +1,15 @@
-/** Types of the test runtime's `env` and `exports`: the main Worker's bindings and exports. */
-import type { Env as WorkerEnv } from "../../src/env.ts";
+/**
+ * Types of the test runtime's `env`: wrangler.toml's bindings come from the
+ * generated worker-configuration.d.ts (which also types `exports` through
+ * `Cloudflare.GlobalProps`); the tests' config adds secrets and a second Worker.
+ */
+import type { UndeclaredBindings } from "../../src/env.ts";
 
 declare global {
   namespace Cloudflare {
-    interface Env extends WorkerEnv {
+    interface Env extends UndeclaredBindings {
       /** The second Worker of service-binding.test.ts (test/fixtures/binding-worker/). */
       BINDING_WORKER: Service<import("../fixtures/binding-worker/worker.ts").default>;
-    }
-    interface GlobalProps {
-      mainModule: typeof import("../../src/index.ts");
-      durableNamespaces: "QueueShard" | "TopicRegistry";
     }
   }
 }

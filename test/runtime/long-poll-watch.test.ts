@@ -1,12 +1,12 @@
 /**
  * Long-polls wait in the gateway, watching shards over hibernatable
- * WebSockets (src/gateway/shard-watch.ts, src/broker/watchers.ts). Each test
+ * WebSockets (src/gateway/shard-watch.ts, src/broker/watch/watchers.ts). Each test
  * waits until the long-poll is watching before it changes anything, so the
  * wake-up path is the one under test (not the first look).
  */
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { WATCH_URL, watchUrl } from "../../src/broker/watchers.ts";
+import { WATCH_URL, watchUrl } from "../../src/broker/watch/watchers.ts";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

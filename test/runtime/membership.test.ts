@@ -4,11 +4,10 @@
  * queue has exactly one live owner; a member is gone 30 s after its last
  * heartbeat (expiry is aged in the registry's SQLite here, not slept).
  */
-import { runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { Limits } from "../../src/protocol/limits.ts";
 import { api, createTopic, unique } from "./helpers.ts";
+import { ageMember, forgetMemberOwners } from "./storage-sql.ts";
 import { bearer, expectError, mint } from "./token-helpers.ts";
 
 function heartbeat(group: string, clientId: unknown, topics: unknown) {
@@ -22,17 +21,7 @@ async function beat(group: string, clientId: string, topics: string[]) {
 }
 
 /** Makes a member's last heartbeat `ageMs` old. */
-async function age(group: string, clientId: string, ageMs: number) {
-  const stub = env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
-  await runInDurableObject(stub, (_i, state) => {
-    state.storage.sql.exec(
-      "UPDATE member SET last_seen = ? WHERE grp = ? AND client_id = ?",
-      Date.now() - ageMs,
-      group,
-      clientId,
-    );
-  });
-}
+const age = ageMember;
 
 describe("heartbeat", () => {
   it("gives a lone member every queue", async () => {
@@ -165,10 +154,7 @@ describe("heartbeat membership is owned (issue 16, item 7)", () => {
     const topic = await createTopic({ queues: 2 });
     const group = unique("g");
     await beat(group, "old", [topic]);
-    const stub = env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
-    await runInDurableObject(stub, (_i, state) => {
-      state.storage.sql.exec("UPDATE member SET owner = NULL WHERE grp = ?", group);
-    });
+    await forgetMemberOwners(group);
     const h = await tokenFor("consumer-a", group, topic);
     expect((await beatAs(h, group, "old", [topic])).status).toBe(200);
     expectError(await heartbeat(group, "old", [topic]), 403, "FORBIDDEN");

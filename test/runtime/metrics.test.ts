@@ -1,7 +1,7 @@
-import { runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { ADMIN, api, createTopic, shardStub, unique } from "./helpers.ts";
+import { ADMIN, api, createTopic, unique } from "./helpers.ts";
+import { savedCounters } from "./storage-sql.ts";
 import { bearer, mint } from "./token-helpers.ts";
 
 interface Sample {
@@ -179,14 +179,7 @@ describe("GET /metrics", () => {
     // A pull writes nothing itself (its answer waits for no commit): its count is
     // saved with the shard's next write (here an offset commit), or within a second.
     await api("PUT", `/v1/groups/${topic}-g/topics/${topic}/queues/0/offset`, { offset: 2 });
-    const stored = await runInDurableObject(shardStub(topic, 0), (_i, state) =>
-      Object.fromEntries(
-        state.storage.sql
-          .exec<{ k: string; v: number }>("SELECT k, v FROM meta WHERE k IN ('sent', 'delivered')")
-          .toArray()
-          .map((r) => [r.k, r.v]),
-      ),
-    );
+    const stored = await savedCounters(topic, ["sent", "delivered"]);
     expect(stored).toEqual({ sent: 2, delivered: 1 });
     const described = await api("GET", `/v1/topics/${topic}`);
     expect(described.body.queueStats[0]).toMatchObject({ sent: 2, delivered: 1 });

@@ -2,9 +2,9 @@
  * Backlog bounds and every overflow policy (the seed's point 5: CORBA's
  * RejectNewEvents, FifoOrder, LifoOrder, PriorityOrder, DeadlineOrder).
  */
-import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api, createTopic, shardStub, unique } from "./helpers.ts";
+import { api, createTopic, unique } from "./helpers.ts";
+import { keyIndex } from "./storage-sql.ts";
 
 type Msg = Record<string, unknown>;
 
@@ -347,11 +347,7 @@ describe("evicted messages", () => {
     expect((await api("GET", `/v1/topics/${topic}/messages?key=old-only`)).body.messages).toEqual(
       [],
     );
-    const keys = await runInDurableObject(shardStub(topic, 0), (_i, state) =>
-      state.storage.sql
-        .exec<{ key: string; msg_offset: number }>("SELECT key, msg_offset FROM msg_key")
-        .toArray(),
-    );
+    const keys = await keyIndex(topic);
     expect(keys).toEqual([{ key: "shared", msg_offset: 1 }]);
   });
 });

@@ -2,9 +2,9 @@
  * Message query: by msgId (with every group's status), by key, and by store
  * time range [from, to), fanned out over a topic's queues.
  */
-import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api, createTopic, shardStub, unique } from "./helpers.ts";
+import { api, createTopic, unique } from "./helpers.ts";
+import { spreadStoreTimes } from "./storage-sql.ts";
 
 type Msg = Record<string, unknown>;
 
@@ -16,9 +16,7 @@ async function send(topic: string, messages: Msg[], queue?: number) {
 }
 
 async function setStoreTimes(topic: string, queue: number, base: number, step: number) {
-  await runInDurableObject(shardStub(topic, queue), (_i, state) => {
-    state.storage.sql.exec("UPDATE log SET stored_at = ? + msg_offset * ?", base, step);
-  });
+  await spreadStoreTimes(topic, queue, base, step);
 }
 
 const byId = (topic: string, msgId: string) =>

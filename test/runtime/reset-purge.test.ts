@@ -3,9 +3,10 @@
  * the millisecond, to earliest or latest, forward or backward. And purge:
  * every stored message gone, config kept, offsets moved to the new minOffset.
  */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
+import { countRows, spreadStoreTimes } from "./storage-sql.ts";
 
 async function sendTo(topic: string, queue: number, n: number, prefix = "m") {
   const messages = Array.from({ length: n }, (_, i) => ({ body: `${prefix}${i}` }));
@@ -16,9 +17,7 @@ async function sendTo(topic: string, queue: number, n: number, prefix = "m") {
 
 /** Sets the store time of every message in a queue to `base + offset * step` ms. */
 async function setStoreTimes(topic: string, queue: number, base: number, step: number) {
-  await runInDurableObject(shardStub(topic, queue), (_i, state) => {
-    state.storage.sql.exec("UPDATE log SET stored_at = ? + msg_offset * ?", base, step);
-  });
+  await spreadStoreTimes(topic, queue, base, step);
 }
 
 const reset = (group: string, topic: string, body: unknown) =>
@@ -291,11 +290,7 @@ describe("purge", () => {
     ]);
     expect((await api("POST", `/v1/topics/${topic}/purge`)).status).toBe(200);
     // No timer is left to move it into the log later.
-    const timers = await runInDurableObject(
-      shardStub(topic, 0),
-      (_i, state) =>
-        state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM scheduled").one().n,
-    );
+    const timers = await countRows(topic, "scheduled");
     expect(timers).toBe(0);
     await runDurableObjectAlarm(shardStub(topic, 0));
     const stats = (await api("GET", `/v1/topics/${topic}`)).body.queueStats[0];

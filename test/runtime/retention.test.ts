@@ -6,6 +6,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
+import { ageStored } from "./storage-sql.ts";
 
 async function sendBodies(topic: string, n: number, from = 0, extra: Record<string, unknown> = {}) {
   const messages = Array.from({ length: n }, (_, i) => ({ body: `m${from + i}`, ...extra }));
@@ -16,12 +17,7 @@ async function sendBodies(topic: string, n: number, from = 0, extra: Record<stri
 
 /** Moves the store time of the messages below `below` an hour into the past. */
 async function age(topic: string, below: number): Promise<void> {
-  await runInDurableObject(shardStub(topic, 0), (_instance, state) => {
-    state.storage.sql.exec(
-      "UPDATE log SET stored_at = stored_at - 3600000 WHERE msg_offset < ?",
-      below,
-    );
-  });
+  await ageStored(topic, 3_600_000, { below });
 }
 
 async function pullFrom(topic: string, offset: number, max = 100) {

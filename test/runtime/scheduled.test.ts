@@ -11,11 +11,15 @@ import {
   runInDurableObject,
 } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { BATCH, SOON_HORIZON_MS } from "../../src/broker/timing.ts";
+import { BATCH, SOON_HORIZON_MS } from "../../src/broker/timers/timing.ts";
 import type { QueueShard } from "../../src/broker/queue-shard.ts";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
-
-type Stub = ReturnType<typeof shardStub>;
+import {
+  countRows,
+  passTimeForScheduled,
+  setScheduledExpiry,
+  setStoredExpiry,
+} from "./storage-sql.ts";
 
 const HOUR = 3_600_000;
 
@@ -50,33 +54,21 @@ async function queueStats(topic: string) {
 }
 
 /** Moves every timer of the shard `ms` earlier: as if `ms` had passed for them. */
-async function advance(stub: Stub, ms: number): Promise<void> {
-  await runInDurableObject(stub, (_: QueueShard, state) => {
-    state.storage.sql.exec("UPDATE scheduled SET due_at = due_at - ?", ms);
-  });
+async function advance(topic: string, ms: number, queue = 0): Promise<void> {
+  await passTimeForScheduled(topic, ms, queue);
 }
 
 /** Rows still waiting in the shard's timer index. */
-async function waiting(stub: Stub): Promise<number> {
-  return runInDurableObject(
-    stub,
-    (_: QueueShard, state) =>
-      state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM scheduled").one().n,
-  );
+async function waiting(topic: string, queue = 0): Promise<number> {
+  return countRows(topic, "scheduled", { queue });
 }
 
 /** Fires the alarm until no timer is due (bounded). */
-async function drain(stub: Stub): Promise<void> {
+async function drain(topic: string, queue = 0): Promise<void> {
   for (let i = 0; i < 50; i++) {
-    const due = await runInDurableObject(
-      stub,
-      (_: QueueShard, state) =>
-        state.storage.sql
-          .exec<{ n: number }>("SELECT count(*) AS n FROM scheduled WHERE due_at <= ?", Date.now())
-          .one().n,
-    );
+    const due = await countRows(topic, "scheduled", { queue, dueBy: Date.now() });
     if (due === 0) return;
-    await runDurableObjectAlarm(stub);
+    await runDurableObjectAlarm(shardStub(topic, queue));
   }
   throw new Error("scheduled messages still due after 50 alarm runs");
 }
@@ -116,8 +108,8 @@ describe("scheduled messages", () => {
       await runDurableObjectAlarm(stub);
       expect((await pull(topic)).messages).toEqual([]);
 
-      await advance(stub, 2 * HOUR);
-      await drain(stub);
+      await advance(topic, 2 * HOUR);
+      await drain(topic);
       const after = await pull(topic);
       expect(after.messages.map((m) => [m.body, m.offset, m.msgId])).toEqual([
         [`later-${name}`, 0, r.body.results[0].msgId],
@@ -130,7 +122,6 @@ describe("scheduled messages", () => {
 
   it("appends due messages in due-time order, not send order, among immediate ones", async () => {
     const topic = await createTopic({ queues: 1 });
-    const stub = shardStub(topic, 0);
     const now = Date.now();
     await send(topic, [
       { body: "c", deliverAt: now + 30_000 },
@@ -140,11 +131,11 @@ describe("scheduled messages", () => {
       { body: "far", deliverAt: now + 10 * HOUR },
     ]);
     expect((await pull(topic)).messages.map((m) => m.body)).toEqual(["now-1"]);
-    await advance(stub, 25_000);
-    await drain(stub);
+    await advance(topic, 25_000);
+    await drain(topic);
     expect((await pull(topic)).messages.map((m) => m.body)).toEqual(["now-1", "a", "b"]);
-    await advance(stub, 10_000);
-    await drain(stub);
+    await advance(topic, 10_000);
+    await drain(topic);
     const all = await pull(topic);
     expect(all.messages.map((m) => [m.body, m.offset])).toEqual([
       ["now-1", 0],
@@ -152,7 +143,7 @@ describe("scheduled messages", () => {
       ["b", 2],
       ["c", 3],
     ]);
-    expect(await waiting(stub)).toBe(1);
+    expect(await waiting(topic)).toBe(1);
   });
 
   it("delivers a short real delay on time by itself (no test helper)", async () => {
@@ -176,7 +167,7 @@ describe("scheduled messages", () => {
     const topic = await createTopic({ queues: 1 });
     const stub = shardStub(topic, 0);
     await send(topic, [{ body: "once", delayMs: 60_000 }]);
-    await advance(stub, 120_000);
+    await advance(topic, 120_000);
     await runInDurableObject(stub, async (shard: QueueShard) => {
       await shard.alarm();
       await shard.alarm();
@@ -202,16 +193,14 @@ describe("scheduled messages", () => {
       const r = await send(topic, messages);
       expect(r.status).toBe(200);
     }
-    expect(await waiting(stub)).toBe(n);
-    await advance(stub, 2 * HOUR);
+    expect(await waiting(topic)).toBe(n);
+    await advance(topic, 2 * HOUR);
     // One alarm run moves one bounded batch.
-    const afterOne = await runInDurableObject(stub, async (shard: QueueShard, state) => {
-      await shard.alarm();
-      return state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM log").one().n;
-    });
+    await runInDurableObject(stub, (shard: QueueShard) => shard.alarm());
+    const afterOne = await countRows(topic, "log");
     expect(afterOne).toBe(BATCH.scheduled);
-    await drain(stub);
-    expect(await waiting(stub)).toBe(0);
+    await drain(topic);
+    expect(await waiting(topic)).toBe(0);
     const bodies: string[] = [];
     for (let offset = 0; offset < n;) {
       const page = await pull(topic, 0, offset, 1000);
@@ -230,11 +219,11 @@ describe("scheduled messages", () => {
     const recalled = await api("DELETE", `/v1/topics/${topic}/messages/rc-1`);
     expect(recalled.status).toBe(200);
     expect((await queueStats(topic))[queue]!.scheduled).toBe(0);
-    await advance(stub, 120_000);
-    await drain(stub);
+    await advance(topic, 120_000);
+    await drain(topic);
     await runDurableObjectAlarm(stub);
     expect((await pull(topic, queue)).messages).toEqual([]);
-    expect(await waiting(stub)).toBe(0);
+    expect(await waiting(topic)).toBe(0);
     const again = await api("DELETE", `/v1/topics/${topic}/messages/rc-1`);
     expect(again.status).toBe(404);
     expect(again.body.error.code).toBe("MESSAGE_NOT_FOUND");
@@ -246,9 +235,9 @@ describe("scheduled messages", () => {
       { body: "was-scheduled", delayMs: 60_000, msgId: "nr-1" },
       { body: "immediate", msgId: "nr-2" },
     ]);
-    const stub = shardStub(topic, r.body.results[0].queue);
-    await advance(stub, 120_000);
-    await drain(stub);
+    const queue = r.body.results[0].queue as number;
+    await advance(topic, 120_000, queue);
+    await drain(topic, queue);
     for (const id of ["nr-1", "nr-2"]) {
       const res = await api("DELETE", `/v1/topics/${topic}/messages/${id}`);
       expect(res.status).toBe(409);
@@ -268,13 +257,13 @@ describe("scheduled messages", () => {
       { body: "survivor-2", delayMs: SOON_HORIZON_MS + 500 },
     ]);
     await evictDurableObject(stub);
-    expect(await waiting(stub)).toBe(2);
+    expect(await waiting(topic)).toBe(2);
     // The short one comes through the real alarm armed before the restart.
     const first = await pollUntil(topic, 1, SOON_HORIZON_MS + 5000);
     expect(first.messages.map((m) => m.body)).toEqual(["survivor-2"]);
     await evictDurableObject(stub);
-    await advance(stub, 120_000);
-    await drain(stub);
+    await advance(topic, 120_000);
+    await drain(topic);
     expect((await pull(topic)).messages.map((m) => m.body)).toEqual(["survivor-2", "survivor-1"]);
   });
 
@@ -286,11 +275,10 @@ describe("scheduled messages", () => {
     ]);
     const queue = r.body.results[0].queue as number;
     await abortAllDurableObjects();
-    const stub = shardStub(topic, queue);
-    expect(await waiting(stub)).toBe(2);
+    expect(await waiting(topic, queue)).toBe(2);
     expect((await pull(topic, queue)).messages).toEqual([]);
-    await advance(stub, 120_000);
-    await drain(stub);
+    await advance(topic, 120_000, queue);
+    await drain(topic, queue);
     expect((await pull(topic, queue)).messages.map((m) => m.body)).toEqual(["abort-1", "abort-2"]);
   });
 });
@@ -316,11 +304,8 @@ describe("expiry", () => {
 
   it("does not deliver a stored message whose expireAt passed, and counts it once", async () => {
     const topic = await createTopic({ queues: 1 });
-    const stub = shardStub(topic, 0);
     await send(topic, [{ body: "will-expire", expireAt: Date.now() + HOUR }, { body: "keeps" }]);
-    await runInDurableObject(stub, (_: QueueShard, state) => {
-      state.storage.sql.exec("UPDATE log SET expire_at = ? WHERE msg_offset = 0", Date.now() - 1);
-    });
+    await setStoredExpiry(topic, 0, Date.now() - 1);
     expect((await pull(topic)).messages.map((m) => m.body)).toEqual(["keeps"]);
     expect((await receive(topic, unique("g"))).map((m) => m.body)).toEqual(["keeps"]);
     expect((await receive(topic, unique("g"))).map((m) => m.body)).toEqual(["keeps"]);
@@ -329,18 +314,12 @@ describe("expiry", () => {
 
   it("drops a scheduled message that expires before it comes due", async () => {
     const topic = await createTopic({ queues: 1 });
-    const stub = shardStub(topic, 0);
     await send(topic, [
       { body: "too-late", delayMs: 60_000, expireAt: Date.now() + 30_000, msgId: "tl-1" },
     ]);
-    await runInDurableObject(stub, (_: QueueShard, state) => {
-      state.storage.sql.exec(
-        "UPDATE scheduled SET msg = json_set(msg, '$.expireAt', ?)",
-        Date.now() - 1,
-      );
-    });
-    await advance(stub, 120_000);
-    await drain(stub);
+    await setScheduledExpiry(topic, Date.now() - 1);
+    await advance(topic, 120_000);
+    await drain(topic);
     expect((await pull(topic)).messages).toEqual([]);
     expect((await queueStats(topic))[0]).toMatchObject({ expired: 1, scheduled: 0, messages: 0 });
   });

@@ -7,15 +7,12 @@
  * answered by a stubbed `fetch` (the shard runs in this isolate);
  * test/node/transactions-http.test.ts does the same over real HTTP.
  */
-import { env } from "cloudflare:workers";
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { QueueShard } from "../../src/broker/queue-shard.ts";
 import { verifySignature } from "../../src/protocol/signing.ts";
 import { ADMIN, api, createTopic, shardStub, unique } from "./helpers.ts";
+import { endRotationOverlap, forgetSigningSecret, makeChecksDue } from "./storage-sql.ts";
 import { callWithEnv } from "./token-helpers.ts";
-
-const registryStub = () => env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -56,9 +53,7 @@ async function prepare(topic: string, pg: string) {
 
 /** Makes the shard's open half messages due, fires its alarm and waits for `n` calls in all. */
 async function runCheck(topic: string, calls: Call[], n: number): Promise<Call> {
-  await runInDurableObject(shardStub(topic, 0), (_: QueueShard, state) => {
-    state.storage.sql.exec("UPDATE half SET check_at = ? WHERE state = 0", Date.now() - 1);
-  });
+  await makeChecksDue(topic);
   await runDurableObjectAlarm(shardStub(topic, 0));
   const deadline = Date.now() + 5000;
   while (calls.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
@@ -121,13 +116,7 @@ describe("a producer group's signing secret", () => {
     expect(await verifies(during, second)).toBe(true);
     expect(await verifies(during, first)).toBe(true);
     // 24 h later (the overlap moved into the past) only the new secret signs.
-    await runInDurableObject(registryStub(), (_i, state) => {
-      state.storage.sql.exec(
-        "UPDATE signing_secret SET previous_until = ? WHERE owner = ?",
-        Date.now() - 1,
-        `pg:${pg}`,
-      );
-    });
+    await endRotationOverlap(pg);
     const after = await runCheck(topic, calls, 2);
     expect(signatures(after)).toHaveLength(1);
     expect(await verifies(after, second)).toBe(true);
@@ -158,14 +147,10 @@ describe("a producer group's signing secret", () => {
     const url = `https://${pg}.example.test/check`;
     await putPg(pg, { checkUrl: url, checkAfterMs: 60_000, maxChecks: 5 });
     // What a producer group written before this change looks like: no secret.
-    await runInDurableObject(registryStub(), (_i, state) => {
-      state.storage.sql.exec("DELETE FROM signing_secret WHERE owner = ?", `pg:${pg}`);
-    });
+    await forgetSigningSecret(pg);
     const calls = answerChecks(url);
     const txId = await prepare(topic, pg);
-    await runInDurableObject(shardStub(topic, 0), (_: QueueShard, state) => {
-      state.storage.sql.exec("UPDATE half SET check_at = ? WHERE state = 0", Date.now() - 1);
-    });
+    await makeChecksDue(topic);
     await runDurableObjectAlarm(shardStub(topic, 0));
     const deadline = Date.now() + 5000;
     let tx: any;

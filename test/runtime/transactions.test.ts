@@ -4,13 +4,13 @@
  * stubbed (the Worker runs in the test's isolate); test/node/transactions-http
  * runs it against a real HTTP server.
  */
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { verifySignature } from "../../src/protocol/signing.ts";
-import { CHECK_TIMEOUT_MS } from "../../src/broker/timing.ts";
-import type { QueueShard } from "../../src/broker/queue-shard.ts";
+import { CHECK_TIMEOUT_MS } from "../../src/broker/timers/timing.ts";
 import { parseTxId } from "../../src/protocol/ids.ts";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
+import { forgetHalfMessages, makeChecksDue } from "./storage-sql.ts";
 
 async function prepare(
   topic: string,
@@ -54,9 +54,7 @@ async function txState(txId: string) {
 
 /** Makes every open half message of the shard due for its check-back. */
 async function checkDueNow(topic: string, queue: number) {
-  await runInDurableObject(shardStub(topic, queue), (_: QueueShard, state) => {
-    state.storage.sql.exec("UPDATE half SET check_at = ? WHERE state = 0", Date.now() - 1);
-  });
+  await makeChecksDue(topic, queue);
 }
 
 /** Polls a transaction until its status is not `open` or `ms` passed. */
@@ -202,9 +200,7 @@ describe("transactions", () => {
     const topic = await createTopic({ queues: 1 });
     const old = await prepare(topic, { body: "old" });
     await end(old.txId, "rollback");
-    await runInDurableObject(shardStub(topic, 0), (_: QueueShard, state) => {
-      state.storage.sql.exec("DELETE FROM half");
-    });
+    await forgetHalfMessages(topic);
     const fresh = await prepare(topic, { body: "new" });
     expect(fresh.txId).not.toBe(old.txId);
     expect((await end(old.txId, "commit")).status).toBe(404);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { settleVerdict } from "../../src/broker/check-back.ts";
-import { CHECK_TIMEOUT_MS, checkLeaseUntil } from "../../src/broker/timing.ts";
+import { settleVerdict } from "../../src/broker/outbound/check-back.ts";
+import { CHECK_TIMEOUT_MS, checkLeaseUntil } from "../../src/broker/timers/timing.ts";
 
 describe("settleVerdict", () => {
   it("lets the producer's commit or rollback stand, even on the last check", () => {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { consoleScript } from "../../src/console/script.ts";
+// The script as served: bundled from src/console/app/ by the globalSetup (scripts/build-console.ts).
+import { consoleScript } from "../../src/console/app-bundle.gen.ts";
 
 describe("the console script", () => {
-  it("is valid JavaScript (it ships without a build step)", () => {
+  it("is valid JavaScript as bundled", () => {
     expect(() => new Function(consoleScript)).not.toThrow();
   });
 

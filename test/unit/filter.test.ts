@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import { EdgemqError } from "../../src/protocol/errors.ts";
-import { compileFilter, type FilterableMessage } from "../../src/protocol/filter.ts";
+import { compileFilter, FilterCache, type FilterableMessage } from "../../src/protocol/filter.ts";
 
 /** A message with the given properties and tag. */
 function msg(
@@ -661,5 +661,37 @@ describe("fuzzing", () => {
     // The generator should exercise both outcomes, or the test proves little.
     expect(compiled).toBeGreaterThan(50);
     expect(compiled).toBeLessThan(2000);
+  });
+});
+
+describe("FilterCache", () => {
+  it("compiles each text once while it stays among the most recently used", () => {
+    const cache = new FilterCache(2);
+    const a = cache.get("sql:region = 'eu'");
+    expect(cache.get("sql:region = 'eu'")).toBe(a);
+    cache.get("TagA");
+    // "sql:…" was used before "TagA", so a third text evicts it.
+    cache.get("sql:region = 'eu'");
+    cache.get("TagB");
+    expect(cache.get("sql:region = 'eu'")).toBe(a);
+    expect(cache.get("TagA")).not.toBe(cache.get("TagB"));
+  });
+
+  it("evicts the least recently used text beyond its capacity", () => {
+    const cache = new FilterCache(1);
+    const a = cache.get("TagA");
+    cache.get("TagB");
+    expect(cache.get("TagA")).not.toBe(a);
+    expect(cache.get("TagA").matches({ tag: "TagA", properties: null })).toBe(true);
+  });
+
+  it("throws on a bad expression and keeps nothing for it", () => {
+    const cache = new FilterCache();
+    expect(() => cache.get("sql:a =")).toThrow(/filter/i);
+    expect(() => cache.get("sql:a =")).toThrow(/filter/i);
+  });
+
+  it("answers the match-all filter for no expression", () => {
+    expect(new FilterCache().get(undefined).matchesAll).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GroupCommit } from "../../src/broker/group-commit.ts";
+import { GroupCommit } from "../../src/broker/concurrency/group-commit.ts";
 
 /** A commit the test completes by hand. */
 function manualCommits() {

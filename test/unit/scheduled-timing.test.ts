@@ -6,7 +6,7 @@ import {
   durableAlarmAt,
   nextAlarmAt,
   scheduledAlarmAt,
-} from "../../src/broker/timing.ts";
+} from "../../src/broker/timers/timing.ts";
 
 describe("scheduledAlarmAt", () => {
   it("is null when nothing is scheduled", () => {

@@ -3,7 +3,7 @@ import {
   batchFootprint,
   resolveStorageLimit,
   wouldExceedStorage,
-} from "../../src/broker/storage-limit.ts";
+} from "../../src/broker/store/storage-limit.ts";
 import { Limits } from "../../src/protocol/limits.ts";
 import type { NormalizedMessage } from "../../src/protocol/validate.ts";
 

@@ -6,7 +6,7 @@ import {
   retentionCutoff,
   retentionDueAt,
   retryDelayMs,
-} from "../../src/broker/timing.ts";
+} from "../../src/broker/timers/timing.ts";
 import { DefaultRetryDelaysMs } from "../../src/protocol/limits.ts";
 
 describe("retryDelayMs", () => {

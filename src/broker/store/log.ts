@@ -14,9 +14,10 @@ import type {
   SendResult,
   TopicConfig,
 } from "../../protocol/types.ts";
-import { BulkLogWriter, type LogValues, writeLogRow } from "../bulk-writer.ts";
-import { BATCH, retentionCutoff } from "../timing.ts";
+import { BulkLogWriter, type LogValues, writeLogRow } from "./bulk-writer.ts";
+import { BATCH, retentionCutoff } from "../timers/timing.ts";
 import { Limits } from "../../protocol/limits.ts";
+import { HalfState } from "./schema.ts";
 import { COUNTER_KEYS, type LogRow, type StoreState } from "./state.ts";
 
 /** What a batch append can change: saved in the one meta write per batch (sweep and delivery counts are not touched). */
@@ -112,6 +113,7 @@ export class ShardLog {
         now,
       );
       this.state.counters.scheduled++;
+      this.state.effects.timer(m.deliverAt);
       if (m.clientMsgId) known.set(m.msgId, { msg_offset: null, stored_at: now });
       return { msgId: m.msgId, queue, offset: null, storedAt: now, status: "scheduled" };
     }
@@ -168,6 +170,7 @@ export class ShardLog {
     this.state.counters.messages++;
     this.state.counters.bytes += m.size;
     this.state.counters.sent++;
+    this.state.effects.appended(offset, storedAt);
     return { offset, storedAt };
   }
 
@@ -365,11 +368,12 @@ export class ShardLog {
       BATCH.retention,
     );
     this.state.sql.exec(
-      "DELETE FROM half WHERE id IN (SELECT id FROM half WHERE state <> 0 AND ended_at < ? LIMIT ?)",
+      `DELETE FROM half WHERE id IN (SELECT id FROM half WHERE state <> ${HalfState.open} AND ended_at < ? LIMIT ?)`,
       now - Limits.dedupWindowMs,
       BATCH.retention,
     );
     const more = rows.length === BATCH.retention;
+    if (more) this.state.effects.moreDue = true;
     // Only a finished sweep starts the sweep interval: a partial one must go
     // on at once, or retention would fall behind any stream faster than one
     // batch per interval.
@@ -401,6 +405,8 @@ export class ShardLog {
       now,
     );
     this.state.saveCounters(...COUNTER_KEYS);
+    // Scheduled messages and receipts are gone with their timers.
+    this.state.effects.rearm = true;
     return { minOffset: min };
   }
 

@@ -1,7 +1,7 @@
 /** Scheduled (delayed) messages: their timers, moving due ones into the log, recall. */
 import type { NormalizedMessage } from "../../protocol/validate.ts";
-import { BulkLogWriter } from "../bulk-writer.ts";
-import { BATCH } from "../timing.ts";
+import { BulkLogWriter } from "./bulk-writer.ts";
+import { BATCH } from "../timers/timing.ts";
 import type { ShardLog } from "./log.ts";
 import { COUNTER_KEYS, type StoreState } from "./state.ts";
 
@@ -64,7 +64,9 @@ export class Scheduling {
       this.state.bulk = null;
     }
     this.state.saveCounters(...COUNTER_KEYS);
-    return { moved, more: due.length === BATCH.scheduled };
+    const more = due.length === BATCH.scheduled;
+    if (more) this.state.effects.moreDue = true;
+    return { moved, more };
   }
 
   /**
@@ -87,6 +89,7 @@ export class Scheduling {
     this.state.sql.exec("DELETE FROM ids WHERE msg_id = ?", msgId);
     this.state.counters.scheduled--;
     this.state.saveCounters("scheduled");
+    this.state.effects.rearm = true;
     return "recalled";
   }
 }

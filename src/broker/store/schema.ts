@@ -114,6 +114,29 @@ CREATE TABLE IF NOT EXISTS half (
 CREATE INDEX IF NOT EXISTS half_by_check ON half (check_at) WHERE state = 0;
 `;
 
+/**
+ * The `state` of an `inflight` row: where one message stands for one group.
+ * (Numbers, as step 1 stored them; SQL uses these names, never the digits.)
+ */
+export const PopState = {
+  /** Handed out, waiting for its ack until `visible_at`. */
+  inflight: 0,
+  /** Failed or lapsed: visible again at `visible_at`. */
+  retry: 1,
+  /** Settled ahead of an orderly group's cursor (kept so no rescan hands it out again). */
+  acked: 2,
+} as const;
+
+/**
+ * SQL condition on `inflight.state`: still the group's to deliver (in flight
+ * or waiting to retry). The partial indexes of step 1 say the same, so
+ * SQLite uses them for queries written with it.
+ */
+export const UNSETTLED = `state < ${PopState.acked}`;
+
+/** The `state` of a `half` row (a transaction's half message). */
+export const HalfState = { open: 0, committed: 1, rolledBack: 2 } as const;
+
 /** Every step of the shard's schema, oldest first. */
 export const SHARD_MIGRATIONS: readonly Migration[] = [
   {

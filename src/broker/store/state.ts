@@ -6,7 +6,8 @@
 import { EdgemqError } from "../../protocol/errors.ts";
 import type { MessageFilter } from "../../protocol/filter.ts";
 import type { GroupConfig, Message, TopicConfig } from "../../protocol/types.ts";
-import { BulkLogWriter } from "../bulk-writer.ts";
+import { BulkLogWriter } from "./bulk-writer.ts";
+import { WriteEffects } from "./effects.ts";
 import { migrate } from "../../storage/migrations.ts";
 import { POLICY_INDEXES, SHARD_MIGRATIONS } from "./schema.ts";
 
@@ -78,6 +79,8 @@ export class StoreState {
   savedDelivered = 0;
   /** Set while an append batch defers its row writes (see bulk-writer.ts). */
   bulk: BulkLogWriter | null = null;
+  /** What the writes since the last commit call for (see effects.ts); every module records here. */
+  readonly effects = new WriteEffects();
 
   /**
    * @param transact runs a function in one SQLite transaction
@@ -93,6 +96,11 @@ export class StoreState {
   /** Brings the schema to the current version (a no-op when it is) and loads counters and config. */
   init(): void {
     this.transact(() => migrate(this.sql, SHARD_MIGRATIONS, Date.now()));
+    this.reload();
+  }
+
+  /** Reloads the in-memory mirror from the tables (after a transaction rolled back). */
+  reload(): void {
     const meta = new Map<string, SqlStorageValue>();
     for (const row of this.sql.exec<{ k: string; v: SqlStorageValue }>("SELECT k, v FROM meta")) {
       meta.set(row.k, row.v);
@@ -129,6 +137,8 @@ export class StoreState {
     this.setMeta("queue", queue);
     const index = POLICY_INDEXES[config.overflowPolicy as keyof typeof POLICY_INDEXES];
     if (index) this.sql.exec(index);
+    // Retention may have changed, and a new shard's timers start now.
+    this.effects.rearm = true;
   }
 
   /** Records a consumer group's config snapshot (used by alarms, which have no request). */

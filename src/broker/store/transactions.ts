@@ -1,11 +1,14 @@
 /** Transactional (half) messages: prepare, commit or rollback, and check-back timing. */
 import { EdgemqError } from "../../protocol/errors.ts";
+import type { TransactionInfo, TransactionStatus } from "../../protocol/types.ts";
 import type { NormalizedMessage } from "../../protocol/validate.ts";
-import { BATCH, checkLeaseUntil } from "../timing.ts";
+import { BATCH, checkLeaseUntil } from "../timers/timing.ts";
 import type { ShardLog } from "./log.ts";
+import { HalfState } from "./schema.ts";
 import type { StoreState } from "./state.ts";
 
-export interface HalfRow {
+/** A half row as SQLite returns it; never leaves this module. */
+interface HalfRow {
   id: number;
   msg_id: string;
   producer_group: string;
@@ -20,15 +23,50 @@ export interface HalfRow {
   [k: string]: SqlStorageValue;
 }
 
-export const HALF_OPEN = 0;
-export const HALF_COMMITTED = 1;
-export const HALF_ROLLED_BACK = 2;
-
+/** The producer group's check-back settings, snapshotted into each half message at prepare. */
 export interface TransactionCheckConfig {
   checkUrl: string | null;
   checkAfterMs: number;
   checkIntervalMs: number;
   maxChecks: number;
+}
+
+/** A check-back claimed by the alarm, with what the check needs to ask about. */
+export interface DueCheck {
+  id: number;
+  msgId: string;
+  producerGroup: string;
+  /** Checks made, this one included. */
+  checks: number;
+  message: NormalizedMessage;
+  check: TransactionCheckConfig;
+}
+
+/** What a half row's `msg` column holds. */
+interface HalfPayload {
+  message: NormalizedMessage;
+  check: TransactionCheckConfig;
+}
+
+const STATUS: Record<number, TransactionStatus> = {
+  [HalfState.open]: "open",
+  [HalfState.committed]: "committed",
+  [HalfState.rolledBack]: "rolledBack",
+};
+
+function toInfo(h: HalfRow): TransactionInfo {
+  return {
+    id: h.id,
+    msgId: h.msg_id,
+    producerGroup: h.producer_group,
+    status: STATUS[h.state] ?? "open",
+    createdAt: h.created_at,
+    checks: h.checks,
+    nextCheckAt: h.check_at,
+    offset: h.msg_offset,
+    endedAt: h.ended_at,
+    endReason: h.end_reason,
+  };
 }
 
 /** A shard's half messages. */
@@ -54,45 +92,58 @@ export class Transactions {
     const checkAt = check.checkUrl ? now + check.checkAfterMs : null;
     const last =
       this.state.sql.exec<{ id: number | null }>("SELECT max(id) AS id FROM half").one().id ?? 0;
-    return this.state.sql
+    const payload: HalfPayload = { message: m, check };
+    const id = this.state.sql
       .exec<{ id: number }>(
         `INSERT INTO half (id, msg_id, producer_group, msg, created_at, check_at, checks, state)
-         VALUES (?, ?, ?, ?, ?, ?, 0, 0) RETURNING id`,
+         VALUES (?, ?, ?, ?, ?, ?, 0, ${HalfState.open}) RETURNING id`,
         Math.max(last + 1, now * 1000),
         m.msgId,
         producerGroup,
-        JSON.stringify({ message: m, check }),
+        JSON.stringify(payload),
         now,
         checkAt,
       )
       .one().id;
+    if (checkAt !== null) this.state.effects.timer(checkAt);
+    return id;
   }
 
-  half(id: number): HalfRow | undefined {
+  private row(id: number): HalfRow | undefined {
     return this.state.sql.exec<HalfRow>("SELECT * FROM half WHERE id = ?", id).toArray()[0];
   }
 
-  /** Ends a half message: commit appends it to the log once; rollback discards it. */
+  /** One transaction, open or ended (ended ones are kept a day), or null. */
+  transaction(id: number): TransactionInfo | null {
+    const h = this.row(id);
+    return h ? toInfo(h) : null;
+  }
+
+  /**
+   * Ends a half message: commit appends it to the log once; rollback discards
+   * it. Repeating the same end answers the same; the other end is
+   * TRANSACTION_ENDED.
+   */
   endTransaction(
     id: number,
     commit: boolean,
     now: number,
     reason: string,
-  ): { status: "committed" | "rolledBack"; offset: number | null } {
-    const h = this.half(id);
+  ): { status: "committed" | "rolledBack"; offset: number | null; msgId: string } {
+    const h = this.row(id);
     if (!h) throw new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction");
-    const want = commit ? HALF_COMMITTED : HALF_ROLLED_BACK;
+    const want = commit ? HalfState.committed : HalfState.rolledBack;
     const status = commit ? "committed" : "rolledBack";
-    if (h.state === want) return { status, offset: h.msg_offset };
-    if (h.state !== HALF_OPEN) {
+    if (h.state === want) return { status, offset: h.msg_offset, msgId: h.msg_id };
+    if (h.state !== HalfState.open) {
       throw new EdgemqError(
         "TRANSACTION_ENDED",
-        `transaction already ${h.state === HALF_COMMITTED ? "committed" : "rolled back"}`,
+        `transaction already ${h.state === HalfState.committed ? "committed" : "rolled back"}`,
       );
     }
     let offset: number | null = null;
     if (commit) {
-      const { message } = JSON.parse(h.msg) as { message: NormalizedMessage };
+      const { message } = JSON.parse(h.msg) as HalfPayload;
       const [result] = this.log.append([{ ...message, deliverAt: null, clientMsgId: false }], now);
       offset = result?.offset ?? null;
     }
@@ -104,18 +155,27 @@ export class Transactions {
       reason,
       id,
     );
-    return { status, offset };
+    // Its check-back timer is gone.
+    this.state.effects.rearm = true;
+    return { status, offset, msgId: h.msg_id };
   }
 
-  openHalves(limit: number): HalfRow[] {
+  /** Open transactions, oldest first. */
+  openTransactions(limit: number): TransactionInfo[] {
     return this.state.sql
-      .exec<HalfRow>("SELECT * FROM half WHERE state = 0 ORDER BY id LIMIT ?", limit)
-      .toArray();
+      .exec<HalfRow>(
+        `SELECT * FROM half WHERE state = ${HalfState.open} ORDER BY id LIMIT ?`,
+        limit,
+      )
+      .toArray()
+      .map(toInfo);
   }
 
   nextCheckAt(): number | null {
     return this.state.sql
-      .exec<{ t: number | null }>("SELECT min(check_at) AS t FROM half WHERE state = 0")
+      .exec<{
+        t: number | null;
+      }>(`SELECT min(check_at) AS t FROM half WHERE state = ${HalfState.open}`)
       .one().t;
   }
 
@@ -123,34 +183,45 @@ export class Transactions {
    * Claims due check-backs: each is held past its check's timeout before the
    * check runs, so a crash or a second alarm never checks it twice at once.
    */
-  claimDueChecks(now: number): HalfRow[] {
+  claimDueChecks(now: number): DueCheck[] {
     const rows = this.state.sql
       .exec<HalfRow>(
-        "SELECT * FROM half WHERE state = 0 AND check_at <= ? ORDER BY check_at LIMIT ?",
+        `SELECT * FROM half WHERE state = ${HalfState.open} AND check_at <= ? ORDER BY check_at LIMIT ?`,
         now,
         BATCH.checks,
       )
       .toArray();
+    if (rows.length === 0) return [];
+    const lease = checkLeaseUntil(now);
     for (const r of rows) {
       this.state.sql.exec(
         "UPDATE half SET checks = checks + 1, check_at = ? WHERE id = ?",
-        checkLeaseUntil(now),
+        lease,
         r.id,
       );
-      r.checks += 1;
     }
-    return rows;
+    this.state.effects.timer(lease);
+    if (rows.length === BATCH.checks) this.state.effects.moreDue = true;
+    return rows.map((r) => {
+      const { message, check } = JSON.parse(r.msg) as HalfPayload;
+      return {
+        id: r.id,
+        msgId: r.msg_id,
+        producerGroup: r.producer_group,
+        checks: r.checks + 1,
+        message,
+        check,
+      };
+    });
   }
 
   /** After an undecided check answered at `now`: the next one comes the producer group's interval later. */
   deferCheck(id: number, now: number): void {
-    const h = this.half(id);
-    if (!h || h.state !== HALF_OPEN) return;
-    const { check } = JSON.parse(h.msg) as { check: TransactionCheckConfig };
-    this.state.sql.exec(
-      "UPDATE half SET check_at = ? WHERE id = ?",
-      now + check.checkIntervalMs,
-      id,
-    );
+    const h = this.row(id);
+    if (!h || h.state !== HalfState.open) return;
+    const { check } = JSON.parse(h.msg) as HalfPayload;
+    const at = now + check.checkIntervalMs;
+    this.state.sql.exec("UPDATE half SET check_at = ? WHERE id = ?", at, id);
+    this.state.effects.timer(at);
   }
 }

@@ -11,7 +11,8 @@ import {
   senderOf,
 } from "../auth.ts";
 import { nameParam, pathInt, queryInt, readJson } from "../http.ts";
-import type { Membership, Refusal } from "../../registry/topic-registry.ts";
+import { type Outcome, unwrap } from "../../broker/outcome.ts";
+import type { Membership } from "../../registry/topic-registry.ts";
 import { BrokerService, rpc } from "../service.ts";
 
 export const groupRoutes = new Hono<GatewayEnv>();
@@ -91,14 +92,13 @@ groupRoutes.post("/:group/heartbeat", async (c) => {
   await Promise.all((topics as string[]).map((t) => svc.topic(t)));
   const owner = senderOf(c.get("principal"));
   // The stub's type of a union answer is unwieldy: name what the registry returns.
-  const r = await rpc(
-    async (): Promise<Membership | Refusal> =>
-      (await svc.registry().heartbeat(group, clientId, topics as string[], owner)) as
-        | Membership
-        | Refusal,
+  const outcome = await rpc(
+    async (): Promise<Outcome<Membership>> =>
+      (await svc
+        .registry()
+        .heartbeat(group, clientId, topics as string[], owner)) as Outcome<Membership>,
   );
-  if ("refused" in r) throw new EdgemqError(r.refused.code, r.refused.message);
-  return c.json(r);
+  return c.json(unwrap(outcome));
 });
 
 groupRoutes.put("/:group/topics/:topic/queues/:queue/offset", async (c) => {

@@ -9,11 +9,10 @@
  * rotation applies to transactions that were already open. Never with
  * TOKEN_SECRET: a check URL belongs to someone else.
  */
-import type { Env } from "../env.ts";
-import { outboundUrlAllowed, signatureHeaders } from "../protocol/signing.ts";
-import type { NormalizedMessage } from "../protocol/validate.ts";
-import type { HalfRow, TransactionCheckConfig } from "./store.ts";
-import { CHECK_TIMEOUT_MS } from "./timing.ts";
+import type { Env } from "../../env.ts";
+import { outboundUrlAllowed, signatureHeaders } from "../../protocol/signing.ts";
+import type { DueCheck } from "../store/transactions.ts";
+import { CHECK_TIMEOUT_MS } from "../timers/timing.ts";
 
 export type CheckVerdict = "commit" | "rollback" | "unknown" | "exhausted";
 
@@ -43,33 +42,30 @@ export function settleVerdict(
 }
 
 /**
- * Runs one check. `row.checks` already counts this one; past the producer
+ * Runs one check. `due.checks` already counts this one; past the producer
  * group's `maxChecks` the answer is `exhausted` (the caller rolls back).
  * Errors, timeouts and garbage answers are `unknown`: the check is deferred.
  */
 export async function runCheck(
-  row: HalfRow,
+  due: DueCheck,
   topic: string,
   txId: string,
   env: CheckEnv,
 ): Promise<CheckVerdict> {
-  const { message, check } = JSON.parse(row.msg) as {
-    message: NormalizedMessage;
-    check: TransactionCheckConfig;
-  };
-  if (row.checks > check.maxChecks) return "exhausted";
+  const { message, check } = due;
+  if (due.checks > check.maxChecks) return "exhausted";
   if (!check.checkUrl) return "unknown";
   // Checked again here, not only when the URL was set: a URL stored before this
   // rule (or by a local broker's data moved to a deployed one) must not go out in clear.
   if (!outboundUrlAllowed(new URL(check.checkUrl), env.EDGEMQ_LOCAL === "1")) {
     console.warn(`check-back of ${txId} not sent: ${check.checkUrl} is http:// and not loopback`);
-    return settleVerdict("unknown", row.checks, check.maxChecks);
+    return settleVerdict("unknown", due.checks, check.maxChecks);
   }
   const body = JSON.stringify({
     txId,
-    msgId: row.msg_id,
+    msgId: due.msgId,
     topic,
-    producerGroup: row.producer_group,
+    producerGroup: due.producerGroup,
     message: {
       msgId: message.msgId,
       body: message.body,
@@ -79,16 +75,16 @@ export async function runCheck(
       ...(message.properties && { properties: message.properties }),
       ...(message.shardingKey !== null && { shardingKey: message.shardingKey }),
     },
-    checkTimes: row.checks,
+    checkTimes: due.checks,
   });
   try {
-    const secrets = await secretsOf(env, row.producer_group);
+    const secrets = await secretsOf(env, due.producerGroup);
     if (secrets.length === 0) {
       // A producer group made before secrets existed: its first PUT makes one.
       console.warn(
-        `check-back of ${txId} not sent: producer group ${row.producer_group} has no signing secret (PUT it to get one)`,
+        `check-back of ${txId} not sent: producer group ${due.producerGroup} has no signing secret (PUT it to get one)`,
       );
-      return settleVerdict("unknown", row.checks, check.maxChecks);
+      return settleVerdict("unknown", due.checks, check.maxChecks);
     }
     const headers = {
       "content-type": "application/json",
@@ -104,16 +100,16 @@ export async function runCheck(
     });
     if (!res.ok) {
       await res.body?.cancel();
-      return settleVerdict("unknown", row.checks, check.maxChecks);
+      return settleVerdict("unknown", due.checks, check.maxChecks);
     }
     const answer = (await res.json()) as { status?: unknown } | null;
     const status = answer?.status;
     return settleVerdict(
       status === "commit" || status === "rollback" ? status : "unknown",
-      row.checks,
+      due.checks,
       check.maxChecks,
     );
   } catch {
-    return settleVerdict("unknown", row.checks, check.maxChecks);
+    return settleVerdict("unknown", due.checks, check.maxChecks);
   }
 }

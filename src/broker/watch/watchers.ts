@@ -10,6 +10,21 @@
  * sends a short notice to the watchers it concerns; it never reads from them.
  */
 
+/** What changed, when the shard knows: lets a check look at less than everything. */
+export interface WakeHint {
+  /** Messages were appended to the log from this offset on (and nothing else changed). */
+  appendedFrom?: number;
+}
+
+/** Closes a socket that may already be closing. */
+export function closeQuietly(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // already closed
+  }
+}
+
 /** The URL the gateway opens a watcher on (the host is ignored by a stub's fetch). */
 export const WATCH_URL = "https://shard/watch";
 

@@ -9,8 +9,9 @@
  * a test through `QueueShard.setStorageLimit`), the `EDGEMQ_SHARD_STORAGE_LIMIT`
  * binding, else {@link Limits.shardStorageLimitBytes} (9.5 GiB).
  */
-import { Limits } from "../protocol/limits.ts";
-import type { NormalizedMessage } from "../protocol/validate.ts";
+import { EdgemqError } from "../../protocol/errors.ts";
+import { Limits } from "../../protocol/limits.ts";
+import type { NormalizedMessage } from "../../protocol/validate.ts";
 
 /**
  * Bytes one stored message may cost besides its own fields: the row header,
@@ -53,4 +54,22 @@ export function wouldExceedStorage(
   limit: number,
 ): boolean {
   return databaseSize + footprint >= limit;
+}
+
+/**
+ * Refuses a write of `messages` with STORAGE_FULL when it could take a
+ * database of `databaseSize` bytes to its ceiling `limit`.
+ */
+export function assertRoomFor(
+  messages: readonly NormalizedMessage[],
+  databaseSize: number,
+  limit: number,
+  queue: number,
+): void {
+  if (wouldExceedStorage(databaseSize, batchFootprint(messages), limit)) {
+    throw new EdgemqError(
+      "STORAGE_FULL",
+      `queue ${queue} holds ${databaseSize} of its ${limit} storage bytes; consume and let retention or a purge make room`,
+    );
+  }
 }

@@ -1,0 +1,222 @@
+/**
+ * Test-only access to the storage of shards and the registry: the one place
+ * tests know table and column names. Each function says what it simulates
+ * (time passing for some rows, a row a sweep removed) or what it reads; tests
+ * assert through the API wherever the API can tell.
+ */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { HalfState, PopState, UNSETTLED } from "../../src/broker/store/schema.ts";
+import { shardStub } from "./helpers.ts";
+
+/** Runs `fn` over a shard's SQL handle. */
+function inShard<T>(topic: string, queue: number, fn: (sql: SqlStorage) => T): Promise<T> {
+  return runInDurableObject(shardStub(topic, queue), (_instance, state) => fn(state.storage.sql));
+}
+
+/** The tables of a shard that tests count rows of. */
+export type ShardTable = "log" | "scheduled" | "inflight" | "dlq" | "half" | "ids" | "msg_key";
+
+/** Rows of a shard's table (optionally only rows in a pop state). */
+export function countRows(
+  topic: string,
+  table: ShardTable,
+  opts: { queue?: number; popState?: keyof typeof PopState; dueBy?: number } = {},
+): Promise<number> {
+  return inShard(topic, opts.queue ?? 0, (sql) => {
+    if (opts.popState !== undefined) {
+      return sql
+        .exec<{ n: number }>(
+          "SELECT count(*) AS n FROM inflight WHERE state = ?",
+          PopState[opts.popState],
+        )
+        .one().n;
+    }
+    if (opts.dueBy !== undefined) {
+      return sql
+        .exec<{ n: number }>("SELECT count(*) AS n FROM scheduled WHERE due_at <= ?", opts.dueBy)
+        .one().n;
+    }
+    return sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n;
+  });
+}
+
+/** As if `ms` passed for every scheduled message of a queue: their due times move earlier. */
+export function passTimeForScheduled(topic: string, ms: number, queue = 0): Promise<void> {
+  return inShard(topic, queue, (sql) => {
+    sql.exec("UPDATE scheduled SET due_at = due_at - ?", ms);
+  });
+}
+
+/** As if `ms` passed for every receipt and retry of a queue (every group). */
+export function passTimeForReceipts(topic: string, ms: number, queue = 0): Promise<void> {
+  return inShard(topic, queue, (sql) => {
+    sql.exec("UPDATE inflight SET visible_at = visible_at - ?", ms);
+  });
+}
+
+/**
+ * Makes a group's receipts lapse and its retries come due now on one queue,
+ * without waiting. Answers the rows moved.
+ */
+export function makeDue(topic: string, queue: number, group: string): Promise<number> {
+  return inShard(
+    topic,
+    queue,
+    (sql) =>
+      sql.exec(
+        `UPDATE inflight SET visible_at = ? WHERE grp = ? AND ${UNSETTLED}`,
+        Date.now() - 1,
+        group,
+      ).rowsWritten,
+  );
+}
+
+/** The pop-state rows of a group on one queue, by offset (`state` as a PopState number). */
+export function inflightRows(topic: string, queue: number, group: string) {
+  return inShard(topic, queue, (sql) =>
+    sql
+      .exec<{ msg_offset: number; state: number; visible_at: number; deliveries: number }>(
+        "SELECT msg_offset, state, visible_at, deliveries FROM inflight WHERE grp = ? ORDER BY msg_offset",
+        group,
+      )
+      .toArray(),
+  );
+}
+
+/**
+ * As if `ms` passed since messages of a queue were stored: their store times
+ * move earlier (only those below offset `below`, when given), and with `ids`
+ * their msgId index rows too.
+ */
+export function ageStored(
+  topic: string,
+  ms: number,
+  opts: { queue?: number; below?: number; ids?: boolean } = {},
+): Promise<void> {
+  return inShard(topic, opts.queue ?? 0, (sql) => {
+    sql.exec(
+      "UPDATE log SET stored_at = stored_at - ? WHERE msg_offset < ?",
+      ms,
+      opts.below ?? Number.MAX_SAFE_INTEGER,
+    );
+    if (opts.ids) sql.exec("UPDATE ids SET stored_at = stored_at - ?", ms);
+  });
+}
+
+/** As if `ms` passed for every msgId of a queue's dedup index (the messages are not aged). */
+export function ageMsgIds(topic: string, ms: number, queue = 0): Promise<void> {
+  return inShard(topic, queue, (sql) => {
+    sql.exec("UPDATE ids SET stored_at = stored_at - ?", ms);
+  });
+}
+
+/** Gives the messages of a queue store times `base + offset × step`. */
+export function spreadStoreTimes(
+  topic: string,
+  queue: number,
+  base: number,
+  step: number,
+): Promise<void> {
+  return inShard(topic, queue, (sql) => {
+    sql.exec("UPDATE log SET stored_at = ? + msg_offset * ?", base, step);
+  });
+}
+
+/** Sets the expiry time of a stored message (as if it had been sent with that expireAt). */
+export function setStoredExpiry(topic: string, offset: number, at: number): Promise<void> {
+  return inShard(topic, 0, (sql) => {
+    sql.exec("UPDATE log SET expire_at = ? WHERE msg_offset = ?", at, offset);
+  });
+}
+
+/** Sets the expiry time of every scheduled message of a queue. */
+export function setScheduledExpiry(topic: string, at: number): Promise<void> {
+  return inShard(topic, 0, (sql) => {
+    sql.exec("UPDATE scheduled SET msg = json_set(msg, '$.expireAt', ?)", at);
+  });
+}
+
+/** Makes every open transaction's next check-back due now. */
+export function makeChecksDue(topic: string, queue = 0): Promise<void> {
+  return inShard(topic, queue, (sql) => {
+    sql.exec(`UPDATE half SET check_at = ? WHERE state = ${HalfState.open}`, Date.now() - 1);
+  });
+}
+
+/** Removes every half message of a queue, as the sweep does a day after they ended. */
+export function forgetHalfMessages(topic: string, queue = 0): Promise<void> {
+  return inShard(topic, queue, (sql) => {
+    sql.exec("DELETE FROM half");
+  });
+}
+
+/** Counters as saved in a shard's `meta` table (not the in-memory ones). */
+export function savedCounters(
+  topic: string,
+  keys: readonly string[],
+  queue = 0,
+): Promise<Record<string, number>> {
+  return inShard(topic, queue, (sql) =>
+    Object.fromEntries(
+      sql
+        .exec<{ k: string; v: number }>(
+          "SELECT k, v FROM meta WHERE k IN (SELECT value FROM json_each(?))",
+          JSON.stringify(keys),
+        )
+        .toArray()
+        .map((r) => [r.k, r.v]),
+    ),
+  );
+}
+
+/** The key index of a queue: (key, offset) rows. */
+export function keyIndex(topic: string, queue = 0) {
+  return inShard(topic, queue, (sql) =>
+    sql.exec<{ key: string; msg_offset: number }>("SELECT key, msg_offset FROM msg_key").toArray(),
+  );
+}
+
+/** Makes a member's last heartbeat `ageMs` old (in the registry). */
+export async function ageMember(group: string, clientId: string, ageMs: number): Promise<void> {
+  const stub = env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
+  await runInDurableObject(stub, (_i, state) => {
+    state.storage.sql.exec(
+      "UPDATE member SET last_seen = ? WHERE grp = ? AND client_id = ?",
+      Date.now() - ageMs,
+      group,
+      clientId,
+    );
+  });
+}
+
+/** Runs `fn` over the registry's SQL handle. */
+function inRegistry<T>(fn: (sql: SqlStorage) => T): Promise<T> {
+  const stub = env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
+  return runInDurableObject(stub, (_i, state) => fn(state.storage.sql));
+}
+
+/** Makes a group's members look as if registered before owners were recorded (no owner). */
+export function forgetMemberOwners(group: string): Promise<void> {
+  return inRegistry((sql) => {
+    sql.exec("UPDATE member SET owner = NULL WHERE grp = ?", group);
+  });
+}
+
+/** As if the 24 h overlap after a producer group's last rotation were over. */
+export function endRotationOverlap(producerGroup: string): Promise<void> {
+  return inRegistry((sql) => {
+    sql.exec(
+      "UPDATE signing_secret SET previous_until = ? WHERE owner = ?",
+      Date.now() - 1,
+      `pg:${producerGroup}`,
+    );
+  });
+}
+
+/** Makes a producer group look as if made before signing secrets existed (it has none). */
+export function forgetSigningSecret(producerGroup: string): Promise<void> {
+  return inRegistry((sql) => {
+    sql.exec("DELETE FROM signing_secret WHERE owner = ?", `pg:${producerGroup}`);
+  });
+}
