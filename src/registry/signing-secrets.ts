@@ -15,6 +15,9 @@ export const ROTATION_OVERLAP_MS = 24 * 3600_000;
 /** The receiver of a producer group's check-backs, as a secrets owner. */
 export const producerGroupOwner = (name: string): string => `pg:${name}`;
 
+/** The endpoint of a push subscription (api.md, "Push subscriptions"), as a secrets owner. */
+export const pushSubscriptionOwner = (name: string): string => `push:${name}`;
+
 interface SecretRow {
   current: string;
   previous: string | null;
