@@ -21,7 +21,7 @@ import type {
   GroupConfigInput,
   ProducerGroupInput,
   TopicConfigInput,
-} from "../src/protocol/validate.ts";
+} from "../src/protocol/requests/config.ts";
 import { query, seg } from "./message.ts";
 import { requestWithRetry, type RetryOptions } from "./retry.ts";
 import { type Connection, createTransport, type Transport } from "./transport.ts";

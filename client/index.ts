@@ -37,7 +37,7 @@ export type {
   GroupConfigInput,
   ProducerGroupInput,
   TopicConfigInput,
-} from "../src/protocol/validate.ts";
+} from "../src/protocol/requests/config.ts";
 
 export {
   Admin,

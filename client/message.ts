@@ -6,7 +6,8 @@
 import { EdgemqError } from "../src/protocol/errors.ts";
 import { Limits } from "../src/protocol/limits.ts";
 import type { Message, MessageInput, SendResult } from "../src/protocol/types.ts";
-import { checkName, normalizeMessage, utf8Length } from "../src/protocol/validate.ts";
+import { checkName, utf8Length } from "../src/protocol/requests/fields.ts";
+import { parseMessage } from "../src/protocol/requests/message.ts";
 import { newMsgId } from "../src/protocol/msg-id.ts";
 
 /**
@@ -122,7 +123,11 @@ export function prepareMessage(input: ProducerMessage): OutgoingMessage {
   for (const k of Object.keys(message) as (keyof MessageInput)[]) {
     if (message[k] === undefined) delete message[k];
   }
-  normalizeMessage(message, Date.now(), Limits.maxMessageBytesCeiling, () => message.msgId);
+  parseMessage(message, {
+    now: Date.now(),
+    newId: () => message.msgId,
+    maxBytes: Limits.maxMessageBytesCeiling,
+  });
   return { topic, queue, message, size: utf8Length(JSON.stringify(message)) + 1 };
 }
 

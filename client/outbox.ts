@@ -17,8 +17,21 @@
  *   broker answers `duplicate`; the msgId index also refuses to store the same
  *   message twice on this device.
  * - Order per sharding key: records carry an auto-increment sequence number;
- *   the drain sends them in sequence order, one request at a time, and stops
- *   at the first failure that keeps a record, so no later record overtakes it.
+ *   the drain sends them in sequence order, one request at a time. A record
+ *   that fails and is kept holds back the later records of its *lane* (same
+ *   topic, pinned queue and sharding key; a message without a sharding key
+ *   is a lane of its own, as the broker promises no order for it), so no
+ *   later record of that lane overtakes it.
+ * - One stuck record does not block the others. A failure that only some
+ *   messages meet (507 `QUEUE_FULL`/`STORAGE_FULL` of one queue, a 500) holds
+ *   back just the lanes that met it: a batch that fails so is split by lane
+ *   (halving, so a few stuck lanes among many cost a few requests) until the
+ *   failing lanes are found, and the others are sent. A 403 holds back its
+ *   topic. Held lanes are tried again with their own backoff while other
+ *   messages keep flowing; each failed try is an `error` event (`kept: true`,
+ *   the oldest held `msgId`, `attempts`, `retryAt`), and the records stay in
+ *   `pending()` / `list()`. Failures every request would meet (no network,
+ *   401, 408, 429, 502–504) stop the whole drain until its backoff ends.
  * - Bounded: at most `maxMessages` records (default 10 000). When full, the
  *   default overflow choice `reject` makes `send` throw an EdgemqError
  *   `QUEUE_FULL` so the app knows the message was not taken; `drop-oldest`
@@ -43,7 +56,7 @@ import { type BackoffOptions, backoffDelay } from "./backoff.ts";
 import { EdgemqEvent } from "./events.ts";
 import { hasIndexedDb } from "./offset-store.ts";
 import type { OutgoingMessage, ProducerSendResult } from "./message.ts";
-import { httpStatusOf, isRetryable } from "./transport.ts";
+import { httpStatusOf, isNetworkError, isRetryable } from "./transport.ts";
 
 /** What to do with a new message when the outbox is full. */
 export type OutboxOverflow = "reject" | "drop-oldest";
@@ -100,10 +113,17 @@ export interface OutboxErrorDetail {
   error: unknown;
   /** true: the message(s) stay and will be retried. false: dropped for good. */
   kept: boolean;
-  /** The message concerned, when the error is about one message. */
+  /**
+   * The message concerned, when the error is about one message or one lane
+   * (for a held lane: its oldest message, which the lane's later ones wait for).
+   */
   msgId?: string;
   topic?: string;
   message?: MessageInput;
+  /** Kept errors of one lane or topic: failed tries in a row, this one included. */
+  attempts?: number;
+  /** Kept errors of one lane or topic: when its messages are tried next (epoch ms). */
+  retryAt?: number;
 }
 
 /** Sends one batch for the outbox, once (the outbox does its own retrying). */
@@ -126,7 +146,25 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
-type PassOutcome = "empty" | "failed" | "offline" | "closed";
+/**
+ * "held": everything left is held back by lanes in their backoff; "failed":
+ * a failure that every request would meet stopped the pass.
+ */
+type PassOutcome = "empty" | "held" | "failed" | "offline" | "closed";
+
+/** How far a kept failure reaches. */
+type FailureScope = "all" | "topic" | "records";
+
+/** A lane or topic held back after a kept failure. */
+interface Hold {
+  until: number;
+  attempts: number;
+}
+
+interface PassStats {
+  sent: number;
+  dropped: number;
+}
 
 const STORE = "messages";
 
@@ -159,6 +197,26 @@ function keeps(error: unknown): boolean {
   return true;
 }
 
+/**
+ * What a kept failure says about other requests. No answer, 401 (the token),
+ * 408, 429 (the token's rate) and 502–504 (the gateway) meet every request:
+ * stop the drain. 403 is the token's permission for this topic. 507 (one
+ * queue's bound or one shard's storage) and 500 belong to the messages sent.
+ */
+function failureScope(error: unknown): FailureScope {
+  if (!(error instanceof EdgemqError) || isNetworkError(error)) return "all";
+  const s = httpStatusOf(error);
+  if (s === 403) return "topic";
+  if (s === 507 || s === 500) return "records";
+  return "all";
+}
+
+/** Records that must keep their relative order share a lane. */
+function laneOf(r: OutboxRecord): string {
+  const key = r.message.shardingKey;
+  return `${r.topic}\u0000${r.queue ?? ""}\u0000${key === undefined ? `m:${r.msgId}` : `k:${key}`}`;
+}
+
 /** The IndexedDB outbox of a {@link Producer}. Use `producer.outbox`. */
 export class Outbox extends EventTarget {
   /** The database name. */
@@ -173,6 +231,8 @@ export class Outbox extends EventTarget {
   readonly #isOnline: () => boolean;
   readonly #db: Promise<IDBPDatabase<OutboxSchema>>;
   readonly #waiters = new Map<string, Waiter[]>();
+  /** Lanes (see laneOf) and topics held back after kept failures. In memory: a reload tries all again. */
+  readonly #holds = new Map<string, Hold>();
   #draining: Promise<void> | undefined;
   #again = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -249,10 +309,14 @@ export class Outbox extends EventTarget {
     return Promise.all(results);
   }
 
-  /** Drains now; resolves when this drain ends (outbox empty, or a failure that keeps messages). */
+  /**
+   * Drains now, held lanes included; resolves when this drain ends (outbox
+   * empty, or failures that keep messages).
+   */
   drain(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#attempt = 0;
+    this.#holds.clear();
     if (this.#draining) {
       this.#again = true;
       return this.#draining;
@@ -397,14 +461,15 @@ export class Outbox extends EventTarget {
 
   #run(): Promise<void> {
     if (this.#draining) return this.#draining;
-    const stats = { sent: 0, dropped: 0 };
+    const stats: PassStats = { sent: 0, dropped: 0 };
     this.#draining = (async (): Promise<number | undefined> => {
       let outcome: PassOutcome;
       try {
         do {
           this.#again = false;
           outcome = await this.#pass(stats);
-        } while (outcome === "empty" && this.#again && !this.#closed);
+          // Sends made during the pass may be in lanes that are not held.
+        } while ((outcome === "empty" || outcome === "held") && this.#again && !this.#closed);
       } catch (error) {
         // A storage failure: keep everything and try again later.
         this.#emit("error", { error, kept: true });
@@ -417,8 +482,13 @@ export class Outbox extends EventTarget {
       this.#settleAllQueued();
       if (outcome === "empty") {
         this.#attempt = 0;
+        this.#holds.clear();
         if (stats.sent || stats.dropped) this.#emit("drained", stats);
         return undefined;
+      }
+      if (outcome === "held") {
+        this.#attempt = 0;
+        return this.#nextRetryIn();
       }
       return backoffDelay(this.#attempt++, Math.random(), this.#backoff);
     })().then((retryIn) => {
@@ -429,17 +499,64 @@ export class Outbox extends EventTarget {
     return this.#draining;
   }
 
-  /** Sends everything stored, oldest first, until empty or a failure that keeps messages. */
-  async #pass(stats: { sent: number; dropped: number }): Promise<PassOutcome> {
+  /** Milliseconds until the first hold ends. */
+  #nextRetryIn(): number {
+    let first = Number.POSITIVE_INFINITY;
+    for (const h of this.#holds.values()) first = Math.min(first, h.until);
+    return Number.isFinite(first) ? Math.max(0, first - Date.now()) : 0;
+  }
+
+  #isHeld(r: OutboxRecord, now: number, holds: ReadonlyMap<string, Hold> = this.#holds): boolean {
+    for (const key of [r.topic, laneOf(r)]) {
+      const h = holds.get(key);
+      if (h && h.until > now) return true;
+    }
+    return false;
+  }
+
+  /** Holds a lane or topic back after a kept failure, with its own backoff. */
+  #hold(key: string, error: unknown, first: OutboxRecord, wholeTopic: boolean): void {
+    const attempts = (this.#holds.get(key)?.attempts ?? 0) + 1;
+    const until = Date.now() + backoffDelay(attempts - 1, Math.random(), this.#backoff);
+    this.#holds.set(key, { until, attempts });
+    this.#emit("error", {
+      error,
+      kept: true,
+      topic: first.topic,
+      ...(!wholeTopic && { msgId: first.msgId, message: first.message }),
+      attempts,
+      retryAt: until,
+    });
+  }
+
+  /** Up to a batch of the oldest records that no hold keeps back. */
+  async #eligible(db: IDBPDatabase<OutboxSchema>): Promise<OutboxRecord[]> {
+    const now = Date.now();
+    if (this.#holds.size === 0) return db.getAll(STORE, undefined, this.#maxBatch);
+    // Judged against the holds as they were when the scan began: a drain()
+    // that clears them mid-scan must not let a later record of a held topic
+    // in while an earlier one was skipped.
+    const holds = new Map(this.#holds);
+    const out: OutboxRecord[] = [];
+    let cursor = await db.transaction(STORE).store.openCursor();
+    while (cursor && out.length < this.#maxBatch) {
+      if (!this.#isHeld(cursor.value, now, holds)) out.push(cursor.value);
+      cursor = await cursor.continue();
+    }
+    return out;
+  }
+
+  /** Sends everything stored and not held back, oldest first. */
+  async #pass(stats: PassStats): Promise<PassOutcome> {
     const db = await this.#db;
     for (;;) {
       if (this.#closed) return "closed";
       if (!this.#isOnline()) return "offline";
-      const records = await db.getAll(STORE, undefined, this.#maxBatch);
-      if (records.length === 0) return "empty";
+      const records = await this.#eligible(db);
+      if (records.length === 0) return (await db.count(STORE)) === 0 ? "empty" : "held";
       // One request per topic (and pinned queue), in order of first
-      // appearance. Order only matters within a topic's queue, and each group
-      // keeps the sequence order.
+      // appearance. Order only matters within a lane, and each request keeps
+      // the sequence order.
       const groups = new Map<string, OutboxRecord[]>();
       for (const r of records) {
         const key = `${r.topic}\u0000${r.queue ?? ""}`;
@@ -448,18 +565,25 @@ export class Outbox extends EventTarget {
         else groups.set(key, [r]);
       }
       for (const group of groups.values()) {
-        if (!(await this.#sendGroup(db, group, stats))) return "failed";
+        if ((await this.#deliver(db, group, stats)) === "stop") return "failed";
       }
     }
   }
 
-  /** Sends one group; false when a failure keeps it (stop draining). */
-  async #sendGroup(
+  /**
+   * Sends one topic's (and pinned queue's) records, minus any a hold now
+   * keeps back; "stop" when a failure that every request would meet ends
+   * the pass.
+   */
+  async #deliver(
     db: IDBPDatabase<OutboxSchema>,
-    records: OutboxRecord[],
-    stats: { sent: number; dropped: number },
-  ): Promise<boolean> {
-    const first = records[0]!;
+    all: OutboxRecord[],
+    stats: PassStats,
+  ): Promise<"ok" | "stop"> {
+    const now = Date.now();
+    const records = all.filter((r) => !this.#isHeld(r, now));
+    const first = records[0];
+    if (!first) return "ok";
     let results: SendResult[];
     try {
       results = await this.#send(
@@ -468,33 +592,33 @@ export class Outbox extends EventTarget {
         records.map((r) => r.message),
       );
     } catch (error) {
-      if (keeps(error)) {
-        this.#emit("error", { error, kept: true, topic: first.topic });
-        return false;
-      }
+      if (keeps(error)) return this.#kept(db, records, error, stats);
       const index = error instanceof EdgemqError ? error.details?.index : undefined;
       if (records.length > 1 && typeof index === "number" && records[index]) {
         // The broker named the bad message: drop it, send the others.
         await this.#drop(db, records[index], error, stats);
-        return this.#sendGroup(
+        return this.#deliver(
           db,
           records.filter((_, i) => i !== index),
           stats,
         );
       }
       if (records.length > 1) {
-        // Cannot tell which one is bad: isolate them.
-        for (const r of records) if (!(await this.#sendGroup(db, [r], stats))) return false;
-        return true;
+        // Cannot tell which one is bad: isolate them (a lane held meanwhile is skipped).
+        for (const r of records)
+          if ((await this.#deliver(db, [r], stats)) === "stop") return "stop";
+        return "ok";
       }
       await this.#drop(db, first, error, stats);
-      return true;
+      return "ok";
     }
     // Removed in a new transaction, only now that the broker has answered.
     const tx = db.transaction(STORE, "readwrite", { durability: "strict" });
     for (const r of records) void tx.store.delete(r.seq!);
     await tx.done;
+    this.#holds.delete(first.topic);
     records.forEach((r, i) => {
+      this.#holds.delete(laneOf(r));
       const result = results[i];
       stats.sent++;
       if (result) {
@@ -502,14 +626,45 @@ export class Outbox extends EventTarget {
         this.#emit("sent", { msgId: r.msgId, topic: r.topic, result });
       }
     });
-    return true;
+    return "ok";
+  }
+
+  /** A failure that keeps `records`: find how far it reaches and hold back only that. */
+  async #kept(
+    db: IDBPDatabase<OutboxSchema>,
+    records: OutboxRecord[],
+    error: unknown,
+    stats: PassStats,
+  ): Promise<"ok" | "stop"> {
+    const first = records[0]!;
+    const scope = failureScope(error);
+    if (scope === "all") {
+      this.#emit("error", { error, kept: true, topic: first.topic });
+      return "stop";
+    }
+    if (scope === "topic") {
+      this.#hold(first.topic, error, first, true);
+      return "ok";
+    }
+    const lanes = [...new Set(records.map(laneOf))];
+    if (lanes.length === 1) {
+      this.#hold(lanes[0]!, error, first, false);
+      return "ok";
+    }
+    // Several lanes: halve them (each lane whole, in order) until the ones
+    // that fail are alone.
+    const firstHalf = new Set(lanes.slice(0, Math.ceil(lanes.length / 2)));
+    const a = records.filter((r) => firstHalf.has(laneOf(r)));
+    const b = records.filter((r) => !firstHalf.has(laneOf(r)));
+    if ((await this.#deliver(db, a, stats)) === "stop") return "stop";
+    return this.#deliver(db, b, stats);
   }
 
   async #drop(
     db: IDBPDatabase<OutboxSchema>,
     record: OutboxRecord,
     error: unknown,
-    stats: { sent: number; dropped: number },
+    stats: PassStats,
   ): Promise<void> {
     const tx = db.transaction(STORE, "readwrite", { durability: "strict" });
     void tx.store.delete(record.seq!);

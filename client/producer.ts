@@ -11,6 +11,8 @@
  * retried send answers `duplicate` with the first copy's queue and offset.
  */
 import { EdgemqError } from "../src/protocol/errors.ts";
+import { Limits } from "../src/protocol/limits.ts";
+import { parsePrepare } from "../src/protocol/requests/transactions.ts";
 import type { MessageInput, SendResult } from "../src/protocol/types.ts";
 import { type BatchEntry, type BatchOptions, Batcher } from "./batcher.ts";
 import {
@@ -167,6 +169,13 @@ export class Producer {
       );
     }
     const job = prepareMessage(message);
+    // The broker's check of a prepare (producer group name, no scheduling) before the half message goes out.
+    parsePrepare(
+      { message: job.message, producerGroup },
+      Date.now(),
+      () => job.message.msgId,
+      Limits.maxMessageBytesCeiling,
+    );
     return runTransaction(
       this.#transport,
       job.topic,

@@ -30,7 +30,8 @@
 import { EdgemqError } from "../src/protocol/errors.ts";
 import { Limits } from "../src/protocol/limits.ts";
 import type { Message, PullResult } from "../src/protocol/types.ts";
-import { checkName } from "../src/protocol/validate.ts";
+import { checkName } from "../src/protocol/requests/fields.ts";
+import { parsePull } from "../src/protocol/requests/pull.ts";
 import { anySignal, sleep } from "./abort.ts";
 import { EdgemqEvent } from "./events.ts";
 import { newMsgId, query, seg } from "./message.ts";
@@ -114,6 +115,8 @@ export class PullConsumer extends EventTarget {
     this.#filter = options.filter && options.filter !== "*" ? options.filter : undefined;
     this.#max = Math.min(Math.max(options.max ?? Limits.defaultMax, Limits.minMax), Limits.maxMax);
     this.#waitMs = Math.min(Math.max(options.waitMs ?? 20_000, 0), Limits.maxWaitMs);
+    // The broker's own check of the pulls this consumer will make: a bad filter fails here.
+    parsePull({ group: this.group, ...(this.#filter !== undefined && { filter: this.#filter }) });
     this.#store = options.offsetStore ?? new MemoryOffsetStore();
     this.#consumeFrom = options.consumeFrom ?? "latest";
     this.#autoCommit = options.autoCommit ?? true;

@@ -22,7 +22,8 @@
 import { EdgemqError } from "../src/protocol/errors.ts";
 import { Limits } from "../src/protocol/limits.ts";
 import type { AckResult, Message } from "../src/protocol/types.ts";
-import { checkName } from "../src/protocol/validate.ts";
+import { parseReceive } from "../src/protocol/requests/consume.ts";
+import { checkName } from "../src/protocol/requests/fields.ts";
 import { sleep } from "./abort.ts";
 import { type BackoffOptions, backoffDelay } from "./backoff.ts";
 import { Batcher } from "./batcher.ts";
@@ -184,6 +185,8 @@ export class PushConsumer extends EventTarget {
   subscribe(topic: string, handler: MessageHandler, options: { filter?: string } = {}): this {
     if (this.#stopping) throw new EdgemqError("BAD_REQUEST", "the consumer is shut down");
     checkName(topic, "topic");
+    // A bad filter fails here, with the broker's error, not in the receive loop.
+    if (options.filter !== undefined) parseReceive({ filter: options.filter });
     if (this.#topics.has(topic))
       throw new EdgemqError("BAD_REQUEST", `already subscribed to ${topic}`);
     this.#topics.add(topic);

@@ -14,7 +14,8 @@
 import { EdgemqError } from "../src/protocol/errors.ts";
 import { Limits } from "../src/protocol/limits.ts";
 import type { AckResult, Message } from "../src/protocol/types.ts";
-import { checkName } from "../src/protocol/validate.ts";
+import { parseReceive } from "../src/protocol/requests/consume.ts";
+import { checkName } from "../src/protocol/requests/fields.ts";
 import { seg } from "./message.ts";
 import { requestWithRetry, type RetryOptions } from "./retry.ts";
 import { type Connection, createTransport, type Transport } from "./transport.ts";
@@ -54,7 +55,11 @@ export interface ReceiveCallOptions {
   signal?: AbortSignal;
 }
 
-/** Normalizes `topic`/`filter`/`subscriptions` into one map. */
+/**
+ * Normalizes `topic`/`filter`/`subscriptions` into one map, checking each
+ * topic name and filter with the broker's rules, so a bad one fails here
+ * rather than on every receive.
+ */
 export function subscriptionsOf(options: {
   topic?: string;
   filter?: string;
@@ -62,7 +67,10 @@ export function subscriptionsOf(options: {
 }): Subscriptions {
   const subs: Subscriptions = { ...options.subscriptions };
   if (options.topic !== undefined) subs[options.topic] = options.filter ?? "*";
-  for (const t of Object.keys(subs)) checkName(t, "topic");
+  for (const [t, filter] of Object.entries(subs)) {
+    checkName(t, "topic");
+    parseReceive({ filter });
+  }
   return subs;
 }
 
@@ -111,6 +119,8 @@ export class SimpleConsumer {
     };
     const filter = options.filter ?? this.#subs[topic];
     if (filter !== undefined && filter !== "*") body.filter = filter;
+    // The broker's own check of a receive, so bad options fail before the long-poll goes out.
+    parseReceive(body);
     // A receive that got no answer may have popped messages that are now
     // invisible for invisibleMs; retrying is still right (they come back).
     const answer = (await requestWithRetry(

@@ -15,8 +15,28 @@
  * Port 0: workerd binds 127.0.0.1:0 itself and reports the port it got on
  * `--control-fd` (as Miniflare does). That avoids the race of probing for a
  * free port with node:net and handing it over, when tests start many servers.
+ *
+ * One broker per data directory, and no orphans. On Linux workerd is started
+ * as `flock --no-fork <dataDir>/edgemq.lock setpriv --pdeathsig KILL --
+ * workerd serve …` (both from util-linux; each execs the next, so the three
+ * are one process and `server.pid` is workerd's):
+ * - flock takes an exclusive flock(2) on the lock file and execs on with the
+ *   descriptor open, so workerd itself holds the lock, and the kernel drops
+ *   it however workerd dies (SIGKILL, OOM, crash). A second server on the
+ *   same directory fails to lock it and exits at once: startLocalServer
+ *   throws {@link DataDirInUseError}.
+ * - setpriv sets PR_SET_PDEATHSIG to SIGKILL, so the kernel kills workerd
+ *   when this process dies, SIGKILL included, whatever process group workerd
+ *   is in.
+ * Why not a package: Node has no flock(2), fs-ext / os-lock are native addons
+ * (a compiler and install scripts), and proper-lockfile / lockfile are lock
+ * files or directories that a SIGKILLed holder leaves behind (stale-lock
+ * guessing by mtime). Neither can set a parent-death signal, which has to
+ * happen in the child between fork and exec. util-linux is on every Debian
+ * system (Essential). Where the tools are missing (not Linux) workerd starts
+ * unguarded and {@link LocalServer.guarded} is false.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { request } from "node:http";
@@ -65,7 +85,8 @@ export interface LocalServerOptions {
   /**
    * Put workerd in its own process group, so that a terminal's Ctrl-C (SIGINT
    * to the whole foreground group) reaches only this process, which can then
-   * shut workerd down gracefully. Default false.
+   * shut workerd down gracefully. It still dies with this process (see the
+   * module comment). Default false.
    */
   detached?: boolean;
   /** Bound on the wait for `/v1/health` → 200. Default 30 000 ms. */
@@ -87,6 +108,37 @@ export interface LocalServer {
   stop(signal?: NodeJS.Signals, opts?: { killAfterMs?: number }): Promise<number | null>;
   /** Last 64 KiB of workerd's stderr. */
   stderr(): string;
+  /**
+   * True when workerd holds the data directory's lock and dies with this
+   * process (Linux with util-linux); false where those tools are missing.
+   */
+  guarded: boolean;
+}
+
+/** Who holds a data directory: written into its lock file once a server is up. */
+export interface LockHolder {
+  pid: number;
+  url: string;
+  startedAt: string;
+}
+
+/** startLocalServer's error when another live server holds the data directory. */
+export class DataDirInUseError extends Error {
+  override readonly name = "DataDirInUseError";
+  readonly dataDir: string;
+  /** As the holder recorded itself (undefined while it is still starting). */
+  readonly holder: LockHolder | undefined;
+  constructor(dataDir: string, holder: LockHolder | undefined) {
+    const who = holder
+      ? ` (workerd pid ${holder.pid}, ${holder.url}, started ${holder.startedAt})`
+      : "";
+    super(
+      `data directory ${dataDir} is in use by another edgemq broker${who}: ` +
+        "one broker per data directory; stop that one first, or use another directory",
+    );
+    this.dataDir = dataDir;
+    this.holder = holder;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -339,6 +391,79 @@ const edgemq :Workerd.Worker = (
 // ---------------------------------------------------------------------------
 // workerd process
 
+/** The lock file in a data directory. Never removed or replaced: see {@link writeHolder}. */
+export const LOCK_FILE = "edgemq.lock";
+
+/** flock's exit code when the lock is held elsewhere (EX_TEMPFAIL). */
+const LOCK_CONFLICT_EXIT = 75;
+
+/**
+ * How long a start waits for the lock: long enough for a predecessor that
+ * was just SIGKILLed to finish dying (its descriptors close as it exits),
+ * short enough that a second start on a busy directory refuses promptly.
+ */
+const LOCK_WAIT_S = "1";
+
+let guardTools: { flock: string; setpriv: string } | null | undefined;
+
+/** util-linux's flock (with --no-fork, 2.38+) and setpriv (with --pdeathsig), or null. */
+function findGuardTools(): { flock: string; setpriv: string } | null {
+  if (guardTools !== undefined) return guardTools;
+  guardTools = null;
+  if (process.platform !== "linux") return guardTools;
+  const helpText = (file: string): string => {
+    const r = spawnSync(file, ["--help"], { encoding: "utf8", timeout: 5000 });
+    return r.status === 0 ? r.stdout : "";
+  };
+  const dirs = (process.env.PATH ?? "").split(path.delimiter).filter(Boolean);
+  const find = (name: string) =>
+    [...dirs, "/usr/bin", "/bin"]
+      .map((d) => path.join(d, name))
+      .find((f) => {
+        try {
+          fs.accessSync(f, fs.constants.X_OK);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+  const flock = find("flock");
+  const setpriv = find("setpriv");
+  if (
+    flock &&
+    setpriv &&
+    helpText(flock).includes("--no-fork") &&
+    helpText(setpriv).includes("--pdeathsig")
+  ) {
+    guardTools = { flock, setpriv };
+  }
+  return guardTools;
+}
+
+/**
+ * Records the holder in the lock file, in place: the lock lives on the
+ * file's inode, so a rename (or a delete) would let the next start lock a
+ * new inode while this one still runs.
+ */
+function writeHolder(lockFile: string, holder: LockHolder): void {
+  try {
+    fs.writeFileSync(lockFile, `${JSON.stringify(holder)}\n`);
+  } catch {
+    // Informational only (it names the holder in the next start's refusal).
+  }
+}
+
+function readHolder(lockFile: string): LockHolder | undefined {
+  try {
+    const h = JSON.parse(fs.readFileSync(lockFile, "utf8")) as Partial<LockHolder>;
+    if (typeof h.pid === "number" && typeof h.url === "string" && typeof h.startedAt === "string")
+      return h as LockHolder;
+  } catch {
+    // empty (the holder is still starting) or not ours
+  }
+  return undefined;
+}
+
 /** Path of the workerd binary (the `workerd` package's default export). */
 export function workerdBinary(): string {
   const require = createRequire(import.meta.url);
@@ -432,7 +557,30 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
   );
   const removeConfig = () => fs.rmSync(configFile, { force: true });
 
-  const child = spawn(workerdBinary(), ["serve", configFile, "--control-fd=3"], {
+  const workerdArgs = [workerdBinary(), "serve", configFile, "--control-fd=3"];
+  const lockFile = path.join(dataDir, LOCK_FILE);
+  const tools = findGuardTools();
+  const argv = tools
+    ? [
+        tools.flock,
+        "--exclusive",
+        "--timeout",
+        LOCK_WAIT_S,
+        "--conflict-exit-code",
+        String(LOCK_CONFLICT_EXIT),
+        "--no-fork",
+        lockFile,
+        tools.setpriv,
+        "--pdeathsig",
+        "KILL",
+        "--",
+        ...workerdArgs,
+      ]
+    : workerdArgs;
+  // The parent-death signal fires when the *thread* that forked dies: spawn
+  // from the main thread (a worker_threads Worker that exits would take
+  // workerd with it).
+  const child = spawn(argv[0]!, argv.slice(1), {
     cwd: REPO_ROOT,
     stdio: ["ignore", "pipe", "pipe", "pipe"],
     detached: opts.detached === true,
@@ -472,6 +620,9 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
       await exitedP;
     }
     removeConfig();
+    if (tools && exitCode === LOCK_CONFLICT_EXIT) {
+      throw new DataDirInUseError(dataDir, readHolder(lockFile));
+    }
     const status = exitSignal ? `signal ${exitSignal}` : `exit code ${exitCode}`;
     const err = errTail.text().trim();
     throw new Error(
@@ -514,11 +665,16 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
     await sleep(25);
   }
 
+  const url = `http://127.0.0.1:${actualPort}`;
+  if (tools) {
+    writeHolder(lockFile, { pid: child.pid as number, url, startedAt: new Date().toISOString() });
+  }
   return {
-    url: `http://127.0.0.1:${actualPort}`,
+    url,
     port: actualPort,
     pid: child.pid as number,
     child,
+    guarded: tools !== null,
     stderr: () => errTail.text(),
     stop(signal: NodeJS.Signals = "SIGTERM", stopOpts?: { killAfterMs?: number }) {
       if (exited) return exitedP;

@@ -25,6 +25,14 @@
  * Requests still running then (long-polls) are cut short; committed writes
  * are already durable (SQLite WAL, fsync per commit).
  *
+ * Death without a signal to handle (SIGKILL of this process or of the whole
+ * `npm start` group, as supervisors do): workerd, in its own group, would
+ * outlive us, so local-server.ts starts it with the kernel's parent-death
+ * signal (SIGKILL) set. And one broker per DATA_DIR: workerd holds an
+ * flock(2) on `$DATA_DIR/edgemq.lock` that the kernel drops when it dies, so a
+ * second `npm start` on the same directory exits with code 1 and says who
+ * holds it, and the start after a crash finds the lock free.
+ *
  * `npm start` runs `exec node scripts/serve.ts`: without `exec`, npm's
  * `sh -c` stays between npm and node, and a SIGTERM sent to npm (which npm
  * forwards to its child, the shell) kills only the shell, orphaning this
@@ -32,6 +40,7 @@
  */
 import * as path from "node:path";
 import {
+  DataDirInUseError,
   startLocalServer,
   TEXT_BINDINGS,
   type LocalServer,
@@ -105,7 +114,8 @@ try {
     entry: env.EDGEMQ_ENTRY || undefined,
   });
 } catch (e) {
-  process.stderr.write(`edgemq: ${e instanceof Error ? e.message : String(e)}\n`);
+  const hint = e instanceof DataDirInUseError ? " (DATA_DIR)" : "";
+  process.stderr.write(`edgemq: ${e instanceof Error ? e.message : String(e)}${hint}\n`);
   process.exit(1);
 }
 
@@ -113,6 +123,10 @@ const auth = [adminToken && "ADMIN_TOKEN", tokenSecret && "TOKEN_SECRET"].filter
 log(`listening on ${server.url}`);
 log(`data dir ${dataDir}`);
 log(`auth: ${auth.length > 0 ? auth.join(" + ") : "none (open)"}; workerd pid ${server.pid}`);
+if (!server.guarded) {
+  log("WARNING: util-linux flock/setpriv not found: DATA_DIR is not locked against a second");
+  log("WARNING: broker, and workerd may outlive this process if it is SIGKILLed.");
+}
 
 if (pendingSignal !== undefined) shutdown(pendingSignal);
 

@@ -3,28 +3,9 @@ import type { Env } from "./env.ts";
 import { app } from "./gateway/app.ts";
 import { TRUSTED } from "./gateway/auth.ts";
 import { EdgemqError } from "./protocol/errors.ts";
+import { type RpcRequest, parseRpcRequest } from "./protocol/requests/rpc.ts";
 import type { EdgemqRpcApi, PullOptions, ReceiveOptions, RpcAnswer } from "./protocol/rpc.ts";
 import type { AckResult, Message, MessageInput, PullResult, SendResult } from "./protocol/types.ts";
-
-const INTERNAL_ORIGIN = "http://edgemq.internal";
-
-/**
- * The URL a binding's `path` resolves to, or null when it does not stay under
- * `/v1/`. Checked after the URL parser resolved it, as routing sees it: dot
- * segments (`/v1/../metrics`, also as `%2e%2e` or with backslashes) and
- * `//host` forms would otherwise pass a prefix test and land elsewhere.
- */
-export function contractUrl(path: unknown): string | null {
-  if (typeof path !== "string" || !path.startsWith("/v1/")) return null;
-  let url: URL;
-  try {
-    url = new URL(INTERNAL_ORIGIN + path);
-  } catch {
-    return null;
-  }
-  if (url.origin !== INTERNAL_ORIGIN || !url.pathname.startsWith("/v1/")) return null;
-  return url.href;
-}
 
 /**
  * edgemq for Workers on the same account, through a Service Binding: no HTTP
@@ -36,19 +17,29 @@ export class EdgemqRpc extends WorkerEntrypoint<Env> implements EdgemqRpcApi {
    * Runs one contract call. `path` starts with `/v1/` and may carry a query
    * string. Every answer comes back as `{status, body}`, errors included
    * (body: the contract's error shape), so callers see exactly what HTTP
-   * clients see; a path outside `/v1/` is answered 404 `NOT_FOUND`.
+   * clients see; a path outside `/v1/` is answered 404 `NOT_FOUND`, a
+   * method that is not one, or a body on a GET, 400 `BAD_REQUEST`.
    */
   async request(method: string, path: string, body?: unknown): Promise<RpcAnswer> {
-    const url = contractUrl(path);
-    if (!url) {
-      return { status: 404, body: new EdgemqError("NOT_FOUND", "paths start with /v1/").toJSON() };
+    let call: RpcRequest;
+    try {
+      call = parseRpcRequest(method, path, body);
+    } catch (e) {
+      const known = EdgemqError.from(e);
+      if (!known) throw e;
+      return { status: known.status, body: known.toJSON() };
     }
-    const init: RequestInit = { method };
-    if (body !== undefined) {
-      init.body = JSON.stringify(body);
+    const init: RequestInit = { method: call.method };
+    if (call.body !== undefined) {
+      init.body = call.body;
       init.headers = { "content-type": "application/json" };
     }
-    const res = await app.request(url, init, { ...this.env, [TRUSTED]: true }, this.ctx);
+    const res = await app.request(
+      `http://edgemq.internal${call.path}`,
+      init,
+      { ...this.env, [TRUSTED]: true },
+      this.ctx,
+    );
     // Every /v1 route answers JSON; an empty body (should one ever be) is undefined.
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined };

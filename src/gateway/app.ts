@@ -6,8 +6,9 @@ import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { consoleRoutes } from "../console/routes.tsx";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
+import { parseMintRequest } from "../protocol/requests/tokens.ts";
 import { authenticate, type GatewayEnv, requireAdmin } from "./auth.ts";
-import { limitHeaders, readJson } from "./http.ts";
+import { jsonBody, limitHeaders } from "./http.ts";
 import { openModeGuard } from "./open-mode.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { groupRoutes } from "./routes/groups.ts";
@@ -15,7 +16,7 @@ import { metricsRoutes } from "./routes/metrics.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { topicRoutes } from "./routes/topics.ts";
 import { transactionRoutes } from "./routes/transactions.ts";
-import { MAX_TOKEN_BYTES, mintToken, parseMintRequest } from "./tokens.ts";
+import { MAX_TOKEN_BYTES, mintToken } from "./tokens.ts";
 
 export const app = new Hono<GatewayEnv>();
 
@@ -52,17 +53,26 @@ app.use("/v1/*", limitHeaders);
 app.use("/v1/*", authenticate);
 app.use("/v1/*", rateLimit);
 
-app.post("/v1/tokens", async (c) => {
-  requireAdmin(c);
-  const secret = c.env.TOKEN_SECRET;
-  if (!secret)
-    throw new EdgemqError("NOT_CONFIGURED", "TOKEN_SECRET is not set, so no tokens can be minted");
-  const { claims, ttlSeconds } = parseMintRequest(await readJson(c, 64 * 1024));
-  const minted = await mintToken(claims, ttlSeconds, secret);
-  if (minted.token.length > MAX_TOKEN_BYTES)
-    throw badRequest("too many or too long patterns: the token would be too large");
-  return c.json(minted);
-});
+app.post(
+  "/v1/tokens",
+  async (c, next) => {
+    requireAdmin(c);
+    if (!c.env.TOKEN_SECRET)
+      throw new EdgemqError(
+        "NOT_CONFIGURED",
+        "TOKEN_SECRET is not set, so no tokens can be minted",
+      );
+    await next();
+  },
+  jsonBody(parseMintRequest, { maxBytes: 64 * 1024 }),
+  async (c) => {
+    const { claims, ttlSeconds } = c.req.valid("json");
+    const minted = await mintToken(claims, ttlSeconds, c.env.TOKEN_SECRET!);
+    if (minted.token.length > MAX_TOKEN_BYTES)
+      throw badRequest("too many or too long patterns: the token would be too large");
+    return c.json(minted);
+  },
+);
 
 app.route("/v1/topics", messageRoutes);
 app.route("/v1/topics", topicRoutes);

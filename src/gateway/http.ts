@@ -1,8 +1,10 @@
-/** Request-reading helpers of the gateway: bounded bodies, strict UTF-8, query numbers. */
+/** Request-reading helpers of the gateway: bounded bodies, strict UTF-8, and the route inputs built on them. */
 import type { Context, MiddlewareHandler } from "hono";
+import { validator } from "hono/validator";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { Limits } from "../protocol/limits.ts";
-import { checkName, intParam } from "../protocol/validate.ts";
+import { type QueryInput, checkName, parseQueueParam } from "../protocol/requests/fields.ts";
+import { type GatewayEnv, requireAdmin } from "./auth.ts";
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
@@ -120,33 +122,72 @@ export const limitHeaders: MiddlewareHandler = async (c, next) => {
   return next();
 };
 
-/** A path parameter that names a topic or group. */
-export function nameParam(c: Context, key: string): string {
-  return checkName(c.req.param(key), key);
+// ---- route inputs ----------------------------------------------------------
+//
+// A route declares its inputs as middleware, in the order they are checked:
+// the path (names first, then the caller's permission for them, then the rest
+// of the path), the query, the body. Each runs a parser of src/protocol/requests/
+// and hands the handler a typed value (`c.req.valid("param" | "query" | "json")`).
+// Checking the permission right after the names means a caller without it
+// learns nothing about the rest of the request, and no body is read for it.
+
+/** Authorizes the caller for the names a path gave; throws FORBIDDEN. */
+export type Authorize<N> = (c: Context<GatewayEnv>, names: N) => void;
+
+type Names<K extends string> = { [k in K]: string };
+
+function namesOf<K extends string>(params: Record<string, string>, keys: readonly K[]): Names<K> {
+  const out = {} as Names<K>;
+  for (const k of keys) out[k] = checkName(params[k], k);
+  return out;
 }
 
-/** An integer query parameter within [min, max]. */
-export function queryInt(
-  c: Context,
-  key: string,
-  min: number,
-  max: number,
-  fallback: number,
-): number;
-export function queryInt(c: Context, key: string, min: number, max: number): number | undefined;
-export function queryInt(
-  c: Context,
-  key: string,
-  min: number,
-  max: number,
-  fallback?: number,
-): number | undefined {
-  return intParam(c.req.query(key), key, min, max, fallback as number);
+/** A path of names (topics, groups, producer groups), checked in order, then `authorize`d. */
+export function names<K extends string>(keys: readonly K[], authorize?: Authorize<Names<K>>) {
+  return validator("param", (params: Record<string, string>, c) => {
+    const out = namesOf(params, keys);
+    authorize?.(c as Context<GatewayEnv>, out);
+    return out;
+  });
 }
 
-/** An integer path parameter within [min, max]. */
-export function pathInt(c: Context, key: string, min: number, max: number): number {
-  const v = intParam(c.req.param(key), key, min, max);
-  if (v === undefined) throw badRequest(`${key} is required`);
-  return v;
+/** A path of names and a queue index (`…/queues/{queue}/…`); the queue is read once the caller is authorized. */
+export function namesAndQueue<K extends string>(
+  keys: readonly K[],
+  authorize?: Authorize<Names<K>>,
+) {
+  return validator("param", (params: Record<string, string>, c) => {
+    const out = namesOf(params, keys);
+    authorize?.(c as Context<GatewayEnv>, out);
+    return { ...out, queue: parseQueueParam(params.queue) };
+  });
 }
+
+/** A query string, read by `parse`. */
+export function query<T>(parse: (query: QueryInput) => T) {
+  return validator("query", (q) => parse(q));
+}
+
+/**
+ * A JSON body, read by {@link readJson} within `maxBytes` and then by
+ * `parse`; the handler gets the result as `c.req.valid("json")`, as from
+ * hono's validator. Not `validator("json")` itself: that reads the body on
+ * its own first (unbounded, lenient UTF-8, its own error shape) whenever the
+ * Content-Type is JSON, before any of the contract's bounds could apply.
+ */
+export function jsonBody<T>(
+  parse: (body: unknown, c: Context<GatewayEnv>) => T,
+  opts: { maxBytes?: number; optional?: boolean } = {},
+): MiddlewareHandler<GatewayEnv, string, { in: { json: unknown }; out: { json: T } }> {
+  return async (c, next) => {
+    const value = parse(await readJson(c, opts.maxBytes, opts.optional), c);
+    c.req.addValidatedData("json", value as object);
+    await next();
+  };
+}
+
+/** Lets only the admin token through (for routes where that is checked before the path). */
+export const adminOnly: MiddlewareHandler<GatewayEnv> = async (c, next) => {
+  requireAdmin(c);
+  await next();
+};

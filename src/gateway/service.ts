@@ -2,16 +2,23 @@
  * The gateway's broker service: the NameServer role (cached routes and
  * config) and the fan-out over a topic's queue shards. Routes and the RPC
  * entrypoint both call this, so HTTP and Service Binding clients get the same
- * behaviour.
+ * behaviour. Requests arrive parsed (src/protocol/requests/); what is checked
+ * here needs the topic's config: queue counts, the topic's message size limit,
+ * and whether a receipt addresses a queue of the path's topic and group.
  */
 import { type Outcome, unwrap } from "../broker/outcome.ts";
 import type { QueueShard, ShardPullOptions } from "../broker/queue-shard.ts";
 import type { Env } from "../env.ts";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
-import { compileFilter } from "../protocol/filter.ts";
-import { encodeReceipt, encodeTxId, parseReceipt, parseTxId } from "../protocol/ids.ts";
+import { filterText } from "../protocol/filter.ts";
+import { encodeReceipt, encodeTxId, parseTxId } from "../protocol/ids.ts";
 import { Limits } from "../protocol/limits.ts";
-import { newMsgId } from "../protocol/msg-id.ts";
+import type { Receipt, ReceiveRequest } from "../protocol/requests/consume.ts";
+import { type NormalizedMessage, checkMessageSize } from "../protocol/requests/message.ts";
+import type { ResetTarget } from "../protocol/requests/offsets.ts";
+import type { PullRequest } from "../protocol/requests/pull.ts";
+import type { SendRequest } from "../protocol/requests/send.ts";
+import type { PrepareRequest } from "../protocol/requests/transactions.ts";
 import { queueFor } from "../protocol/routing.ts";
 import type {
   AckResult,
@@ -23,14 +30,23 @@ import type {
   SendResult,
   TopicConfig,
 } from "../protocol/types.ts";
-import { type NormalizedMessage, normalizeBatch, normalizeMessage } from "../protocol/validate.ts";
 import type { TopicRegistry } from "../registry/topic-registry.ts";
 import { ShardWatch } from "./shard-watch.ts";
+import { TtlCache } from "./ttl-cache.ts";
 
-/** Isolate-wide caches: the route refresh of RocketMQ clients, about 30 s. */
-const topicCache = new Map<string, { config: TopicConfig; until: number }>();
-const groupCache = new Map<string, { config: GroupConfig; until: number }>();
-const subscribed = new Set<string>();
+/**
+ * Isolate-wide caches, every fact for the route refresh of RocketMQ clients
+ * (about 30 s): a change made through another isolate is seen here within
+ * that time. `subscribed` holds the group/topic pairs this isolate recorded
+ * in the registry; it expires too, so a group deleted (and recreated)
+ * elsewhere gets its subscriptions recorded again, and its topics come back
+ * in DLQ views, stats and metrics.
+ */
+const CACHE_ENTRIES = 10_000;
+const topicCache = new TtlCache<string, TopicConfig>(Limits.routeCacheMs, CACHE_ENTRIES);
+const groupCache = new TtlCache<string, GroupConfig>(Limits.routeCacheMs, CACHE_ENTRIES);
+const subscribed = new TtlCache<string, true>(Limits.routeCacheMs, CACHE_ENTRIES);
+const subscription = (group: string, topic: string) => `${group}\u0000${topic}`;
 let rotation = 0;
 
 /** Calls a Durable Object, turning RPC errors back into EdgemqError. */
@@ -81,18 +97,6 @@ function diskFull(e: unknown): EdgemqError | undefined {
   );
 }
 
-/** A pull as the gateway serves it: the shard's read, and how long to wait for one. */
-export interface PullOptions extends ShardPullOptions {
-  waitMs: number;
-}
-
-export interface ReceiveOptions {
-  max: number;
-  invisibleMs: number;
-  waitMs: number;
-  filter?: string;
-}
-
 export class BrokerService {
   constructor(private readonly env: Env) {}
 
@@ -112,14 +116,14 @@ export class BrokerService {
 
   /** A topic's config from the cache, or the registry; TOPIC_NOT_FOUND when unknown. */
   async topic(name: string): Promise<TopicConfig> {
-    const hit = topicCache.get(name);
-    if (hit && hit.until > Date.now()) return hit.config;
+    const hit = topicCache.get(name, Date.now());
+    if (hit) return hit;
     const config = await rpc(() => this.registry().getTopic(name));
     if (!config) {
       topicCache.delete(name);
       throw new EdgemqError("TOPIC_NOT_FOUND", `topic ${name} not found`);
     }
-    topicCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
+    topicCache.set(name, config, Date.now());
     return config;
   }
 
@@ -147,7 +151,7 @@ export class BrokerService {
         this.onShard(name, () => this.shard(name, q).configure(config, q)),
       ),
     );
-    topicCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
+    topicCache.set(name, config, Date.now());
     return config;
   }
 
@@ -155,17 +159,17 @@ export class BrokerService {
     const config = await rpc(() => this.registry().deleteTopic(name));
     if (!config) throw new EdgemqError("TOPIC_NOT_FOUND", `topic ${name} not found`);
     topicCache.delete(name);
-    for (const key of subscribed) if (key.endsWith(`\u0000${name}`)) subscribed.delete(key);
+    subscribed.deleteWhere((key) => key.endsWith(`\u0000${name}`));
     await Promise.all(
       this.queues(config).map((q) => this.onShard(name, () => this.shard(name, q).destroy())),
     );
   }
 
   async group(name: string): Promise<GroupConfig> {
-    const hit = groupCache.get(name);
-    if (hit && hit.until > Date.now()) return hit.config;
+    const hit = groupCache.get(name, Date.now());
+    if (hit) return hit;
     const config = (await rpc(() => this.registry().getGroup(name, true)))!;
-    groupCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
+    groupCache.set(name, config, Date.now());
     return config;
   }
 
@@ -174,17 +178,29 @@ export class BrokerService {
     input: Parameters<TopicRegistry["putGroup"]>[1],
   ): Promise<GroupConfig> {
     const config = await rpc(() => this.registry().putGroup(name, input));
-    groupCache.set(name, { config, until: Date.now() + Limits.routeCacheMs });
+    groupCache.set(name, config, Date.now());
     return config;
   }
 
-  /** Records (once per isolate) that a group consumes a topic, creating the group if new. */
+  /** Deletes a group and forgets what this isolate cached about it. */
+  async deleteGroup(name: string): Promise<boolean> {
+    const existed = await rpc(() => this.registry().deleteGroup(name));
+    groupCache.delete(name);
+    subscribed.deleteWhere((key) => key.startsWith(`${name}\u0000`));
+    return existed;
+  }
+
+  /**
+   * Records that a group consumes a topic (creating the group if new): once
+   * per isolate per cache lifetime, so a subscription lost to a group's
+   * deletion elsewhere is recorded again.
+   */
   async subscribe(group: string, topic: string): Promise<GroupConfig> {
-    const key = `${group}\u0000${topic}`;
-    if (!subscribed.has(key)) {
+    const key = subscription(group, topic);
+    if (subscribed.get(key, Date.now()) === undefined) {
       const config = await rpc(() => this.registry().subscribe(group, topic));
-      groupCache.set(group, { config, until: Date.now() + Limits.routeCacheMs });
-      subscribed.add(key);
+      groupCache.set(group, config, Date.now());
+      subscribed.set(key, true, Date.now());
     }
     return this.group(group);
   }
@@ -204,13 +220,17 @@ export class BrokerService {
   }
 
   /**
-   * Sends a batch. Every message is validated before any shard is touched, so
+   * Sends a batch. Every message is checked before any shard is touched, so
    * one bad message stores nothing; results come in request order.
    */
-  async send(topic: string, body: unknown, pinned?: number): Promise<{ results: SendResult[] }> {
+  async send(
+    topic: string,
+    { messages }: SendRequest,
+    pinned?: number,
+  ): Promise<{ results: SendResult[] }> {
     const config = await this.topic(topic);
     if (pinned !== undefined) this.checkQueue(config, pinned);
-    const messages = normalizeBatch(body, Date.now(), config.maxMessageBytes, newMsgId);
+    messages.forEach((m, i) => checkMessageSize(m, config.maxMessageBytes, i));
     const byQueue = new Map<number, { index: number[]; messages: NormalizedMessage[] }>();
     messages.forEach((m, i) => {
       const q = this.route(config, m, pinned);
@@ -244,19 +264,21 @@ export class BrokerService {
 
   // ---- pull and offsets ----------------------------------------------------
 
-  async pull(topic: string, queue: number, opts: PullOptions): Promise<PullResult> {
+  async pull(topic: string, queue: number, req: PullRequest): Promise<PullResult> {
     const config = await this.topic(topic);
     this.checkQueue(config, queue);
-    compileFilter(opts.filter);
-    if (opts.offset === undefined && opts.group === undefined) {
-      throw badRequest("offset or group is required");
-    }
-    if (opts.group !== undefined) await this.subscribe(opts.group, topic);
+    const filter = filterText(req.filter);
+    const read: ShardPullOptions = {
+      ...(req.offset !== undefined && { offset: req.offset }),
+      ...(req.group !== undefined && { group: req.group }),
+      ...(filter !== undefined && { filter }),
+      max: req.max,
+    };
+    if (read.group !== undefined) await this.subscribe(read.group, topic);
     const stub = this.shard(topic, queue);
-    const { waitMs: _wait, ...read } = opts;
     const first = await this.onShard(topic, () => stub.pull(read));
-    if (opts.waitMs <= 0 || first.messages.length > 0 || first.skipped > 0) return first;
-    return this.waitPull(topic, stub, opts, first, Date.now() + opts.waitMs);
+    if (req.waitMs <= 0 || first.messages.length > 0 || first.skipped > 0) return first;
+    return this.waitPull(topic, stub, read, first, Date.now() + req.waitMs);
   }
 
   /**
@@ -312,7 +334,7 @@ export class BrokerService {
   async resetOffsets(
     group: string,
     topic: string,
-    to: { timestamp: number } | { to: "earliest" | "latest" },
+    to: ResetTarget,
   ): Promise<{ queue: number; offset: number }[]> {
     const config = await this.topic(topic);
     await this.subscribe(group, topic);
@@ -335,10 +357,9 @@ export class BrokerService {
   async receive(
     group: string,
     topic: string,
-    opts: ReceiveOptions,
+    opts: ReceiveRequest,
   ): Promise<{ messages: Message[] }> {
     const config = await this.topic(topic);
-    compileFilter(opts.filter);
     const groupConfig = await this.subscribe(group, topic);
     const deadline = Date.now() + opts.waitMs;
     const messages = await this.claim(topic, config, groupConfig, opts);
@@ -348,7 +369,7 @@ export class BrokerService {
     // Claim first from the shard that spoke.
     const watch = await ShardWatch.open(
       this.queues(config).map((q) => this.shard(topic, q)),
-      { kind: "receive", group, filter: opts.filter ?? null },
+      { kind: "receive", group, filter: filterText(opts.filter) ?? null },
     );
     try {
       for (;;) {
@@ -366,10 +387,11 @@ export class BrokerService {
     topic: string,
     config: TopicConfig,
     group: GroupConfig,
-    opts: ReceiveOptions,
+    opts: ReceiveRequest,
     first?: number,
   ): Promise<Message[]> {
     const out: Message[] = [];
+    const filter = filterText(opts.filter);
     // Start at a rotating queue so concurrent consumers spread over the shards
     // (or at the one a watcher heard from). A shard with nothing for the group
     // answers at once (it waits for no commit).
@@ -377,7 +399,7 @@ export class BrokerService {
     for (let i = 0; i < config.queues && out.length < opts.max; i++) {
       const q = (start + i) % config.queues;
       const claimed = await this.onShard(topic, () =>
-        this.shard(topic, q).receive(group, opts.max - out.length, opts.invisibleMs, opts.filter),
+        this.shard(topic, q).receive(group, opts.max - out.length, opts.invisibleMs, filter),
       );
       for (const c of claimed) {
         out.push({
@@ -395,29 +417,24 @@ export class BrokerService {
     return out;
   }
 
-  /** Validates receipts against the topic and group named by the request; all or nothing. */
-  private receipts(group: string, topic: string, config: TopicConfig, receipts: unknown) {
-    if (!Array.isArray(receipts) || receipts.length === 0 || receipts.length > Limits.maxReceipts) {
-      throw badRequest(`receipts must be an array of 1..${Limits.maxReceipts} receipts`);
-    }
-    return receipts.map((r, i) => {
-      const p = parseReceipt(r);
+  /** Checks that receipts address queues of the topic and group named by the request; all or nothing. */
+  private checkReceipts(group: string, topic: string, config: TopicConfig, receipts: Receipt[]) {
+    receipts.forEach((p, i) => {
       if (p.topic !== topic || p.group !== group) {
         throw badRequest(`receipts[${i}] belongs to another topic or group`);
       }
       this.checkQueue(config, p.queue);
-      return { receipt: r as string, ...p };
     });
   }
 
   async settle(
     group: string,
     topic: string,
-    receipts: unknown,
+    parsed: Receipt[],
     nack: false | { delayMs?: number },
   ): Promise<{ results: AckResult[] }> {
     const config = await this.topic(topic);
-    const parsed = this.receipts(group, topic, config, receipts);
+    this.checkReceipts(group, topic, config, parsed);
     const groupConfig = nack ? await this.group(group) : null;
     const byQueue = new Map<number, number[]>();
     parsed.forEach((p, i) => byQueue.set(p.queue, [...(byQueue.get(p.queue) ?? []), i]));
@@ -443,19 +460,19 @@ export class BrokerService {
   async changeInvisibility(
     group: string,
     topic: string,
-    receipt: unknown,
+    p: Receipt,
     invisibleMs: number,
   ): Promise<{ receipt: string }> {
     const config = await this.topic(topic);
-    const [p] = this.receipts(group, topic, config, [receipt]);
+    this.checkReceipts(group, topic, config, [p]);
     const handle = await this.onShard(topic, () =>
-      this.shard(topic, p!.queue).changeInvisibility(
+      this.shard(topic, p.queue).changeInvisibility(
         group,
-        { offset: p!.offset, handle: p!.handle },
+        { offset: p.offset, handle: p.handle },
         invisibleMs,
       ),
     );
-    return { receipt: encodeReceipt({ ...p!, handle }) };
+    return { receipt: encodeReceipt({ ...p, handle }) };
   }
 
   // ---- groups --------------------------------------------------------------
@@ -546,29 +563,12 @@ export class BrokerService {
 
   // ---- transactions --------------------------------------------------------
 
-  /**
-   * Opens a transaction. `authorize` is called with the producer group named
-   * (after its name is checked) and throws when the caller may not use it.
-   */
   async prepare(
     topic: string,
-    body: unknown,
-    authorize: (producerGroup: string) => void = () => {},
+    { message: m, producerGroup }: PrepareRequest,
   ): Promise<{ txId: string; msgId: string }> {
     const config = await this.topic(topic);
-    if (typeof body !== "object" || body === null || Array.isArray(body)) {
-      throw badRequest('body must be {"message": {...}, "producerGroup": "..."}');
-    }
-    const { message, producerGroup } = body as { message?: unknown; producerGroup?: unknown };
-    if (typeof producerGroup !== "string" || !Limits.namePattern.test(producerGroup)) {
-      throw new EdgemqError(
-        "INVALID_NAME",
-        `producerGroup must match ${Limits.namePattern.source}`,
-      );
-    }
-    authorize(producerGroup);
-    const m = normalizeMessage(message, Date.now(), config.maxMessageBytes, newMsgId);
-    if (m.deliverAt !== null) throw badRequest("a transactional message cannot be scheduled");
+    checkMessageSize(m, config.maxMessageBytes);
     const pg: ProducerGroupConfig = (await rpc(() =>
       this.registry().getProducerGroup(producerGroup),
     )) ?? {

@@ -4,95 +4,31 @@
  * header chooses keys or algorithms.
  */
 import { decode, sign, verify } from "hono/jwt";
-import { EdgemqError, badRequest } from "../protocol/errors.ts";
-import { isObject } from "../protocol/validate.ts";
+import { EdgemqError } from "../protocol/errors.ts";
+import { isObject } from "../protocol/requests/fields.ts";
+import {
+  MAX_TOKEN_TTL_SECONDS,
+  SCOPE_CLAIMS,
+  type TokenScope,
+  isPatternList,
+} from "../protocol/requests/tokens.ts";
 
 export const TOKEN_AUDIENCE = "edgemq";
-/** The longest a minted token may live: browser tokens are meant to be short-lived. */
-export const MAX_TOKEN_TTL_SECONDS = 24 * 3600;
-/** Longest token accepted in an Authorization header (a token with 3 full pattern lists fits). */
+/** Longest token accepted in an Authorization header (a token with 4 full pattern lists fits). */
 export const MAX_TOKEN_BYTES = 24 * 1024;
 /** Expiry and not-before are enforced with at most this leeway (api.md: at most 1 s). */
 const LEEWAY_SECONDS = 1;
 /** The only header fields a token may carry: nothing there may pick a key or an algorithm. */
 const HEADER_FIELDS = new Set(["alg", "typ"]);
 
-export interface TokenClaims {
-  sub: string;
-  publish: string[];
-  subscribe: string[];
-  groups: string[];
-  /** Producer groups the token may name in transactions (prepare, commit, rollback). */
-  producerGroups: string[];
+/** The claims of a verified token: its scope and expiry (seconds). */
+export interface TokenClaims extends TokenScope {
   exp: number;
-}
-
-/** The scope claims of a token, each a list of trailing-`*` patterns. */
-const SCOPE_CLAIMS = ["publish", "subscribe", "groups", "producerGroups"] as const;
-
-/** A topic or group name, optionally ending in the trailing wildcard `*`. */
-const PATTERN = /^[A-Za-z0-9_-]{0,127}\*?$/;
-const MAX_PATTERNS = 32;
-
-function isPatternList(v: unknown): v is string[] {
-  return (
-    Array.isArray(v) &&
-    v.length <= MAX_PATTERNS &&
-    v.every((p) => typeof p === "string" && p.length > 0 && PATTERN.test(p))
-  );
-}
-
-function patterns(body: Record<string, unknown>, key: string): string[] {
-  const v = body[key];
-  if (v === undefined) return [];
-  if (!isPatternList(v)) {
-    throw badRequest(
-      `${key} must be an array of at most ${MAX_PATTERNS} names, each optionally ending in *`,
-    );
-  }
-  return v;
-}
-
-/** Checks a mint request body. */
-export function parseMintRequest(body: unknown): {
-  claims: Omit<TokenClaims, "exp">;
-  ttlSeconds: number;
-} {
-  if (!isObject(body)) throw badRequest("body must be an object");
-  const allowed = new Set(["sub", ...SCOPE_CLAIMS, "ttlSeconds"]);
-  for (const k of Object.keys(body)) if (!allowed.has(k)) throw badRequest(`unknown field ${k}`);
-  if (
-    typeof body.sub !== "string" ||
-    body.sub.length === 0 ||
-    body.sub.length > 256 ||
-    !body.sub.isWellFormed()
-  ) {
-    throw badRequest("sub must be a non-empty string of at most 256 characters");
-  }
-  const ttl = body.ttlSeconds ?? 3600;
-  if (
-    typeof ttl !== "number" ||
-    !Number.isSafeInteger(ttl) ||
-    ttl < 1 ||
-    ttl > MAX_TOKEN_TTL_SECONDS
-  ) {
-    throw badRequest(`ttlSeconds must be an integer from 1 to ${MAX_TOKEN_TTL_SECONDS}`);
-  }
-  return {
-    claims: {
-      sub: body.sub,
-      publish: patterns(body, "publish"),
-      subscribe: patterns(body, "subscribe"),
-      groups: patterns(body, "groups"),
-      producerGroups: patterns(body, "producerGroups"),
-    },
-    ttlSeconds: ttl,
-  };
 }
 
 /** Signs a scoped token: HS256, `typ: JWT`, `aud: edgemq`, `iat` and `exp` in seconds. */
 export async function mintToken(
-  claims: Omit<TokenClaims, "exp">,
+  claims: TokenScope,
   ttlSeconds: number,
   secret: string,
   now = Date.now(),

@@ -64,8 +64,13 @@ export function compileFilter(expression: string | undefined | null): MessageFil
  */
 export class FilterCache {
   readonly #byText = new Map<string, MessageFilter>();
+  // A plain field, not a parameter property: the SDK imports this module and
+  // Node's type stripping (scripts, benches) runs erasable syntax only.
+  readonly #capacity: number;
 
-  constructor(private readonly capacity = 256) {}
+  constructor(capacity = 256) {
+    this.#capacity = capacity;
+  }
 
   get(expression: string | undefined | null): MessageFilter {
     if (expression == null) return MATCH_ALL;
@@ -75,7 +80,7 @@ export class FilterCache {
       this.#byText.delete(expression);
     } else {
       f = compileFilter(expression);
-      if (this.#byText.size >= this.capacity) {
+      if (this.#byText.size >= this.#capacity) {
         this.#byText.delete(this.#byText.keys().next().value!);
       }
     }
@@ -89,6 +94,14 @@ const MATCH_ALL: MessageFilter = Object.freeze({
   matchesAll: true,
   matches: () => true,
 });
+
+/**
+ * The expression a compiled filter is sent as (to a shard, over RPC): none
+ * when it matches everything, so the receiver has nothing to compile.
+ */
+export function filterText(filter: MessageFilter): string | undefined {
+  return filter.matchesAll ? undefined : filter.expression;
+}
 
 function syntaxError(what: string, position: number) {
   return badRequest(`filter ${what} (at position ${position})`, { position });

@@ -12,7 +12,10 @@ import { describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../../scripts/local-server.ts";
 import { call, serverFixture } from "./server-fixture.ts";
 
-const { start } = serverFixture("open-mode");
+const fixture = serverFixture("open-mode");
+/** One broker for the file (one broker per data directory). */
+let running: Awaited<ReturnType<typeof fixture.start>> | undefined;
+const start = async () => (running ??= await fixture.start());
 const BIN = join(REPO_ROOT, "bin", "edgemq.mjs");
 let n = 0;
 const unique = (p: string) => `${p}-${Date.now().toString(36)}-${n++}`;

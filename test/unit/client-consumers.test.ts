@@ -467,3 +467,65 @@ describe("PullConsumer", () => {
     await consumer.shutdown();
   });
 });
+
+describe("consumers check with the broker's rules before anything is sent", () => {
+  const BAD_FILTER = "sql:amount >";
+
+  it("a SimpleConsumer refuses a bad subscription filter when built, as the broker would", () => {
+    const broker = new PopBroker();
+    const build = () =>
+      new SimpleConsumer({
+        transport: broker.transport,
+        group: "g",
+        topic: "t",
+        filter: BAD_FILTER,
+      });
+    expect(build).toThrow(
+      expect.objectContaining({ code: "BAD_REQUEST", details: { position: 12 } }),
+    );
+    expect(broker.transport.calls).toHaveLength(0);
+  });
+
+  it("a SimpleConsumer refuses bad receive options without a long-poll going out", async () => {
+    const broker = new PopBroker();
+    const consumer = new SimpleConsumer({ transport: broker.transport, group: "g", topic: "t" });
+    await expect(consumer.receive({ max: 1001 })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: "max must be an integer from 1 to 1000",
+    });
+    await expect(consumer.receive({ invisibleMs: 10 })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+    });
+    await expect(consumer.receive({ filter: "A ||" })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+    });
+    expect(broker.transport.calls).toHaveLength(0);
+  });
+
+  it("a PushConsumer refuses a bad filter at subscribe, before its receive loop starts", async () => {
+    const broker = new PopBroker();
+    const consumer = new PushConsumer({ transport: broker.transport, group: "g", waitMs: 20 });
+    expect(() => consumer.subscribe("t", () => {}, { filter: BAD_FILTER })).toThrow(
+      expect.objectContaining({ code: "BAD_REQUEST" }),
+    );
+    // The topic was not taken by the failed subscribe.
+    consumer.subscribe("t", () => {}, { filter: "TagA" });
+    await eventually(() => broker.receives > 0);
+    await consumer.shutdown();
+    expect(broker.transport.callsTo(/receive$/)[0]!.body).toMatchObject({ filter: "TagA" });
+  });
+
+  it("a PullConsumer refuses a bad filter when built", () => {
+    const broker = new PopBroker();
+    expect(
+      () =>
+        new PullConsumer({
+          transport: broker.transport,
+          group: "g",
+          topic: "t",
+          filter: BAD_FILTER,
+        }),
+    ).toThrow(expect.objectContaining({ code: "BAD_REQUEST" }));
+    expect(broker.transport.calls).toHaveLength(0);
+  });
+});

@@ -286,3 +286,183 @@ describe("Outbox", () => {
     await producer.close();
   });
 });
+
+describe("Outbox: one failing record does not block the others", () => {
+  /** A broker that refuses whole requests by rule, as the real one does (a send is all or nothing). */
+  function refusing(
+    broker: FakeBroker,
+    network: Network,
+    refuse: (topic: string, messages: MessageInput[]) => void,
+  ) {
+    return (c: { method: string; path: string; body: unknown }) => {
+      if (!network.up) networkDown();
+      const topic = decodeURIComponent(/^\/v1\/topics\/([^/?]+)/.exec(c.path)![1]!);
+      refuse(topic, (c.body as { messages: MessageInput[] }).messages);
+      return broker.handle(c);
+    };
+  }
+
+  function errorsOf(outbox: EventTarget): OutboxErrorDetail[] {
+    const errors: OutboxErrorDetail[] = [];
+    outbox.addEventListener("error", (e) =>
+      errors.push((e as EdgemqEvent<OutboxErrorDetail>).detail),
+    );
+    return errors;
+  }
+
+  it("a topic refused with 403 holds back only its own messages, reports them, and sends them in order once allowed", async () => {
+    const network = new Network();
+    network.up = false;
+    const broker = new FakeBroker();
+    const { producer, outbox, transport } = setup({ network, broker });
+    let allowed = false;
+    transport.route = refusing(broker, network, (topic) => {
+      if (topic === "locked" && !allowed) answerError("FORBIDDEN", "no publish permission");
+    });
+    const errors = errorsOf(outbox);
+    for (const [topic, body] of [
+      ["locked", "l1"],
+      ["open", "o1"],
+      ["locked", "l2"],
+      ["other", "x1"],
+      ["open", "o2"],
+    ] as const)
+      await producer.send({ topic, body });
+
+    network.goOnline();
+    await eventually(() => broker.stored.length === 3);
+    expect(broker.bodies()).toEqual(["o1", "o2", "x1"]);
+    expect((await outbox.list()).map((r) => r.message.body)).toEqual(["l1", "l2"]);
+    expect(await outbox.pending()).toBe(2);
+    expect(errors[0]).toMatchObject({ kept: true, topic: "locked", attempts: 1 });
+    expect((errors[0]!.error as EdgemqError).code).toBe("FORBIDDEN");
+    expect(errors[0]!.retryAt).toBeGreaterThan(Date.now() - 1000);
+
+    // The app gets the permission (a new token), and the held topic drains in order.
+    allowed = true;
+    await outbox.drain();
+    expect(broker.bodies()).toEqual(["o1", "o2", "x1", "l1", "l2"]);
+    expect(await outbox.pending()).toBe(0);
+    await producer.close();
+  });
+
+  it("a full queue (507) holds back only the sharding keys routed to it; the other keys flow, each in order", async () => {
+    const network = new Network();
+    network.up = false;
+    const broker = new FakeBroker();
+    const { producer, outbox, transport } = setup({ network, broker });
+    let full = true;
+    transport.route = refusing(broker, network, (_, messages) => {
+      if (full && messages.some((m) => m.shardingKey === "stuck"))
+        answerError("QUEUE_FULL", "queue 1 is full");
+    });
+    const errors = errorsOf(outbox);
+    const sent: { body: string; key: string }[] = [];
+    for (const key of ["a", "stuck", "b", "a", "stuck", "c", "b", "a"]) {
+      const body = `${key}${sent.filter((x) => x.key === key).length + 1}`;
+      sent.push({ body, key });
+      await producer.send({ topic: "t", body, shardingKey: key });
+    }
+    const stuck = (await outbox.list()).find((r) => r.message.body === "stuck1")!;
+
+    network.goOnline();
+    await eventually(() => broker.stored.length === 6);
+    const byKey = (k: string) =>
+      broker.stored.filter((x) => x.message.shardingKey === k).map((x) => x.message.body);
+    expect(byKey("a")).toEqual(["a1", "a2", "a3"]);
+    expect(byKey("b")).toEqual(["b1", "b2"]);
+    expect(byKey("c")).toEqual(["c1"]);
+    expect(byKey("stuck")).toEqual([]);
+    expect((await outbox.list()).map((r) => r.message.body)).toEqual(["stuck1", "stuck2"]);
+    // Reported with the message the lane waits for.
+    expect(errors[0]).toMatchObject({ kept: true, topic: "t", msgId: stuck.msgId, attempts: 1 });
+    expect((errors[0]!.error as EdgemqError).code).toBe("QUEUE_FULL");
+
+    // Room again: the held key goes out by itself (its backoff), in order.
+    full = false;
+    await eventually(async () => (await outbox.pending()) === 0);
+    expect(byKey("stuck")).toEqual(["stuck1", "stuck2"]);
+    await producer.close();
+  });
+
+  it("finds one stuck key among 64 with a handful of requests, not one per key", async () => {
+    const network = new Network();
+    network.up = false;
+    const broker = new FakeBroker();
+    const { producer, outbox, transport } = setup({
+      network,
+      broker,
+      outbox: { backoff: { baseMs: 60_000 } },
+    });
+    transport.route = refusing(broker, network, (_, messages) => {
+      if (messages.some((m) => m.shardingKey === "k17")) answerError("STORAGE_FULL", "shard full");
+    });
+    await producer.sendBatch(
+      Array.from({ length: 64 }, (_, i) => ({ topic: "t", body: `m${i}`, shardingKey: `k${i}` })),
+    );
+    network.goOnline();
+    await eventually(() => broker.stored.length === 63);
+    expect(await outbox.pending()).toBe(1);
+    // One failed batch, then halving: at most 2 requests per level of 6.
+    expect(transport.calls.length).toBeLessThanOrEqual(1 + 2 * 6);
+    await producer.close();
+  });
+
+  it("keeps a held lane in its own backoff: new messages of other lanes go out at once, without retrying it each time", async () => {
+    const broker = new FakeBroker();
+    const network = new Network();
+    const { producer, outbox, transport } = setup({
+      network,
+      broker,
+      outbox: { backoff: { baseMs: 60_000 } },
+    });
+    transport.route = refusing(broker, network, (_, messages) => {
+      if (messages.some((m) => m.body === "poison")) answerError("INTERNAL", "cannot store");
+    });
+    const held = await producer.send({ topic: "t", body: "poison" });
+    expect(held.status).toBe("queued");
+    for (let i = 0; i < 5; i++) {
+      const r = await producer.send({ topic: "t", body: `next${i}` });
+      expect(r.status).toBe("stored");
+    }
+    expect(broker.bodies()).toEqual(["next0", "next1", "next2", "next3", "next4"]);
+    const poisonTries = transport.calls.filter((c) =>
+      (c.body as { messages: MessageInput[] }).messages.some((m) => m.body === "poison"),
+    );
+    expect(poisonTries).toHaveLength(1);
+    expect(await outbox.pending()).toBe(1);
+    await producer.close();
+  });
+
+  it("reports a record that keeps failing on every try, with the count of tries, and keeps it", async () => {
+    const broker = new FakeBroker();
+    const network = new Network();
+    const { producer, outbox, transport } = setup({ network, broker });
+    transport.route = refusing(broker, network, () => answerError("QUEUE_FULL", "full"));
+    const errors = errorsOf(outbox);
+    const r = await producer.send({ topic: "t", body: "never", shardingKey: "k" });
+    await eventually(() => errors.length >= 3);
+    expect(errors.slice(0, 3).map((e) => [e.kept, e.msgId, e.attempts])).toEqual([
+      [true, r.msgId, 1],
+      [true, r.msgId, 2],
+      [true, r.msgId, 3],
+    ]);
+    expect(await outbox.pending()).toBe(1);
+    await producer.close();
+  });
+
+  it("still stops the whole drain on a failure every request would meet (no network)", async () => {
+    const broker = new FakeBroker();
+    const network = new Network();
+    network.up = false;
+    const { producer, outbox, transport } = setup({ network, broker });
+    for (const topic of ["a", "b", "c"]) await producer.send({ topic, body: topic });
+    transport.route = () => networkDown();
+    network.up = true;
+    await outbox.drain();
+    // One request, not one per topic.
+    expect(transport.calls).toHaveLength(1);
+    expect(await outbox.pending()).toBe(3);
+    await producer.close();
+  });
+});

@@ -307,6 +307,30 @@ describe("Producer transactions", () => {
   });
 });
 
+describe("Producer transactions, checked before the half message goes out", () => {
+  it("refuses a scheduled transactional message as the broker would, sending nothing", async () => {
+    const t = new FakeTransport(() => ({ txId: "tx1", msgId: "m1" }));
+    const producer = producerOn(t, { producerGroup: "pg" });
+    await expect(
+      producer.sendInTransaction({ topic: "t", body: "x", delayMs: 5000 }, () => "commit"),
+    ).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: "a transactional message cannot be scheduled",
+    });
+    expect(t.calls).toHaveLength(0);
+  });
+
+  it("refuses a producer group outside the name pattern as INVALID_NAME, sending nothing", async () => {
+    const t = new FakeTransport(() => ({ txId: "tx1", msgId: "m1" }));
+    await expect(
+      producerOn(t).sendInTransaction({ topic: "t", body: "x" }, () => "commit", {
+        producerGroup: "pg/../other",
+      }),
+    ).rejects.toMatchObject({ code: "INVALID_NAME" });
+    expect(t.calls).toHaveLength(0);
+  });
+});
+
 describe("Batcher ordering", () => {
   it("holds a batch until an earlier batch with the same order key has settled", async () => {
     const log: string[] = [];

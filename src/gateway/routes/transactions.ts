@@ -1,37 +1,56 @@
 /** Transactions (half messages) and producer groups. */
 import { Hono } from "hono";
+import { validator } from "hono/validator";
 import { EdgemqError } from "../../protocol/errors.ts";
-import { Limits } from "../../protocol/limits.ts";
 import { parseTxId } from "../../protocol/ids.ts";
-import { parseProducerGroupConfig } from "../../protocol/validate.ts";
-import { type GatewayEnv, requireAdmin, requireProducerGroup, requirePublish } from "../auth.ts";
-import { nameParam, queryInt, readJson } from "../http.ts";
+import { Limits } from "../../protocol/limits.ts";
+import { newMsgId } from "../../protocol/msg-id.ts";
+import { parseProducerGroupConfig } from "../../protocol/requests/config.ts";
+import { parseLimit } from "../../protocol/requests/query.ts";
+import { parsePrepare } from "../../protocol/requests/transactions.ts";
+import { type GatewayEnv, requireProducerGroup, requirePublish } from "../auth.ts";
+import { adminOnly, jsonBody, names, query } from "../http.ts";
 import { BrokerService, rpc } from "../service.ts";
 
 export const transactionRoutes = new Hono<GatewayEnv>();
 
-transactionRoutes.post("/topics/:topic/transactions", async (c) => {
-  const topic = nameParam(c, "topic");
+/** A path naming a transaction: its txId names its topic, which the token must publish to. */
+const transactionPath = validator("param", (params: Record<string, string>, c) => {
+  const txId = params.txId!;
+  const { topic } = parseTxId(txId);
   requirePublish(c, topic);
-  const body = await readJson(c, Limits.maxBatchBytes);
-  return c.json(
-    await new BrokerService(c.env).prepare(topic, body, (pg) => requireProducerGroup(c, pg)),
-  );
+  return { txId };
 });
 
-transactionRoutes.get("/topics/:topic/transactions", async (c) => {
-  requireAdmin(c);
-  const topic = nameParam(c, "topic");
-  const limit = queryInt(c, "limit", 1, Limits.maxQueryLimit, Limits.defaultQueryLimit);
-  return c.json({ transactions: await new BrokerService(c.env).openTransactions(topic, limit) });
-});
+transactionRoutes.post(
+  "/topics/:topic/transactions",
+  names(["topic"], (c, p) => requirePublish(c, p.topic)),
+  jsonBody((body) => parsePrepare(body, Date.now(), newMsgId), { maxBytes: Limits.maxBatchBytes }),
+  async (c) => {
+    const { topic } = c.req.valid("param");
+    const prepare = c.req.valid("json");
+    // The broker will call this producer group's URL about this message: the token must name it.
+    requireProducerGroup(c, prepare.producerGroup);
+    return c.json(await new BrokerService(c.env).prepare(topic, prepare));
+  },
+);
+
+transactionRoutes.get(
+  "/topics/:topic/transactions",
+  adminOnly,
+  names(["topic"]),
+  query(parseLimit),
+  async (c) => {
+    const { topic } = c.req.valid("param");
+    const { limit } = c.req.valid("query");
+    return c.json({ transactions: await new BrokerService(c.env).openTransactions(topic, limit) });
+  },
+);
 
 for (const end of ["commit", "rollback"] as const) {
-  transactionRoutes.post(`/transactions/:txId/${end}`, async (c) => {
-    const txId = c.req.param("txId");
-    // The txId names its topic: the token must be allowed to publish there,
-    // and to use the transaction's producer group (read from its shard).
-    requirePublish(c, parseTxId(txId).topic);
+  transactionRoutes.post(`/transactions/:txId/${end}`, transactionPath, async (c) => {
+    const { txId } = c.req.valid("param");
+    // A scoped token must also name the transaction's producer group (read from its shard).
     const authorize = c.get("principal").admin
       ? undefined
       : (pg: string) => requireProducerGroup(c, pg);
@@ -39,35 +58,37 @@ for (const end of ["commit", "rollback"] as const) {
   });
 }
 
-transactionRoutes.get("/transactions/:txId", async (c) => {
-  const txId = c.req.param("txId");
-  requirePublish(c, parseTxId(txId).topic);
+transactionRoutes.get("/transactions/:txId", transactionPath, async (c) => {
+  const { txId } = c.req.valid("param");
   return c.json(
     await new BrokerService(c.env).transaction(txId, (pg) => requireProducerGroup(c, pg)),
   );
 });
 
-transactionRoutes.put("/producer-groups/:pg", async (c) => {
-  requireAdmin(c);
-  const pg = nameParam(c, "pg");
-  const input = parseProducerGroupConfig(await readJson(c, Limits.maxSmallBodyBytes, true), {
-    local: c.env.EDGEMQ_LOCAL === "1",
-  });
-  const svc = new BrokerService(c.env);
-  return c.json(await rpc(() => svc.registry().putProducerGroup(pg, input)));
-});
+transactionRoutes.put(
+  "/producer-groups/:pg",
+  adminOnly,
+  names(["pg"]),
+  jsonBody((body, c) => parseProducerGroupConfig(body, { local: c.env.EDGEMQ_LOCAL === "1" }), {
+    maxBytes: Limits.maxSmallBodyBytes,
+    optional: true,
+  }),
+  async (c) => {
+    const { pg } = c.req.valid("param");
+    const svc = new BrokerService(c.env);
+    return c.json(await rpc(() => svc.registry().putProducerGroup(pg, c.req.valid("json"))));
+  },
+);
 
-transactionRoutes.get("/producer-groups/:pg", async (c) => {
-  requireAdmin(c);
-  const pg = nameParam(c, "pg");
+transactionRoutes.get("/producer-groups/:pg", adminOnly, names(["pg"]), async (c) => {
+  const { pg } = c.req.valid("param");
   const svc = new BrokerService(c.env);
   const config = await rpc(() => svc.registry().getProducerGroup(pg));
   if (!config) throw new EdgemqError("NOT_FOUND", `producer group ${pg} not found`);
   return c.json(config);
 });
 
-transactionRoutes.get("/producer-groups", async (c) => {
-  requireAdmin(c);
+transactionRoutes.get("/producer-groups", adminOnly, async (c) => {
   const svc = new BrokerService(c.env);
   return c.json({ producerGroups: await rpc(() => svc.registry().listProducerGroups()) });
 });

@@ -1,0 +1,34 @@
+/** `POST /v1/topics/{topic}/messages`: the batch and the pinned queue. */
+import { EdgemqError, badRequest } from "../errors.ts";
+import { Limits } from "../limits.ts";
+import { type QueryInput, intParam, isObject, queryValue } from "./fields.ts";
+import { type NormalizedMessage, parseMessage } from "./message.ts";
+
+/** A send, every message checked but its size (the topic's own limit is checked once it is known). */
+export interface SendRequest {
+  messages: NormalizedMessage[];
+}
+
+/** The `?queue=N` of a send: pinned, else routed by sharding key or msgId. */
+export function parseSendQuery(query: QueryInput): { queue: number | undefined } {
+  return { queue: intParam(queryValue(query, "queue"), "queue", 0, Limits.maxQueues - 1) };
+}
+
+/**
+ * Reads the `{"messages": [...]}` body of a send. One bad message refuses
+ * the whole batch (all or nothing), named by its index.
+ */
+export function parseSend(body: unknown, now: number, newId: () => string): SendRequest {
+  if (!isObject(body) || !Array.isArray(body.messages)) {
+    throw badRequest('body must be {"messages": [...]}');
+  }
+  const list = body.messages;
+  if (list.length === 0) throw badRequest("messages must not be empty");
+  if (list.length > Limits.maxBatchMessages) {
+    throw new EdgemqError(
+      "BATCH_TOO_LARGE",
+      `at most ${Limits.maxBatchMessages} messages per request; got ${list.length}`,
+    );
+  }
+  return { messages: list.map((m, index) => parseMessage(m, { now, newId, index })) };
+}
