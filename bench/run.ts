@@ -27,7 +27,16 @@ const started = Date.now();
 const left = () => BUDGET_MS - (Date.now() - started);
 
 /** Benchmarks in the order they run; others found in bench/ run after these, backlog last. */
-const FIRST = ["publish", "consume", "latency", "scheduled", "durability", "orderly-scan"];
+const FIRST = [
+  "publish",
+  "consume",
+  "latency",
+  "peers",
+  "scheduled",
+  "cron",
+  "durability",
+  "orderly-scan",
+];
 const NOT_BENCHMARKS = new Set(["run", "chaos"]);
 
 interface Plan {
@@ -48,6 +57,13 @@ function plan(name: string): Plan {
       return { name, timeoutMs: 90_000 };
     case "latency":
       return { name, timeoutMs: 90_000 };
+    case "cron":
+      // Three rounds of CRON_SECONDS (10 s) each, plus server start and set-up.
+      return { name, timeoutMs: 75_000, env: { CRON_SECONDS: process.env.CRON_SECONDS ?? "10" } };
+    case "peers":
+      // NATS and RabbitMQ beside edgemq: ≈ 2 minutes (RabbitMQ alone boots
+      // for ~10 s; the idle consumer's 80 s run alongside the other shapes).
+      return { name, timeoutMs: 240_000 };
     case "orderly-scan":
       // The 90 000-message run alone fills for a long while on this machine.
       return {

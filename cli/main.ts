@@ -10,6 +10,7 @@ import { EdgemqError } from "../client/index.ts";
 import { producerGroupCommands, tokenCommand, txCommands } from "./commands/admin.ts";
 import { groupCommands, offsetCommands } from "./commands/group.ts";
 import { dlqCommands, queryCommand } from "./commands/query.ts";
+import { scheduleCommands } from "./commands/schedule.ts";
 import { sendCommand } from "./commands/send.ts";
 import { tailCommand } from "./commands/tail.ts";
 import { topicCommands } from "./commands/topic.ts";
@@ -33,6 +34,7 @@ export const COMMANDS: Command[] = [
   tokenCommand,
   ...txCommands,
   ...producerGroupCommands,
+  ...scheduleCommands,
 ];
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;

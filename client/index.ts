@@ -38,6 +38,13 @@ export type {
   ProducerGroupInput,
   TopicConfigInput,
 } from "../src/protocol/requests/config.ts";
+export type {
+  ScheduleConfig,
+  ScheduleInfo,
+  ScheduleInput,
+  ScheduleMessage,
+  ScheduleRunResult,
+} from "../src/protocol/schedule.ts";
 
 export {
   Admin,

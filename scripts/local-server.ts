@@ -148,9 +148,29 @@ export interface WranglerInfo {
   main: string;
   compatibilityDate: string;
   compatibilityFlags: string[];
+  /** The `[[durable_objects.bindings]]` entries, in file order. */
+  durableObjects: { binding: string; className: string }[];
 }
 
-/** The few top-level keys of wrangler.toml the local runtime needs. */
+/**
+ * The `[[durable_objects.bindings]]` tables of a wrangler.toml (their `name`
+ * and `class_name`), so a namespace added there is served locally too.
+ */
+export function durableObjectBindings(text: string): { binding: string; className: string }[] {
+  const out: { binding: string; className: string }[] = [];
+  for (const block of text.split(/^\s*\[\[durable_objects\.bindings\]\]\s*$/m).slice(1)) {
+    const body = block.split(/^\s*\[/m)[0] ?? "";
+    const str = (key: string) => new RegExp(`^\\s*${key}\\s*=\\s*"([^"]*)"`, "m").exec(body)?.[1];
+    const binding = str("name");
+    const className = str("class_name");
+    if (!binding || !className)
+      throw new Error("wrangler.toml: a durable_objects binding lacks name or class_name");
+    out.push({ binding, className });
+  }
+  return out;
+}
+
+/** The few keys of wrangler.toml the local runtime needs. */
 export function readWranglerToml(
   file: string = path.join(REPO_ROOT, "wrangler.toml"),
 ): WranglerInfo {
@@ -167,6 +187,7 @@ export function readWranglerToml(
     main: path.resolve(path.dirname(file), str("main") ?? "src/index.ts"),
     compatibilityDate,
     compatibilityFlags,
+    durableObjects: durableObjectBindings(text),
   };
 }
 
@@ -331,17 +352,26 @@ export interface WorkerdConfigOptions {
   compatibilityDate: string;
   compatibilityFlags?: string[];
   env?: LocalServerEnv;
+  /** Durable Object namespaces (wrangler.toml's `[[durable_objects.bindings]]`). */
+  durableObjects: { binding: string; className: string }[];
 }
 
-/** Durable Object uniqueKeys: `<worker name>-<class>`, as workerd names a wrangler project's. */
-export const DO_NAMESPACES = [
-  { binding: "SHARDS", className: "QueueShard", uniqueKey: "edgemq-QueueShard" },
-  { binding: "REGISTRY", className: "TopicRegistry", uniqueKey: "edgemq-TopicRegistry" },
-] as const;
+/**
+ * A namespace's uniqueKey: `edgemq-<class>`, as workerd names a wrangler
+ * project's. It names the namespace's directory of SQLite files under the data
+ * directory, so it must never change for an existing class.
+ */
+export function uniqueKeyOf(className: string): string {
+  return `edgemq-${className}`;
+}
 
 export function workerdConfig(o: WorkerdConfigOptions): string {
+  const namespacesOf = o.durableObjects.map((ns) => ({
+    ...ns,
+    uniqueKey: uniqueKeyOf(ns.className),
+  }));
   const bindings: string[] = [];
-  for (const ns of DO_NAMESPACES) {
+  for (const ns of namespacesOf) {
     bindings.push(
       `(name = ${capnpText(ns.binding)}, durableObjectNamespace = ${capnpText(ns.className)})`,
     );
@@ -351,7 +381,7 @@ export function workerdConfig(o: WorkerdConfigOptions): string {
     if (v !== undefined) bindings.push(`(name = ${capnpText(name)}, text = ${capnpText(v)})`);
   }
   bindings.push(`(name = "EDGEMQ_LOCAL", text = "1")`);
-  const namespaces = DO_NAMESPACES.map(
+  const namespaces = namespacesOf.map(
     (ns) =>
       `(className = ${capnpText(ns.className)}, uniqueKey = ${capnpText(ns.uniqueKey)}, enableSql = true)`,
   );
@@ -551,6 +581,7 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
       port,
       compatibilityDate: wrangler.compatibilityDate,
       compatibilityFlags: wrangler.compatibilityFlags,
+      durableObjects: wrangler.durableObjects,
       env: opts.env,
     }),
     0o600, // may hold ADMIN_TOKEN / TOKEN_SECRET / METRICS_TOKEN

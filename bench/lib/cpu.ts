@@ -58,3 +58,34 @@ export function cpuMeter(pid: number): { stop(): number } {
   const start = cpuMs(pid);
   return { stop: () => cpuMs(pid) - start };
 }
+
+/**
+ * CPU milliseconds used so far by the live threads of `pid`, in nanosecond
+ * resolution (`/proc/<pid>/task/<tid>/schedstat`), with how many times they
+ * were scheduled (wake-ups). For windows too quiet for clock ticks (an idle
+ * server); threads that ended are not counted. Null when schedstat is
+ * unavailable.
+ */
+export function threadCpu(pid: number): { ms: number; wakeups: number } | null {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null;
+  }
+  let ns = 0;
+  let wakeups = 0;
+  for (const tid of tasks) {
+    try {
+      const [onCpu, , slices] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8")
+        .trim()
+        .split(" ")
+        .map(Number);
+      ns += onCpu ?? 0;
+      wakeups += slices ?? 0;
+    } catch {
+      // the thread ended
+    }
+  }
+  return { ms: ns / 1e6, wakeups };
+}

@@ -1,6 +1,7 @@
 /**
  * The Markdown table of a bench run (docs/performance.md, the README): each
- * edgemq figure, the matching ceiling figure from the same run, the ratio,
+ * edgemq figure, the matching reference from the same run (the bare
+ * runtime's ceiling, or NATS and RabbitMQ for bench/peers.ts), the ratio,
  * server CPU per message, and the target with whether it was met.
  */
 
@@ -150,6 +151,26 @@ function scheduledRows(line: Json): Row[] {
   ];
 }
 
+function cronRows(line: Json): Row[] {
+  const row = (x: Json | undefined): Row => {
+    const l = x?.latenessMs ?? {};
+    const each =
+      x?.schedules === 1
+        ? "1 schedule"
+        : `${n(x?.schedules)} schedules to ${x?.topics === 1 ? "one topic" : `${n(x?.topics)} topics`}`;
+    return {
+      what: `cron lateness, storedAt − fire time (${each} every second, ${n(line.roundSeconds)} s; ${n(x?.folded)} folded)`,
+      edgemq: `p50 ${n(l.p50)} / p99 ${n(l.p99)} / max ${n(l.max)} ms`,
+      ceiling: "",
+      ratio: "",
+      cpu: "",
+      target: "",
+      status: "",
+    };
+  };
+  return [row(line.one), row(line.many), ...(line.spread ? [row(line.spread)] : [])];
+}
+
 function durabilityRows(line: Json): Row[] {
   return [
     {
@@ -162,6 +183,141 @@ function durabilityRows(line: Json): Row[] {
       status: met(line.skipped ? undefined : line.violations === 0 && line.acknowledged > 0),
     },
   ];
+}
+
+/** A peer's figure for a row, or why there is none. */
+function peerCell(x: Json | undefined, show: (x: Json) => string): string {
+  if (!x) return "–";
+  if (x.missing) return String(x.missing).startsWith("failed") ? "failed (see JSON)" : "not run";
+  return show(x);
+}
+
+/** The status of one of bench/peers.ts's targets (undefined when a figure is missing). */
+function targetStatus(t: Json | undefined): string {
+  return met(typeof t?.met === "boolean" ? t.met : undefined);
+}
+
+function peersRows(line: Json): { rows: Row[]; notes: string[] } {
+  const t = line.targets ?? {};
+  const rate = (x: Json) => `${n(x.msgPerSec)} msg/s`;
+  const cpu = (shape: Json, e: Json | undefined) =>
+    [e, shape.nats, shape.rabbitmq]
+      .map((x) => (x && !x.missing ? n(x.serverCpuUsPerMsg) : "–"))
+      .join(" / ");
+  const peers = (shape: Json, show: (x: Json) => string) =>
+    `NATS ${peerCell(shape.nats, show)} · RabbitMQ ${peerCell(shape.rabbitmq, show)}`;
+  const ratios = (r: Json | undefined) =>
+    [
+      typeof r?.vsNats === "number" ? `${n(r.vsNats)} × NATS` : "",
+      typeof r?.vsRabbitmq === "number" ? `${n(r.vsRabbitmq)} × RabbitMQ` : "",
+    ]
+      .filter(Boolean)
+      .join(" · ");
+  const rows: Row[] = [];
+  const o = line.outstanding ?? {};
+  rows.push({
+    what: "vs peers: publish 256 B, 1,000 send() outstanding",
+    edgemq: peerCell(o.edgemq, rate),
+    ceiling: peers(o, rate),
+    ratio: ratios(o.ratios),
+    cpu: cpu(o, o.edgemq),
+    target: "≥ 1.5 × NATS",
+    status: targetStatus(t.outstandingVsNats),
+  });
+  const p = line.producers ?? {};
+  rows.push({
+    what: "vs peers: 64 producers, each awaiting its send()",
+    edgemq: peerCell(p.edgemq, rate),
+    ceiling: peers(p, rate),
+    ratio: ratios(p.ratios),
+    cpu: cpu(p, p.edgemq),
+    target: "≥ NATS",
+    status: targetStatus(t.producersVsNats),
+  });
+  const c = line.consume ?? {};
+  const cr = c.ratios ?? {};
+  rows.push({
+    what: "vs peers: consume, ack of each message (PushConsumer)",
+    edgemq: peerCell(c.edgemqPush, rate),
+    ceiling: peers(c, rate),
+    ratio: ratios({ vsNats: cr.pushVsNats, vsRabbitmq: cr.pushVsRabbitmq }),
+    cpu: cpu(c, c.edgemqPush),
+    target: "≥ NATS",
+    status: targetStatus(t.pushConsumeVsNats),
+  });
+  rows.push({
+    what: "vs peers: consume, ack of each message (SimpleConsumer, ackMany per receive)",
+    edgemq: peerCell(c.edgemqSimple, rate),
+    ceiling: peers(c, rate),
+    ratio: ratios({ vsNats: cr.simpleVsNats }),
+    cpu: cpu(c, c.edgemqSimple),
+    target: "≥ NATS",
+    status: targetStatus(t.simpleConsumeVsNats),
+  });
+  const lat = (x: Json) => `p50 ${n(x.p50Ms)} / p99 ${n(x.p99Ms)} ms`;
+  for (const shape of (line.latency ?? []) as Json[]) {
+    const r = Number(shape.ratePerSec);
+    const natsP99 = shape.nats && !shape.nats.missing ? shape.nats.p99Ms : undefined;
+    const e = shape.edgemq && !shape.edgemq.missing ? shape.edgemq : undefined;
+    let target = "";
+    let status = "";
+    if (r === 1000) {
+      target = "p50 ≤ 3 ms, p99 ≤ 10 ms, p99 ≤ 2 × NATS";
+      const all = [t.e2e1000P50, t.e2e1000P99, t.e2e1000P99VsNats];
+      status = all.some((x) => x?.met === false)
+        ? met(false)
+        : all.every((x) => x?.met === true)
+          ? met(true)
+          : "";
+    } else if (r === 100) {
+      target = "p50 ≤ 5 ms, server CPU ≤ 2,000 µs/msg";
+      const all = [t.e2e100P50, t.e2e100Cpu];
+      status = all.some((x) => x?.met === false)
+        ? met(false)
+        : all.every((x) => x?.met === true)
+          ? met(true)
+          : "";
+    }
+    rows.push({
+      what: `vs peers: end-to-end latency at ${n(r)} msg/s (PushConsumer)`,
+      edgemq: peerCell(shape.edgemq, lat),
+      ceiling: peers(shape, lat),
+      ratio: e && typeof natsP99 === "number" ? `p99 ${n(e.p99Ms / natsP99)} × NATS` : "",
+      cpu: cpu(shape, shape.edgemq),
+      target,
+      status,
+    });
+  }
+  const idle = line.idle ?? {};
+  rows.push({
+    what: `idle PushConsumer subscribed, ${n(idle.seconds)} s (edgemq server CPU)`,
+    edgemq: idle.error
+      ? `failed: ${idle.error}`
+      : `${n(idle.serverCpuMs)} ms, ${n(idle.serverWakeups)} wake-ups (consumer: ${n(idle.consumerCpuMsPerMin)} ms/min)`,
+    ceiling: idle.error
+      ? ""
+      : `no consumer: ${n(idle.baselineCpuMs)} ms, ${n(idle.baselineWakeups)} wake-ups in ${n(idle.baselineSeconds)} s`,
+    ratio: "",
+    cpu: "",
+    target: "no server CPU (≤ 5 ms/min over no consumer)",
+    status: targetStatus(t.idleConsumerCpu),
+  });
+  const notes: string[] = [];
+  const info = (line.peers ?? {}) as Record<string, Json>;
+  for (const [name, label] of [
+    ["nats", "NATS JetStream"],
+    ["rabbitmq", "RabbitMQ"],
+  ] as const) {
+    const x = info[name];
+    if (x?.available) notes.push(`- peers: ${label} ${x.version}: ${x.fsync}`);
+    else
+      notes.push(
+        `- peers: ${label} not measured: ${String(x?.reason ?? "not run").split("\n")[0]}`,
+      );
+  }
+  if (info.edgemq) notes.push(`- peers: edgemq (${info.edgemq.sdk}): ${info.edgemq.fsync}`);
+  notes.push("- peers: server CPU µs/msg is edgemq / NATS / RabbitMQ, from /proc, same windows");
+  return { rows, notes };
 }
 
 /** The table for a run's JSON lines. */
@@ -192,12 +348,21 @@ export function summarize(lines: Json[]): string {
       case "durability":
         rows.push(...durabilityRows(line));
         break;
+      case "cron":
+        rows.push(...cronRows(line));
+        break;
+      case "peers": {
+        const p = peersRows(line);
+        rows.push(...p.rows);
+        notes.push(...p.notes);
+        break;
+      }
       default:
         notes.push(`- ${line.bench}: see its JSON line`);
     }
   }
   const head =
-    "| benchmark | edgemq | ceiling (same run) | ratio | server CPU µs/msg (edgemq / ceiling) | target | |\n" +
+    "| benchmark | edgemq | reference (same run): ceiling or peers | ratio | server CPU µs/msg (edgemq / reference) | target | |\n" +
     "|---|---|---|---|---|---|---|";
   const body = rows.map(
     (r) =>

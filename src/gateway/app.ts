@@ -14,6 +14,7 @@ import { rateLimit } from "./rate-limit.ts";
 import { groupRoutes } from "./routes/groups.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { messageRoutes } from "./routes/messages.ts";
+import { scheduleRoutes } from "./routes/schedules.ts";
 import { topicRoutes } from "./routes/topics.ts";
 import { transactionRoutes } from "./routes/transactions.ts";
 import { MAX_TOKEN_BYTES, mintToken } from "./tokens.ts";
@@ -78,6 +79,7 @@ app.route("/v1/topics", messageRoutes);
 app.route("/v1/topics", topicRoutes);
 app.route("/v1/groups", groupRoutes);
 app.route("/v1", transactionRoutes);
+app.route("/v1/schedules", scheduleRoutes);
 
 app.notFound((c) =>
   c.json(new EdgemqError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`).toJSON(), 404),
