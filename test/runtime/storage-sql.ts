@@ -220,3 +220,25 @@ export function forgetSigningSecret(producerGroup: string): Promise<void> {
     sql.exec("DELETE FROM signing_secret WHERE owner = ?", `pg:${producerGroup}`);
   });
 }
+
+/**
+ * What each shard schema step added, undone: with these a test turns a new
+ * shard's database back into what an older version wrote, to test the steps
+ * from there (test/runtime/schema-migrations.test.ts tests step 1 this way).
+ */
+const UNDO_SHARD_STEP: Record<number, string> = {
+  2: "DROP TABLE sender_ids; ALTER TABLE half DROP COLUMN sender; ALTER TABLE half DROP COLUMN secret;",
+};
+
+/** Turns a shard's database back to schema version `to` (its rows of later steps are lost). */
+export function rewindShardSchema(topic: string, queue: number, to: number): Promise<void> {
+  return inShard(topic, queue, (sql) => {
+    const at = sql.exec<{ v: number }>("SELECT max(version) AS v FROM schema_migrations").one().v;
+    for (let v = at; v > to; v--) {
+      const undo = UNDO_SHARD_STEP[v];
+      if (undo === undefined) throw new Error(`no undo for shard schema step ${v}`);
+      sql.exec(undo);
+      sql.exec("DELETE FROM schema_migrations WHERE version = ?", v);
+    }
+  });
+}
