@@ -25,6 +25,9 @@ export default defineConfig({
                 EDGEMQ_LOCAL: "1",
                 TOKEN_SECRET: "test-secret",
                 ADMIN_TOKEN: "test-admin",
+                // Every test file refuses dozens of forged tokens from one address;
+                // test/runtime/auth-failures.test.ts sets its own, small, budget.
+                AUTH_FAILURES_PER_MINUTE: "100000",
               },
               // The tests reach the second Worker through this binding.
               serviceBindings: { BINDING_WORKER: "binding-worker" },

@@ -67,6 +67,8 @@ export interface TokenClaims {
   subscribe?: string[];
   /** Groups it may receive, ack and commit offsets for. */
   groups?: string[];
+  /** Producer groups it may open, commit and roll back transactions for. */
+  producerGroups?: string[];
   /** Lifetime. */
   ttlSeconds?: number;
 }
@@ -257,16 +259,19 @@ export class Admin {
     return ((await this.#call("POST", "/v1/tokens", claims)) as { token: string }).token;
   }
 
-  /** Creates or updates a producer group: the check URL and schedule of transaction check-backs. */
+  /**
+   * Creates or updates a producer group: the check URL and schedule of
+   * transaction check-backs. The answer carries `signingSecret` only when a
+   * secret was just made (the group is new, or `rotateSecret: true`): keep
+   * it for the check handler ({@link createCheckHandler}); it is not shown again.
+   */
   putProducerGroup(
     producerGroup: string,
     config: ProducerGroupInput,
-  ): Promise<ProducerGroupConfig> {
-    return this.#call(
-      "PUT",
-      `/v1/producer-groups/${seg(producerGroup)}`,
-      config,
-    ) as Promise<ProducerGroupConfig>;
+  ): Promise<ProducerGroupConfig & { signingSecret?: string }> {
+    return this.#call("PUT", `/v1/producer-groups/${seg(producerGroup)}`, config) as Promise<
+      ProducerGroupConfig & { signingSecret?: string }
+    >;
   }
 
   // Recurring schedules

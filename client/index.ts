@@ -97,6 +97,12 @@ export {
   type Subscriptions,
 } from "./simple-consumer.ts";
 export {
+  jsonResponse,
+  type SignatureOptions,
+  type SignedRequest,
+  signatureVerifier,
+} from "./signed-request.ts";
+export {
   type CheckHandlerOptions,
   createCheckHandler,
   type HalfMessage,

@@ -296,8 +296,8 @@ export class SimpleConsumer {
           );
           indexes = left;
         }
-        for (let start = 0; start < indexes.length; start += Limits.maxReceipts) {
-          const part = indexes.slice(start, start + Limits.maxReceipts);
+        // Over HTTP in bodies the broker takes (64 KiB, 1000 receipts at most).
+        for (const part of settleParts(indexes, (i) => receiptOf(messages[i]!))) {
           const answer = (await requestWithRetry(
             this.#transport,
             "POST",
@@ -311,6 +311,33 @@ export class SimpleConsumer {
     );
     return out;
   }
+}
+
+/**
+ * Splits receipts into requests the broker takes: at most
+ * {@link Limits.maxReceipts} each, and a JSON body within
+ * {@link Limits.maxSmallBodyBytes} (long topic and group names make long
+ * receipts: 1000 of them can pass 64 KiB).
+ */
+export function settleParts<T>(items: T[], receipt: (item: T) => string): T[][] {
+  // Room for the envelope (`{"receipts":[…],"delayMs":…}`) besides the receipts.
+  const budget = Limits.maxSmallBodyBytes - 1024;
+  const parts: T[][] = [];
+  let part: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    // Receipts are ASCII; each costs its quotes and a comma in the array.
+    const cost = receipt(item).length + 3;
+    if (part.length > 0 && (part.length >= Limits.maxReceipts || bytes + cost > budget)) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(item);
+    bytes += cost;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
 }
 
 function receiptOf(message: Message): string {

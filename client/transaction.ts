@@ -8,6 +8,7 @@ import { EdgemqError } from "../src/protocol/errors.ts";
 import type { MessageInput } from "../src/protocol/types.ts";
 import { seg } from "./message.ts";
 import { requestWithRetry, type RetryOptions } from "./retry.ts";
+import { jsonResponse, type SignatureOptions, signatureVerifier } from "./signed-request.ts";
 import type { Transport } from "./transport.ts";
 
 /** A local transaction's outcome, as RocketMQ's `TransactionResolution`. */
@@ -124,75 +125,42 @@ export interface TransactionCheck {
   msgId: string;
   topic: string;
   message: MessageInput;
-  /** How many checks came before this one. */
+  /** The producer group asked. */
+  producerGroup: string;
+  /** Which check this is: 1 for the first. */
   checkTimes: number;
 }
 
 /** Options of {@link createCheckHandler}. */
-export interface CheckHandlerOptions {
-  /** The broker's `TOKEN_SECRET`: the HMAC key of `X-Edgemq-Signature`. */
-  secret: string | Uint8Array;
+export interface CheckHandlerOptions extends SignatureOptions {
   /** Decides a half message's fate from the local state; a throw answers `unknown` (checked again later). */
   check: (request: TransactionCheck) => TransactionResolution | Promise<TransactionResolution>;
-}
-
-const encoder = new TextEncoder();
-
-function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json" },
-  });
-}
-
-function hexToBytes(hex: string): Uint8Array<ArrayBuffer> | undefined {
-  if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) return undefined;
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
 }
 
 /**
  * A handler for the broker's transaction check-back, for any server that
  * speaks `Request`/`Response` (a Worker's fetch, Deno.serve, Bun, Node with
- * a small adapter). It verifies `X-Edgemq-Signature` (hex HMAC-SHA256 of the
- * raw body with the broker's `TOKEN_SECRET`) before trusting the body, then
- * answers `{"status": "commit" | "rollback" | "unknown"}`.
+ * a small adapter). Before trusting the body it verifies the broker's
+ * signature with the producer group's `signingSecret` (`X-Edgemq-Signature`
+ * over `X-Edgemq-Timestamp` and the raw body; see {@link signatureVerifier})
+ * and refuses a timestamp more than 5 minutes from this clock, so a captured
+ * check cannot be replayed later. Then it answers
+ * `{"status": "commit" | "rollback" | "unknown"}`.
  *
- * The signature is checked with `crypto.subtle.verify`, which compares in
- * constant time, so the answer's timing leaks nothing about the right
- * signature. A missing or wrong signature gets 401 and `check` is not called.
+ * A missing, stale or wrong signature gets 401 and `check` is not called.
  */
 export function createCheckHandler(
   options: CheckHandlerOptions,
 ): (request: Request) => Promise<Response> {
-  const secret =
-    typeof options.secret === "string"
-      ? encoder.encode(options.secret)
-      : new Uint8Array(options.secret);
-  const key = crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, [
-    "verify",
-  ]);
+  const verify = signatureVerifier(options);
   return async (request: Request): Promise<Response> => {
-    if (request.method !== "POST") {
-      return json(405, { error: { code: "METHOD_NOT_ALLOWED", message: "use POST" } });
-    }
-    const raw = new Uint8Array(await request.arrayBuffer());
-    const signature = hexToBytes(request.headers.get("x-edgemq-signature")?.trim() ?? "");
-    if (
-      !signature ||
-      signature.length !== 32 ||
-      !(await crypto.subtle.verify("HMAC", await key, signature, raw))
-    ) {
-      return json(401, {
-        error: { code: "UNAUTHORIZED", message: "missing or invalid X-Edgemq-Signature" },
-      });
-    }
+    const signed = await verify(request);
+    if (!signed.ok) return signed.response;
     let payload: TransactionCheck;
     try {
-      payload = JSON.parse(new TextDecoder().decode(raw)) as TransactionCheck;
+      payload = JSON.parse(signed.text) as TransactionCheck;
     } catch {
-      return json(400, { error: { code: "BAD_REQUEST", message: "body is not JSON" } });
+      return jsonResponse(400, { error: { code: "BAD_REQUEST", message: "body is not JSON" } });
     }
     let status: TransactionResolution;
     try {
@@ -201,6 +169,6 @@ export function createCheckHandler(
       status = "unknown";
     }
     if (status !== "commit" && status !== "rollback") status = "unknown";
-    return json(200, { status });
+    return jsonResponse(200, { status });
   };
 }

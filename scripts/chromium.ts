@@ -18,7 +18,8 @@ if (skipBrowserTests) {
   console.warn(`browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
 }
 
-export function launchChromium(timeout = 60_000): Promise<Browser> {
+/** Launches headless Chromium; `extraArgs` add flags (e.g. `--host-resolver-rules=…`). */
+export function launchChromium(timeout = 60_000, extraArgs: string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -32,6 +33,7 @@ export function launchChromium(timeout = 60_000): Promise<Browser> {
       "--disable-sync",
       "--no-first-run",
       "--disable-quic",
+      ...extraArgs,
     ],
   });
 }

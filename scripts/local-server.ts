@@ -57,6 +57,8 @@ export interface LocalServerEnv {
   METRICS_TOKEN?: string;
   /** In-isolate per-token rate limit (there is no `[[ratelimits]]` binding locally). */
   RATE_LIMIT_PER_MINUTE?: string;
+  /** Failed authentications a minute before requests are answered 429 (default 60, "0" off). */
+  AUTH_FAILURES_PER_MINUTE?: string;
 }
 
 /** The Worker's text bindings that a local server may be given (src/env.ts). */
@@ -66,6 +68,7 @@ export const TEXT_BINDINGS = [
   "CORS_ORIGINS",
   "METRICS_TOKEN",
   "RATE_LIMIT_PER_MINUTE",
+  "AUTH_FAILURES_PER_MINUTE",
 ] as const satisfies readonly (keyof LocalServerEnv)[];
 
 export interface LocalServerOptions {

@@ -5,8 +5,8 @@
  * Environment: PORT (default 8787; 0 = any free port), DATA_DIR (default
  * `.edgemq/`, relative to the current directory), and the Worker's text
  * bindings ADMIN_TOKEN, TOKEN_SECRET, CORS_ORIGINS, METRICS_TOKEN,
- * RATE_LIMIT_PER_MINUTE (each bound only when set). EDGEMQ_ENTRY: another
- * Worker entry module, to test this script with.
+ * RATE_LIMIT_PER_MINUTE, AUTH_FAILURES_PER_MINUTE (each bound only when
+ * set). EDGEMQ_ENTRY: another Worker entry module, to test this script with.
  *
  * Shutdown (SIGTERM, SIGINT, SIGHUP). What workerd 2026-11-17 does by itself,
  * measured here:
@@ -68,7 +68,8 @@ if (!/^\d+$/.test(portText) || port > 65535) {
 if (adminToken === undefined && tokenSecret === undefined) {
   log("WARNING: neither ADMIN_TOKEN nor TOKEN_SECRET is set: running OPEN, with NO");
   log("WARNING: authentication. Anyone who can reach 127.0.0.1 has every permission.");
-  log("WARNING: Listening on loopback (127.0.0.1) only.");
+  log("WARNING: Listening on loopback (127.0.0.1) only. Web pages are refused: only");
+  log("WARNING: loopback Host names, the console's own origin and CORS_ORIGINS, JSON bodies.");
 }
 
 const dataDir = path.resolve(env.DATA_DIR || ".edgemq/");

@@ -17,7 +17,7 @@
 export interface UndeclaredBindings {
   /** Secret: bearer token with every permission. */
   ADMIN_TOKEN?: string;
-  /** Secret: HMAC key for scoped tokens and check-back signatures. */
+  /** Secret: HMAC key for scoped tokens (never outbound requests: receivers have secrets of their own). */
   TOKEN_SECRET?: string;
   /**
    * Secret: optional bearer token that may read `GET /metrics` only (for a
@@ -34,6 +34,12 @@ export interface UndeclaredBindings {
    * `RATE_LIMITER` is not bound, as an in-isolate token bucket. Unset or "0": off.
    */
   RATE_LIMIT_PER_MINUTE?: string;
+  /**
+   * Optional text binding: failed authentications allowed per client address
+   * and minute (a burst of as many, refilled at that rate) before the address
+   * is answered 429. Default 60; "0": off. See src/gateway/auth-failures.ts.
+   */
+  AUTH_FAILURES_PER_MINUTE?: string;
 }
 
 /**
@@ -42,7 +48,7 @@ export interface UndeclaredBindings {
  * `[[ratelimits]]` there, and `CORS_ORIGINS` only when given). The code must
  * handle their absence, so they are optional here.
  */
-type LocallyUnbound = "RATE_LIMITER" | "CORS_ORIGINS";
+type LocallyUnbound = "RATE_LIMITER" | "AUTH_FAILURE_LIMITER" | "CORS_ORIGINS";
 
 /** Bindings of the edgemq Worker: the generated ones plus {@link UndeclaredBindings}. */
 export interface Env

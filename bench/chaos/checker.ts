@@ -38,27 +38,33 @@ export async function readLog(client: ChaosClient, history: History): Promise<Lo
   return where;
 }
 
-/** Whether both consuming groups are done: nothing left to deliver, in flight or retrying. */
-export async function drained(client: ChaosClient): Promise<boolean> {
+/**
+ * What the consuming groups have left: messages not yet delivered, in flight
+ * or waiting to retry, summed over the groups and queues (0 when drained);
+ * null when the broker could not be asked.
+ */
+export async function leftToConsume(client: ChaosClient): Promise<number | null> {
   try {
+    const left = (queues: any[], inflight: boolean) =>
+      queues.reduce(
+        (n, q) => n + q.lag + (inflight ? (q.inflight ?? 0) + (q.retrying ?? 0) : 0),
+        0,
+      ) as number;
     const g = await client.must("GET", `/v1/groups/${ORDERLY}`, undefined, 10_000);
-    const orderlyDone = (g.topics[TOPIC] as any[]).every(
-      (q) => q.lag === 0 && q.inflight === 0 && q.retrying === 0,
-    );
     const o = await client.must(
       "GET",
       `/v1/groups/${PULLERS}/topics/${TOPIC}/offsets`,
       undefined,
       10_000,
     );
-    const pullDone = (o.offsets as any[]).every((q) => q.lag === 0);
     const s = await client.must("GET", `/v1/groups/${SESSION_GROUP}`, undefined, 10_000);
-    const sessionsDone = ((s.topics[TOPIC] ?? []) as any[]).every(
-      (q) => q.lag === 0 && q.inflight === 0 && q.retrying === 0,
+    return (
+      left(g.topics[TOPIC] as any[], true) +
+      left(o.offsets as any[], false) +
+      left((s.topics[TOPIC] ?? []) as any[], true)
     );
-    return orderlyDone && pullDone && sessionsDone;
   } catch {
-    return false;
+    return null;
   }
 }
 

@@ -49,6 +49,10 @@ export const ORDERLY_CONSUMERS = 2;
 /** Invisible time of the orderly consumers: short, so lapses after a fault come back soon. */
 export const INVISIBLE_MS = 4000;
 export const REQUEST_TIMEOUT_MS = 5000;
+/** The drain after the faults ends when the groups stop making progress for this long… */
+export const DRAIN_STALL_MS = 30_000;
+/** …or, progressing still, after this long (a bound on the run). */
+export const DRAIN_MAX_MS = 240_000;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

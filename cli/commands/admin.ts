@@ -16,13 +16,14 @@ interface OpenTransaction {
 
 export const tokenCommand: Command = {
   name: "token mint",
-  usage: "--sub NAME [--publish P] [--subscribe P] [--groups P] [--ttl DUR]",
+  usage: "--sub NAME [--publish P] [--subscribe P] [--groups P] [--producer-groups P] [--ttl DUR]",
   summary: "mint a scoped token (needs TOKEN_SECRET on the broker)",
   options: {
     sub: { type: "string" },
     publish: { type: "string", multiple: true },
     subscribe: { type: "string", multiple: true },
     groups: { type: "string", multiple: true },
+    "producer-groups": { type: "string", multiple: true },
     ttl: { type: "string" },
   },
   help: [
@@ -30,6 +31,7 @@ export const tokenCommand: Command = {
     "    --publish P       topics it may send to; P may end with * (repeat or comma-separate)",
     "    --subscribe P     topics it may pull and receive from",
     "    --groups P        groups it may consume as",
+    "    --producer-groups P  producer groups it may run transactions for",
     "    --ttl DUR         lifetime, e.g. 1h, 30d (default 1h)",
     'Prints the token alone (for $(edgemq token mint ...)); --json prints {"token"}.',
   ],
@@ -44,6 +46,7 @@ export const tokenCommand: Command = {
       publish: splitList(ctx.list("publish")),
       subscribe: splitList(ctx.list("subscribe")),
       groups: splitList(ctx.list("groups")),
+      producerGroups: splitList(ctx.list("producer-groups")),
       ttlSeconds,
     });
     ctx.print(() => token, { token });
@@ -104,19 +107,23 @@ export const producerGroupCommands: Command[] = [
   {
     name: "producer-group set",
     usage:
-      "<producerGroup> [--check-url URL] [--check-after DUR] [--check-interval DUR] [--max-checks N]",
+      "<producerGroup> [--check-url URL] [--check-after DUR] [--check-interval DUR] [--max-checks N] [--rotate-secret]",
     summary: "configure transaction check-backs for a producer group",
     options: {
       "check-url": { type: "string" },
       "check-after": { type: "string" },
       "check-interval": { type: "string" },
       "max-checks": { type: "string" },
+      "rotate-secret": { type: "boolean" },
     },
     help: [
       '    --check-url URL       where the broker asks about open transactions ("none" to clear)',
       "    --check-after DUR     first check after (default 6s)",
       "    --check-interval DUR  then every (default 60s)",
       "    --max-checks N        then roll back (default 15)",
+      "    --rotate-secret       make a new signing secret (the old one signs 24 h more)",
+      "The signing secret of check-backs is printed when it is made (a new group, or",
+      "--rotate-secret), and never again: give it to the check handler.",
     ],
     async run(ctx) {
       const name = ctx.arg(0, "producer group");
@@ -130,6 +137,7 @@ export const producerGroupCommands: Command[] = [
       if (interval !== undefined) input.checkIntervalMs = ctx.parse(() => parseDuration(interval));
       const maxChecks = ctx.int("max-checks", 1, 1000);
       if (maxChecks !== undefined) input.maxChecks = maxChecks;
+      if (ctx.flag("rotate-secret")) input.rotateSecret = true;
       const pg = await ctx.admin.putProducerGroup(name, input);
       ctx.print(
         () =>
@@ -139,6 +147,9 @@ export const producerGroupCommands: Command[] = [
             ["check after", formatDuration(pg.checkAfterMs)],
             ["check every", formatDuration(pg.checkIntervalMs)],
             ["max checks", pg.maxChecks],
+            ...(pg.signingSecret === undefined
+              ? []
+              : ([["signing secret", `${pg.signingSecret}  (shown once)`]] as [string, string][])),
           ]),
         pg,
       );

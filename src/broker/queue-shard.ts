@@ -528,7 +528,7 @@ export class QueueShard extends DurableObject<Env> {
     await Promise.all(
       checks.map(async (due) => {
         const txId = encodeTxId({ topic, queue, id: due.id, secret: due.secret });
-        const verdict = await runCheck(due, topic, txId, this.env.TOKEN_SECRET);
+        const verdict = await runCheck(due, topic, txId, this.env);
         try {
           await this.#write((s, now) => {
             if (verdict === "commit" || verdict === "rollback") {

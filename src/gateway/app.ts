@@ -9,6 +9,7 @@ import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { parseMintRequest } from "../protocol/requests/tokens.ts";
 import { authenticate, type GatewayEnv, requireAdmin } from "./auth.ts";
 import { jsonBody, limitHeaders } from "./http.ts";
+import { openModeGuard } from "./open-mode.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { groupRoutes } from "./routes/groups.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -20,6 +21,9 @@ import { transactionRoutes } from "./routes/transactions.ts";
 import { MAX_TOKEN_BYTES, mintToken } from "./tokens.ts";
 
 export const app = new Hono<GatewayEnv>();
+
+// First: while open, what only a web page would send is refused before anything else runs.
+app.use("*", openModeGuard);
 
 app.use(
   "/v1/*",

@@ -1,13 +1,16 @@
 /**
  * Authentication and authorization. A request carries `Authorization:
  * Bearer <token>`: the ADMIN_TOKEN (every permission), or an HS256 token
- * signed with TOKEN_SECRET holding `publish`, `subscribe` and `groups`
- * patterns. Service Binding calls (the RPC entrypoint) are trusted.
+ * signed with TOKEN_SECRET holding `publish`, `subscribe`, `groups` and
+ * `producerGroups` patterns. Service Binding calls (the RPC entrypoint) are
+ * trusted. Failed authentication is limited per client address
+ * (auth-failures.ts).
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { Env } from "../env.ts";
 import { EdgemqError } from "../protocol/errors.ts";
 import { Limits } from "../protocol/limits.ts";
+import { authGate, recordAuthFailure } from "./auth-failures.ts";
 import { MAX_TOKEN_BYTES, type TokenClaims, verifyToken } from "./tokens.ts";
 
 /** Who is calling: an admin, or the holder of a scoped token. */
@@ -66,12 +69,41 @@ export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
     c.set("principal", await principalFor(undefined, env));
     return next();
   }
+  c.set("principal", await gatedPrincipal(c, () => bearerOf(tokenHeader(c))));
+  return next();
+};
+
+/** The Authorization header, refused (UNAUTHORIZED) when too large to hold a token. */
+function tokenHeader(c: Context<GatewayEnv>): string | undefined {
   const header = c.req.header("authorization");
   if (header !== undefined && header.length > MAX_TOKEN_BYTES + 16)
     throw new EdgemqError("UNAUTHORIZED", "token too large");
-  c.set("principal", await principalFor(bearerOf(header), env));
-  return next();
-};
+  return header;
+}
+
+/**
+ * {@link principalFor} behind the per-address gate of failed authentication:
+ * an address out of budget is answered 429 before `token()` is even read,
+ * and every UNAUTHORIZED spends one unit of its budget. Used wherever a
+ * request presents a credential (the middleware, the session upgrade).
+ */
+export async function gatedPrincipal(
+  c: Context<GatewayEnv>,
+  token: () => string | undefined,
+): Promise<Principal> {
+  authGate(c);
+  try {
+    return await principalFor(token(), c.env);
+  } catch (e) {
+    if (e instanceof EdgemqError && e.code === "UNAUTHORIZED") await recordAuthFailure(c);
+    throw e;
+  }
+}
+
+/** True when the broker runs open: `npm start` with neither secret (every caller is admin). */
+export function isOpenMode(env: GatewayEnv["Bindings"]): boolean {
+  return !env[TRUSTED] && !env.ADMIN_TOKEN && !env.TOKEN_SECRET && env.EDGEMQ_LOCAL === "1";
+}
 
 /** The token of an `Authorization: Bearer` header; UNAUTHORIZED when the header is malformed. */
 export function bearerOf(header: string | undefined | null): string | undefined {
@@ -125,6 +157,17 @@ export async function principalFor(
  */
 export function senderSpace(p: Principal): string | null {
   return p.admin ? null : p.sub;
+}
+
+/**
+ * The owner recorded for what a principal registers in the registry (a
+ * heartbeat's clientId): its {@link senderSpace} as a non-null key
+ * (`sub:<subject>`, or `admin` for the admin space), since a missing owner
+ * there means a member from before owners were recorded.
+ */
+export function memberOwner(p: Principal): string {
+  const space = senderSpace(p);
+  return space === null ? "admin" : `sub:${space}`;
 }
 
 /**
@@ -188,6 +231,18 @@ export function requireGroup(c: Context<GatewayEnv>, group: string): void {
   const p = c.get("principal");
   if (p.admin || allowed(p.groups, group)) return;
   throw new EdgemqError("FORBIDDEN", `token may not consume as group ${group}`);
+}
+
+/**
+ * Requires the right to name producer group `pg` in a transaction (prepare,
+ * commit, rollback, state): its `producerGroups` patterns. The broker sends
+ * check-backs signed with that group's secret to its URL, so whoever may
+ * name it can make the broker call that URL about messages they wrote.
+ */
+export function requireProducerGroup(c: Context<GatewayEnv>, pg: string): void {
+  const p = c.get("principal");
+  if (p.admin || allowed(p.producerGroups, pg)) return;
+  throw new EdgemqError("FORBIDDEN", `token may not use producer group ${pg}`);
 }
 
 /** Requires the right to publish to or subscribe to `topic` (reading its route). */

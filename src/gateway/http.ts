@@ -176,11 +176,11 @@ export function query<T>(parse: (query: QueryInput) => T) {
  * Content-Type is JSON, before any of the contract's bounds could apply.
  */
 export function jsonBody<T>(
-  parse: (body: unknown) => T,
+  parse: (body: unknown, c: Context<GatewayEnv>) => T,
   opts: { maxBytes?: number; optional?: boolean } = {},
 ): MiddlewareHandler<GatewayEnv, string, { in: { json: unknown }; out: { json: T } }> {
   return async (c, next) => {
-    const value = parse(await readJson(c, opts.maxBytes, opts.optional));
+    const value = parse(await readJson(c, opts.maxBytes, opts.optional), c);
     c.req.addValidatedData("json", value as object);
     await next();
   };

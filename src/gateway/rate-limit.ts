@@ -56,13 +56,23 @@ export class LocalLimiter {
 
   take(key: string, perMinute: number, now: number): Take {
     const t = takeToken(this.buckets.get(key), perMinute, now);
+    this.set(key, t.bucket);
+    return t;
+  }
+
+  /** The bucket of `key` as last saved (undefined: never seen, or dropped: a full one). */
+  get(key: string): Bucket | undefined {
+    return this.buckets.get(key);
+  }
+
+  /** Saves a bucket as the most recently used. */
+  set(key: string, bucket: Bucket): void {
     this.buckets.delete(key);
-    this.buckets.set(key, t.bucket);
+    this.buckets.set(key, bucket);
     if (this.buckets.size > MAX_BUCKETS) {
       const oldest = this.buckets.keys().next().value;
       if (oldest !== undefined) this.buckets.delete(oldest);
     }
-    return t;
   }
 }
 

@@ -7,7 +7,13 @@
  * and whether a receipt addresses a queue of the path's topic and group.
  */
 import { type Outcome, unwrap } from "../broker/outcome.ts";
-import type { QueueShard, Sender, ShardPullOptions, SpanningPart } from "../broker/queue-shard.ts";
+import type {
+  QueueShard,
+  Sender,
+  ShardPullOptions,
+  SpanningPart,
+  TxCaller,
+} from "../broker/queue-shard.ts";
 import type { Env } from "../env.ts";
 import { type AnswerBytes, WHOLE_ANSWER } from "../protocol/encoded-size.ts";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
@@ -57,8 +63,34 @@ export async function rpc<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    throw EdgemqError.from(e) ?? diskFull(e) ?? e;
+    throw EdgemqError.from(e) ?? diskFull(e) ?? unavailable(e) ?? e;
   }
+}
+
+/**
+ * A Durable Object error the platform marks `retryable` (a connection to the
+ * object dropped), `durableObjectReset` (the object was reset: its code was
+ * updated, or it broke and restarted, and the stub held for it is spent) or
+ * `overloaded` (too many requests for one object): a passing state, not a
+ * bug, so the answer is 503 UNAVAILABLE with `Retry-After` (longer when
+ * overloaded, where retrying at once makes it worse) rather than a 500. The
+ * request may or may not have been applied, as after any network failure: a
+ * send retried with its msgId is deduplicated.
+ */
+export function unavailable(e: unknown): EdgemqError | undefined {
+  if (typeof e !== "object" || e === null) return undefined;
+  const flags = e as { retryable?: unknown; overloaded?: unknown; durableObjectReset?: unknown };
+  if (flags.overloaded === true) {
+    return new EdgemqError("UNAVAILABLE", "the broker is overloaded; retry later", {
+      retryAfterSeconds: 5,
+    });
+  }
+  if (flags.retryable === true || flags.durableObjectReset === true) {
+    return new EdgemqError("UNAVAILABLE", "the broker was briefly unavailable; retry", {
+      retryAfterSeconds: 1,
+    });
+  }
+  return undefined;
 }
 
 /**
@@ -719,26 +751,39 @@ export class BrokerService {
   /**
    * Ends a transaction for `sender`: only its own, or any for the admin
    * space (null); anyone else's, or a txId whose secret is wrong, is
-   * TRANSACTION_NOT_FOUND, exactly like one that never existed.
+   * TRANSACTION_NOT_FOUND, exactly like one that never existed. With
+   * `authorize` (a caller limited to some producer groups), the
+   * transaction's producer group is read first and checked.
    */
   async endTransaction(
     txId: string,
     commit: boolean,
     sender: Sender,
+    authorize?: (producerGroup: string) => void,
   ): Promise<{ status: "committed" | "rolledBack" }> {
     const p = await this.txShard(txId);
     const caller = { secret: p.secret, sender };
+    if (authorize) authorize((await this.half(p, caller)).producerGroup);
     const r = await this.onShard(p.topic, () => p.stub.endTransaction(p.id, commit, caller));
     return { status: r.status };
   }
 
-  /** One transaction's state (as {@link endTransaction} allows): open, or how and when it ended (ended ones are kept 24 h). */
-  async transaction(txId: string, sender: Sender) {
-    const p = await this.txShard(txId);
-    const caller = { secret: p.secret, sender };
+  /** A transaction as `caller` may see it; TRANSACTION_NOT_FOUND otherwise. */
+  private async half(p: Awaited<ReturnType<BrokerService["txShard"]>>, caller: TxCaller) {
     const found = await this.onShard(p.topic, () => p.stub.transaction(p.id, caller));
     if (!found) throw new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction");
-    const { id: _id, secret: _secret, ...t } = found;
+    return found;
+  }
+
+  /** One transaction's state (as {@link endTransaction} allows): open, or how and when it ended (ended ones are kept 24 h). */
+  async transaction(
+    txId: string,
+    sender: Sender,
+    authorize: (producerGroup: string) => void = () => {},
+  ) {
+    const p = await this.txShard(txId);
+    const { id: _id, secret: _secret, ...t } = await this.half(p, { secret: p.secret, sender });
+    authorize(t.producerGroup);
     return { txId, topic: p.topic, queue: p.queue, ...t };
   }
 

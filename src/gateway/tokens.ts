@@ -8,12 +8,13 @@ import { EdgemqError } from "../protocol/errors.ts";
 import { isObject } from "../protocol/requests/fields.ts";
 import {
   MAX_TOKEN_TTL_SECONDS,
+  SCOPE_CLAIMS,
   type TokenScope,
   isPatternList,
 } from "../protocol/requests/tokens.ts";
 
 export const TOKEN_AUDIENCE = "edgemq";
-/** Longest token accepted in an Authorization header (a token with 3 full pattern lists fits). */
+/** Longest token accepted in an Authorization header (a token with 4 full pattern lists fits). */
 export const MAX_TOKEN_BYTES = 24 * 1024;
 /** Expiry and not-before are enforced with at most this leeway (api.md: at most 1 s). */
 const LEEWAY_SECONDS = 1;
@@ -92,12 +93,14 @@ export async function verifyToken(
   if (iat !== undefined && (typeof iat !== "number" || iat > nowS + LEEWAY_SECONDS))
     throw unauthorized("token issued in the future");
   if (typeof sub !== "string" || sub.length === 0) throw unauthorized("token has no subject");
-  const scope: Record<"publish" | "subscribe" | "groups", string[]> = {
+  const scope: Record<(typeof SCOPE_CLAIMS)[number], string[]> = {
     publish: [],
     subscribe: [],
     groups: [],
+    producerGroups: [],
   };
-  for (const k of ["publish", "subscribe", "groups"] as const) {
+  // A token minted before producerGroups existed has none: it may open no transaction.
+  for (const k of SCOPE_CLAIMS) {
     const v = payload[k] ?? [];
     if (!isPatternList(v)) throw unauthorized(`token claim ${k} is malformed`);
     scope[k] = v;

@@ -92,6 +92,10 @@ export const Limits = {
   maxReceipts: 1000,
   /** A heartbeat member is gone this long after its last heartbeat. */
   memberTimeoutMs: 30_000,
+  /** Live heartbeat members per consumer group (more than any topic has queues to share). */
+  maxMembersPerGroup: 256,
+  /** Bytes of a request body other than a send or a DLQ resend (ack, nack, config…). */
+  maxSmallBodyBytes: 64 * 1024,
   /** How long the gateway trusts its cached route and config. */
   routeCacheMs: 30_000,
   /**

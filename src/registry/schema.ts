@@ -21,11 +21,38 @@ CREATE TABLE IF NOT EXISTS member (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Version 2 (issue 16): receivers' signing secrets (see signing-secrets.ts),
+ * and the sender that registered each heartbeat member (its `clientId` is
+ * bound to that sender until the member expires). Members from before have no
+ * owner: the next heartbeat of their clientId claims them.
+ */
+function v2SecretsAndMemberOwners(sql: SqlStorage): void {
+  sql.exec(`CREATE TABLE IF NOT EXISTS signing_secret (
+    owner TEXT PRIMARY KEY,
+    current TEXT NOT NULL,
+    previous TEXT,
+    previous_until INTEGER,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID`);
+  // ALTER TABLE has no IF NOT EXISTS; looking first keeps the step safe to meet twice.
+  const columns = sql
+    .exec<{ name: string }>("SELECT name FROM pragma_table_info('member')")
+    .toArray();
+  if (!columns.some((c) => c.name === "owner"))
+    sql.exec("ALTER TABLE member ADD COLUMN owner TEXT");
+}
+
 /** Every step of the registry's schema, oldest first. */
 export const REGISTRY_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: "initial: topics, groups, producer groups, subscriptions, members",
     up: V1_INITIAL,
+  },
+  {
+    version: 2,
+    name: "signing secrets of receivers; heartbeat members bound to their sender",
+    up: v2SecretsAndMemberOwners,
   },
 ];

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.ts";
+import { type Outcome, answerNow } from "../broker/outcome.ts";
 import { EdgemqError } from "../protocol/errors.ts";
 import { Limits } from "../protocol/limits.ts";
 import type { GroupConfig, ProducerGroupConfig, TopicConfig } from "../protocol/types.ts";
@@ -13,6 +14,7 @@ import {
 import { assignQueues, liveMembers } from "./assignment.ts";
 import { migrate } from "../storage/migrations.ts";
 import { REGISTRY_MIGRATIONS } from "./schema.ts";
+import { SigningSecrets, producerGroupOwner } from "./signing-secrets.ts";
 
 export interface Membership {
   members: string[];
@@ -27,10 +29,12 @@ export interface Membership {
  */
 export class TopicRegistry extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private readonly secrets: SigningSecrets;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.secrets = new SigningSecrets(this.sql);
     ctx.storage.transactionSync(() => migrate(this.sql, REGISTRY_MIGRATIONS, Date.now()));
   }
 
@@ -173,26 +177,36 @@ export class TopicRegistry extends DurableObject<Env> {
 
   /**
    * Records a pull consumer's heartbeat and answers the live members and its
-   * share of each topic's queues.
+   * share of each topic's queues. A `clientId` belongs to the sender (`owner`)
+   * whose heartbeat registered it until it expires, so nobody else can change
+   * its topics; a new member is refused once the group has
+   * {@link Limits.maxMembersPerGroup} live ones. Those refusals are answered
+   * as outcomes (see broker/outcome.ts), not thrown.
    */
-  heartbeat(group: string, clientId: string, topics: string[]): Membership {
+  heartbeat(group: string, clientId: string, topics: string[], owner: string): Outcome<Membership> {
+    return answerNow(() => this.#heartbeat(group, clientId, topics, owner));
+  }
+
+  #heartbeat(group: string, clientId: string, topics: string[], owner: string): Membership {
     const now = Date.now();
     this.getGroup(group, true);
-    this.sql.exec(
-      "INSERT OR REPLACE INTO member (grp, client_id, topics, last_seen) VALUES (?, ?, ?, ?)",
-      group,
-      clientId,
-      JSON.stringify(topics),
-      now,
-    );
-    for (const t of topics) {
-      this.sql.exec("INSERT OR IGNORE INTO subscription (grp, topic) VALUES (?, ?)", group, t);
-    }
     this.sql.exec(
       "DELETE FROM member WHERE grp = ? AND last_seen < ?",
       group,
       now - Limits.memberTimeoutMs,
     );
+    this.checkMember(group, clientId, owner);
+    this.sql.exec(
+      "INSERT OR REPLACE INTO member (grp, client_id, topics, last_seen, owner) VALUES (?, ?, ?, ?, ?)",
+      group,
+      clientId,
+      JSON.stringify(topics),
+      now,
+      owner,
+    );
+    for (const t of topics) {
+      this.sql.exec("INSERT OR IGNORE INTO subscription (grp, topic) VALUES (?, ?)", group, t);
+    }
     const members = this.members(group, now);
     const assignment: Record<string, number[]> = {};
     for (const t of topics) {
@@ -202,6 +216,36 @@ export class TopicRegistry extends DurableObject<Env> {
       assignment[t] = assignQueues(sharing.indexOf(clientId), sharing.length, config.queues);
     }
     return { members: members.map((m) => m.clientId), assignment };
+  }
+
+  /** Refuses a heartbeat for a live member of another sender, or a new member of a full group. */
+  private checkMember(group: string, clientId: string, owner: string): void {
+    const held = this.sql
+      .exec<{ owner: string | null }>(
+        "SELECT owner FROM member WHERE grp = ? AND client_id = ?",
+        group,
+        clientId,
+      )
+      .toArray()[0];
+    if (held) {
+      // A member from before owners were recorded is claimed by its next heartbeat.
+      if (held.owner !== null && held.owner !== owner) {
+        throw new EdgemqError(
+          "FORBIDDEN",
+          `clientId ${clientId} of group ${group} belongs to another sender until it misses its heartbeats for ${Limits.memberTimeoutMs / 1000} s`,
+        );
+      }
+      return;
+    }
+    const live = this.sql
+      .exec<{ n: number }>("SELECT count(*) AS n FROM member WHERE grp = ?", group)
+      .one().n;
+    if (live >= Limits.maxMembersPerGroup) {
+      throw new EdgemqError(
+        "GROUP_FULL",
+        `group ${group} has ${live} live members, the most it may have`,
+      );
+    }
   }
 
   members(
@@ -224,7 +268,17 @@ export class TopicRegistry extends DurableObject<Env> {
 
   // ---- producer groups -----------------------------------------------------
 
-  putProducerGroup(name: string, input: ProducerGroupInput): ProducerGroupConfig {
+  /**
+   * Creates or updates a producer group. The answer carries `signingSecret`
+   * only when a secret was just made: with the group, on `rotateSecret`, or on
+   * the first PUT of a group made before secrets existed. It is never shown
+   * otherwise.
+   */
+  putProducerGroup(
+    name: string,
+    input: ProducerGroupInput,
+  ): ProducerGroupConfig & { signingSecret?: string } {
+    const now = Date.now();
     const previous = this.read<ProducerGroupConfig>("producer_group", name);
     const config: ProducerGroupConfig = {
       producerGroup: name,
@@ -234,7 +288,21 @@ export class TopicRegistry extends DurableObject<Env> {
       maxChecks: input.maxChecks ?? previous?.maxChecks ?? 15,
     };
     this.write("producer_group", name, config);
-    return config;
+    const owner = producerGroupOwner(name);
+    const secret = input.rotateSecret
+      ? this.secrets.rotate(owner, now)
+      : this.secrets.ensure(owner, now);
+    return secret === null ? config : { ...config, signingSecret: secret };
+  }
+
+  /**
+   * The secrets that sign a producer group's check-backs now (the current one
+   * first, the one before while a rotation overlaps); empty for an unknown
+   * group. Read by the shard when a check runs, so a rotation applies to
+   * transactions already open.
+   */
+  producerGroupSecrets(name: string): string[] {
+    return this.secrets.valid(producerGroupOwner(name), Date.now());
   }
 
   getProducerGroup(name: string): ProducerGroupConfig | null {

@@ -284,6 +284,35 @@ describe("SimpleConsumer", () => {
   });
 });
 
+describe("SimpleConsumer acks within the broker's 64 KiB body limit", () => {
+  it("acks 1000 long receipts in as many requests as the bound needs, every one settled", async () => {
+    // Names near the 127-character limit make receipts of about 300 bytes.
+    const t = `sdk-long-${Date.now().toString(36)}-${n++}-`.padEnd(127, "t");
+    const group = `g-${t}`.slice(0, 127);
+    await admin.createTopic(t, { queues: 1 });
+    const producer = new Producer(conn);
+    await producer.sendBatch(
+      Array.from({ length: 1000 }, (_, i) => ({ topic: t, body: String(i) })),
+    );
+    const acks: number[] = [];
+    const f = ((input: RequestInfo | URL, init?: RequestInit) => {
+      if (String(input).endsWith("/ack")) acks.push(String(init?.body ?? "").length);
+      return fetch(input, init);
+    }) as typeof fetch;
+    const consumer = new SimpleConsumer({ ...conn, fetch: f, group, topic: t, waitMs: 0 });
+    const got = await consumer.receive({ max: 1000 });
+    expect(got).toHaveLength(1000);
+    expect(got[0]!.receipt!.length).toBeGreaterThan(250);
+    const results = await consumer.ackMany(got);
+    expect(results.filter((r) => "ok" in r)).toHaveLength(1000);
+    expect(acks.length).toBeGreaterThan(1);
+    for (const bytes of acks) expect(bytes).toBeLessThanOrEqual(64 * 1024);
+    const offsets = await admin.getGroup(group);
+    expect(offsets.topics[t]![0]).toMatchObject({ lag: 0, inflight: 0 });
+    await producer.close();
+  });
+});
+
 describe("PushConsumer", () => {
   it("handles every message, retries a failed one, and shuts down cleanly", async () => {
     const t = await topic(2);

@@ -217,6 +217,29 @@ describe.skipIf(skipBrowserTests)("web console", () => {
     await page.close();
   });
 
+  it("shows a producer group's signing secret once when it is made, and again when rotated", async () => {
+    const { page, problems } = await signedIn("#/transactions");
+    const pg = unique("pg");
+    const save = async (rotate: boolean) => {
+      await page.fill("#pg-name", pg);
+      await page.fill("#pg-url", "https://app.example.com/edgemq-check");
+      await page.setChecked("#pg-rotate", rotate);
+      await page.click("#pg-form button[type=submit]");
+      await expect
+        .poll(() => page.textContent("#pg-form + .result"))
+        .toContain(`Saved producer group ${pg}.`);
+      return (await page.textContent("#pg-form + .result"))!;
+    };
+    const first = /\(shown once\): ([A-Za-z0-9_-]{43,})$/.exec(await save(false))?.[1];
+    expect(first).toBeDefined();
+    expect(await save(false)).toBe(`Saved producer group ${pg}.`);
+    const rotated = /\(shown once\): ([A-Za-z0-9_-]{43,})$/.exec(await save(true))?.[1];
+    expect(rotated).toBeDefined();
+    expect(rotated).not.toBe(first);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
   it("saves a consumer group and a producer group, and mints a scoped token, from their forms", async () => {
     const group = unique("forms");
     const producerGroup = unique("pg-forms");

@@ -8,6 +8,11 @@
  * JSON error in the contract's shape, the server alive with health 200
  * afterwards, and the counted topic holds exactly the messages that accepted
  * sends reported stored: a rejected request stores nothing.
+ *
+ * A second, shorter run fuzzes the open local mode (no secrets) with the
+ * headers only web pages send (Host, Origin, Sec-Fetch-Site, Content-Type):
+ * each answer must be exactly the refusal the open-mode rules call for, and
+ * the counted topic again holds exactly what was accepted.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -32,6 +37,8 @@ const PLAYGROUND = "fuzz-play";
 const GROUP = "fz-group";
 
 let server: LocalServer;
+/** The server `send` and `sendRaw` talk to: the secured one, then the open one. */
+let target: LocalServer;
 let dataDir: string;
 let scoped: string;
 const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
@@ -102,7 +109,7 @@ function send(r: Req): Promise<Res> {
     const req = request(
       {
         host: "127.0.0.1",
-        port: server.port,
+        port: target.port,
         method: r.method,
         path: r.path,
         // Always frame the body: node sends a GET/DELETE/OPTIONS body unframed,
@@ -129,7 +136,7 @@ function send(r: Req): Promise<Res> {
 /** Writes raw bytes on a fresh connection; resolves with the status line's code, if any came. */
 function sendRaw(bytes: Buffer): Promise<number | null> {
   return new Promise((resolve) => {
-    const sock = connect(server.port, "127.0.0.1");
+    const sock = connect(target.port, "127.0.0.1");
     let got = "";
     const done = () => {
       sock.destroy();
@@ -283,6 +290,9 @@ const ROUTES: [string, string][] = [
   ["GET", `/v1/groups/{g}/dlq/messages`],
   ["POST", `/v1/groups/{g}/dlq/resend`],
   ["PUT", `/v1/producer-groups/{g}`],
+  ["GET", `/v1/producer-groups/{g}`],
+  ["GET", `/v1/producer-groups`],
+  ["GET", `/v1/transactions/{s}`],
   ["POST", `/v1/tokens`],
 ];
 const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "QUERY", "FOO"];
@@ -322,6 +332,8 @@ const KEYS = [
   "ttlSeconds",
   "msgIds",
   "producerGroup",
+  "producerGroups",
+  "rotateSecret",
   "__proto__",
   "constructor",
 ];
@@ -483,6 +495,9 @@ function junkHeaders(): Record<string, string> {
         "accept",
         "origin",
         "x-forwarded-for",
+        "cf-connecting-ip",
+        "sec-fetch-site",
+        "x-edgemq-signature",
         "accept-encoding",
         "x-junk",
         "cookie",
@@ -495,6 +510,10 @@ function junkHeaders(): Record<string, string> {
       "br",
       "application/json; charset=latin1",
       "https://evil.example",
+      "cross-site",
+      "203.0.113.7",
+      "2001:db8::1",
+      "v1=00",
       "*/*",
       "x".repeat(int(2) ? 10 : 60_000),
       "bytes=0-1",
@@ -578,8 +597,11 @@ beforeAll(async () => {
     port: 0,
     dataDir,
     quiet: true,
-    env: { ADMIN_TOKEN, TOKEN_SECRET },
+    // Hostile tokens are a third of the requests: the per-address budget of
+    // failed authentications (tested on its own) would answer most of them 429.
+    env: { ADMIN_TOKEN, TOKEN_SECRET, AUTH_FAILURES_PER_MINUTE: "0" },
   });
+  target = server;
   for (const t of [COUNTED, PLAYGROUND]) {
     const r = await admin("PUT", `/v1/topics/${t}`, { queues: 3 });
     if (r.status !== 200) throw new Error(`create ${t}: ${r.status} ${r.body}`);
@@ -589,6 +611,7 @@ beforeAll(async () => {
     publish: [COUNTED, "fuzz-*"],
     subscribe: ["fuzz-*"],
     groups: ["fz-*"],
+    producerGroups: ["fz-*"],
   });
   scoped = JSON.parse(minted.body.toString()).token;
 });
@@ -684,6 +707,175 @@ describe("fuzzing the local server", () => {
 });
 
 // ---------------------------------------------------------------------------
+// The open local mode (no secrets): headers only web pages send.
+
+const OPEN_REQUESTS = Math.min(Number(process.env.FUZZ_OPEN_REQUESTS ?? 800), 5000);
+const OPEN_DEADLINE_MS = 30_000;
+
+/** Host names and whether they are loopback, as the open mode must judge them. */
+const HOSTS: [string, boolean][] = [
+  ["127.0.0.1", true],
+  ["localhost", true],
+  ["LOCALHOST", true],
+  ["[::1]", true],
+  ["app.localhost", true],
+  ["127.1.2.3", true],
+  ["rebound.example", false],
+  ["localhost.evil.example", false],
+  ["127.0.0.1.nip.io", false],
+  ["10.0.0.1", false],
+  ["[::2]", false],
+];
+const SITES = [undefined, undefined, undefined, "none", "same-origin", "same-site", "cross-site"];
+const TYPES = [
+  undefined,
+  "application/json",
+  "application/json",
+  "application/json; charset=utf-8",
+  "Application/JSON",
+  "text/plain",
+  "text/plain;charset=UTF-8",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=x",
+  "application/jsonx",
+  "",
+];
+const OPEN_ROUTES = ROUTES.filter(([, p]) => !p.includes("tokens"));
+
+interface OpenReq extends Req {
+  /** What the open-mode rules answer, or null when they let it through. */
+  refusal: { status: number; code: string } | null;
+}
+
+function openRequest(port: number): OpenReq {
+  // Half the time a loopback name, so that the other rules and the routes behind them get exercised.
+  const [hostname, loopback] = chance(0.5) ? pick(HOSTS.filter(([, l]) => l)) : pick(HOSTS);
+  const host = `${hostname}:${port}`;
+  const own = `http://${host.toLowerCase()}`;
+  const origin = pick([
+    undefined,
+    undefined,
+    own,
+    "https://evil.example",
+    "null",
+    `http://127.0.0.1:1`,
+  ]);
+  const site = pick(SITES);
+  const type = pick(TYPES);
+  const counted = chance(0.4);
+  let method: string;
+  let path: string;
+  let body: Buffer | undefined;
+  if (counted) {
+    method = "POST";
+    path = `/v1/topics/${COUNTED}/messages`;
+    body = Buffer.from(JSON.stringify({ messages: [validMessage()] }));
+  } else {
+    [method, path] = pick(OPEN_ROUTES);
+    path = fillPath(path).split(COUNTED).join(PLAYGROUND);
+    if (chance(0.1)) method = pick(["GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD", "PATCH"]);
+    if (!["GET", "HEAD"].includes(method) && chance(0.7)) body = Buffer.from(toJson(value()));
+  }
+  const headers: Record<string, string> = { host };
+  if (origin !== undefined) headers.origin = origin;
+  if (site !== undefined) headers["sec-fetch-site"] = site;
+  if (type !== undefined) headers["content-type"] = type;
+  const json = (type ?? "").split(";")[0]!.trim().toLowerCase() === "application/json";
+  const mutating = !["GET", "HEAD", "OPTIONS"].includes(method);
+  let refusal: OpenReq["refusal"] = null;
+  if (!loopback) refusal = { status: 403, code: "FORBIDDEN" };
+  else if (origin !== undefined && origin !== own) refusal = { status: 403, code: "FORBIDDEN" };
+  else if (site === "cross-site" || site === "same-site")
+    refusal = { status: 403, code: "FORBIDDEN" };
+  else if (mutating && (body !== undefined || !!type) && !json)
+    refusal = { status: 415, code: "UNSUPPORTED_MEDIA_TYPE" };
+  return { method, path, headers, ...(body !== undefined && { body }), counted, refusal };
+}
+
+describe("fuzzing the open local mode", () => {
+  let open: LocalServer | undefined;
+  let openDir: string | undefined;
+
+  afterAll(async () => {
+    // The runs after this one fuzz the secured server again.
+    target = server;
+    await open?.stop("SIGTERM", { killAfterMs: 5000 });
+    if (openDir) rmSync(openDir, { recursive: true, force: true });
+  });
+
+  it(
+    `answers ${OPEN_REQUESTS} requests with odd Host, Origin, Sec-Fetch-Site and Content-Type exactly as the open-mode rules say (seed ${SEED})`,
+    { timeout: OPEN_DEADLINE_MS + 90_000 },
+    async () => {
+      openDir = mkdtempSync(join(tmpdir(), "edgemq-fuzz-open-"));
+      open = await startLocalServer({ port: 0, dataDir: openDir, quiet: true });
+      target = open;
+      for (const t of [COUNTED, PLAYGROUND]) {
+        expect((await admin("PUT", `/v1/topics/${t}`, { queues: 2 })).status).toBe(200);
+      }
+      const deadline = Date.now() + OPEN_DEADLINE_MS;
+      const failures: string[] = [];
+      let issued = 0;
+      let refused = 0;
+      let expectedStored = 0;
+      const worker = async () => {
+        while (issued < OPEN_REQUESTS && Date.now() < deadline && failures.length < 20) {
+          issued++;
+          const r = openRequest(open!.port);
+          let res: Res;
+          try {
+            res = await send(r);
+          } catch (e) {
+            // Node refuses some fuzzed paths itself (raw non-ASCII); the server must still be up.
+            const health = await send({ method: "GET", path: "/v1/health", headers: {} }).catch(
+              () => null,
+            );
+            if (health?.status !== 200)
+              failures.push(`server down after ${r.method} ${r.path}: ${String(e)}`);
+            continue;
+          }
+          const what = `${r.method} ${r.path.slice(0, 80)} ${JSON.stringify(r.headers)}`;
+          if (res.status >= 500) failures.push(`${res.status} for ${what}`);
+          if (runtimeAnswer(r, res) || r.method === "HEAD") continue;
+          const text = res.body.toString();
+          let json: any;
+          try {
+            json = text ? JSON.parse(text) : undefined;
+          } catch {
+            // The console's HTML, when a fuzzed path lands there.
+          }
+          const byGuard =
+            typeof json?.error?.message === "string" &&
+            json.error.message.startsWith("running open");
+          if (r.refusal) {
+            refused++;
+            if (res.status !== r.refusal.status || json?.error?.code !== r.refusal.code || !byGuard)
+              failures.push(
+                `expected ${r.refusal.status} ${r.refusal.code}, got ${res.status} ${text.slice(0, 120)} for ${what}`,
+              );
+          } else if (byGuard) {
+            failures.push(
+              `refused by the open-mode rules, but should not be: ${res.status} for ${what}`,
+            );
+          }
+          if (r.counted && res.status === 200) {
+            for (const x of json.results as { status: string }[])
+              if (x.status === "stored") expectedStored++;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+      const summary = `seed ${SEED}: ${issued} open-mode requests, ${refused} refused by the rules`;
+      console.log(`fuzz ${summary}`);
+      expect(failures, summary).toEqual([]);
+      expect(refused).toBeGreaterThan(issued / 4);
+      expect(expectedStored).toBeGreaterThan(0);
+      expect(await storedIn(COUNTED)).toBe(expectedStored);
+    },
+  );
+});
+
+// ---------------------------------------------------------------------------
 // Senders (issue 16, items 1, 2, 6): several senders with overlapping msgIds,
 // transactions ended by their owner, by others and by guesses, and parked
 // long-polls, some of whose clients vanish. Each answer is checked against a
@@ -712,6 +904,7 @@ describe("fuzzing senders, transactions and parked waits", () => {
         publish: ["fuzz-*"],
         subscribe: ["fuzz-*"],
         groups: ["fz-*"],
+        producerGroups: ["fz-*"],
       });
       const token = JSON.parse(minted.body.toString()).token as string;
       senders.push({ sub, headers: { authorization: `Bearer ${token}` } });

@@ -1,8 +1,10 @@
 /**
  * Transaction check-back for real: the local server (workerd, SQLite on disk)
  * POSTs to a node:http check server on 127.0.0.1, which verifies the
- * X-Edgemq-Signature and answers commit / rollback / unknown / garbage, or
- * hangs. Every wait is bounded.
+ * signature (X-Edgemq-Timestamp, X-Edgemq-Signature: v1=…) with the producer
+ * group's own signingSecret, computed here with node:crypto, and answers
+ * commit / rollback / unknown / garbage, redirects, or hangs. Every wait is
+ * bounded.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -16,7 +18,7 @@ import { type LocalServer, startLocalServer } from "../../scripts/local-server.t
 const ADMIN_TOKEN = "tx-test-admin";
 const TOKEN_SECRET = "tx-test-secret";
 
-type Mode = "commit" | "rollback" | "unknown" | "garbage" | "slow";
+type Mode = "commit" | "rollback" | "unknown" | "garbage" | "slow" | "redirect";
 
 interface CheckCall {
   mode: Mode;
@@ -24,10 +26,16 @@ interface CheckCall {
     txId: string;
     msgId: string;
     topic: string;
+    producerGroup: string;
     checkTimes: number;
     message: { body: string };
   };
   signatureOk: boolean;
+  /** How many v1= signatures the request carried. */
+  signatures: number;
+  timestamp: number;
+  raw: string;
+  header: string | undefined;
 }
 
 let server: LocalServer;
@@ -37,11 +45,24 @@ let checkBase: string;
 const calls: CheckCall[] = [];
 /** Responses of hanging ("slow") checks, answered or dropped at the end. */
 const hanging: ServerResponse[] = [];
+/** Each producer group's signing secrets, as PUT answered them (newest first). */
+const secrets = new Map<string, string[]>();
 
-function verify(raw: string, signature: string | undefined): boolean {
-  if (!signature || !/^[0-9a-f]{64}$/.test(signature)) return false;
-  const want = createHmac("sha256", TOKEN_SECRET).update(raw).digest();
-  return timingSafeEqual(want, Buffer.from(signature, "hex"));
+/** Whether one of the v1= values is the HMAC of `timestamp.raw` under one of the group's secrets. */
+function verify(
+  raw: string,
+  timestamp: string | undefined,
+  header: string | undefined,
+  pg: string,
+) {
+  if (!timestamp || !header || Math.abs(Date.now() - Number(timestamp)) > 5 * 60_000) return false;
+  const values = header.split(",").map((v) => v.trim().replace(/^v1=/, ""));
+  return (secrets.get(pg) ?? []).some((secret) => {
+    const want = createHmac("sha256", secret).update(`${timestamp}.${raw}`).digest();
+    return values.some(
+      (v) => /^[0-9a-f]{64}$/.test(v) && timingSafeEqual(want, Buffer.from(v, "hex")),
+    );
+  });
 }
 
 function onCheck(req: IncomingMessage, res: ServerResponse): void {
@@ -50,10 +71,26 @@ function onCheck(req: IncomingMessage, res: ServerResponse): void {
   req.on("end", () => {
     const raw = Buffer.concat(chunks).toString("utf8");
     const mode = (req.url ?? "").split("/").pop() as Mode;
-    const signatureOk = verify(raw, req.headers["x-edgemq-signature"] as string | undefined);
-    calls.push({ mode, body: JSON.parse(raw), signatureOk });
+    const body = JSON.parse(raw) as CheckCall["body"];
+    const timestamp = req.headers["x-edgemq-timestamp"] as string | undefined;
+    const header = req.headers["x-edgemq-signature"] as string | undefined;
+    const signatureOk = verify(raw, timestamp, header, body.producerGroup);
+    calls.push({
+      mode,
+      body,
+      signatureOk,
+      signatures: header?.split(",").length ?? 0,
+      timestamp: Number(timestamp),
+      raw,
+      header,
+    });
     if (!signatureOk) {
       res.writeHead(401).end();
+      return;
+    }
+    if (mode === "redirect") {
+      // Followed, the signed body would go to the commit path and commit.
+      res.writeHead(307, { location: `${checkBase}/commit` }).end();
       return;
     }
     if (mode === "slow") {
@@ -129,6 +166,8 @@ async function producerGroup(mode: Mode, extra: object = {}): Promise<string> {
     ...extra,
   });
   expect(r.status).toBe(200);
+  expect(r.body.signingSecret).toMatch(/^[A-Za-z0-9_-]{43,}$/);
+  secrets.set(pg, [r.body.signingSecret]);
   return pg;
 }
 
@@ -234,6 +273,44 @@ describe("transaction check-back over HTTP", () => {
       endReason: "check-back limit reached",
     });
     expect(await bodies(t)).toEqual(Array.from({ length: 20 }, (_, i) => `meanwhile-${i}`));
+  });
+
+  it("signs with the producer group's own secret, never TOKEN_SECRET, and a timestamp of now", async () => {
+    const t = await topic();
+    const pg = await producerGroup("commit");
+    const { txId } = await prepare(t, pg, "signed-own");
+    expect(await ended(txId, 8000)).toMatchObject({ status: "committed" });
+    const [call] = callsFor(txId);
+    expect(call!.signatureOk).toBe(true);
+    expect(Math.abs(call!.timestamp - Date.now())).toBeLessThan(10_000);
+    expect(call!.signatures).toBe(1);
+    // With TOKEN_SECRET (what every check URL could mint tokens with before) it does not verify.
+    secrets.set(pg, [TOKEN_SECRET]);
+    expect(verify(call!.raw, String(call!.timestamp), call!.header, pg)).toBe(false);
+  });
+
+  it("signs an open transaction with the rotated secret and the old one, so a receiver can switch", async () => {
+    const t = await topic();
+    const pg = await producerGroup("commit", { checkAfterMs: 1500 });
+    const { txId } = await prepare(t, pg, "rotated");
+    const rotated = await api("PUT", `/v1/producer-groups/${pg}`, { rotateSecret: true });
+    expect(rotated.status).toBe(200);
+    const fresh = rotated.body.signingSecret as string;
+    // The receiver knows only the new secret: the check still verifies.
+    secrets.set(pg, [fresh]);
+    expect(await ended(txId, 8000)).toMatchObject({ status: "committed" });
+    expect(callsFor(txId)).toMatchObject([{ signatureOk: true, signatures: 2 }]);
+  });
+
+  it("does not follow a redirect: the signed body goes to the check URL only", async () => {
+    const t = await topic();
+    const { txId } = await prepare(t, await producerGroup("redirect", { maxChecks: 1 }), "redir");
+    expect(await ended(txId, 8000)).toMatchObject({
+      status: "rolledBack",
+      endReason: "check-back limit reached",
+    });
+    expect(callsFor(txId).map((c) => c.mode)).toEqual(["redirect"]);
+    expect(await bodies(t)).toEqual([]);
   });
 
   it("commits an open half message after a broker restart, and checks back after it", async () => {

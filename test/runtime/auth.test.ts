@@ -201,7 +201,7 @@ describe("scopes", () => {
   it("lets a publish token send and run transactions on its topics only", async () => {
     const mine = await createTopic({ queues: 1 }, "orders");
     const other = await createTopic({ queues: 1 }, "payments");
-    const h = bearer(await mint({ publish: ["orders*"] }));
+    const h = bearer(await mint({ publish: ["orders*"], producerGroups: ["pg"] }));
     expect((await send(mine, h)).status).toBe(200);
     expectError(await send(other, h), 403, "FORBIDDEN");
     const tx = await api(
@@ -534,7 +534,9 @@ describe("deployed without secrets", () => {
   });
 
   it("runs open under npm start (EDGEMQ_LOCAL=1)", async () => {
-    const res = await callWithEnv({ ...unconfigured, EDGEMQ_LOCAL: "1" }, "GET", "/v1/topics");
+    const res = await callWithEnv({ ...unconfigured, EDGEMQ_LOCAL: "1" }, "GET", "/v1/topics", {
+      base: "http://127.0.0.1:8787",
+    });
     expect(res.status).toBe(200);
   });
 
@@ -628,5 +630,40 @@ describe("rate limiting", () => {
     );
     expectError({ status: res.status, body: await res.json() }, 429, "RATE_LIMITED");
     expect(keys).toEqual([`sub:${sub}`]);
+  });
+});
+
+describe("implicit group creation (issue 16, item 8: one rule, in code and docs)", () => {
+  it("lets a token with the group in its scope create it with defaults by consuming, and no more", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const group = unique("web");
+    const h = bearer(await mint({ subscribe: [topic], groups: ["web-*"] }));
+    expectError(await api("GET", `/v1/groups/${group}`), 404, "GROUP_NOT_FOUND");
+    const r = await api("POST", `/v1/groups/${group}/topics/${topic}/receive`, {}, h);
+    expect(r.status).toBe(200);
+    const created = await api("GET", `/v1/groups/${group}`);
+    expect(created.status).toBe(200);
+    expect(created.body).toMatchObject({ group, maxReconsumeTimes: 16, orderly: false });
+    // Configuring, deleting and reading a group stay admin calls.
+    expectError(await api("PUT", `/v1/groups/${group}`, { orderly: true }, h), 403, "FORBIDDEN");
+    expectError(await api("DELETE", `/v1/groups/${group}`, undefined, h), 403, "FORBIDDEN");
+    expectError(await api("GET", `/v1/groups/${group}`, undefined, h), 403, "FORBIDDEN");
+    expect((await api("GET", `/v1/groups/${group}`)).body.orderly).toBe(false);
+  });
+
+  it("creates no group outside the token's groups patterns", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const group = unique("other");
+    const h = bearer(await mint({ subscribe: [topic], groups: ["web-*"] }));
+    for (const [method, path, body] of [
+      ["POST", `/v1/groups/${group}/topics/${topic}/receive`, {}],
+      ["GET", `/v1/topics/${topic}/queues/0/messages?group=${group}`, undefined],
+      ["PUT", `/v1/groups/${group}/topics/${topic}/queues/0/offset`, { offset: 0 }],
+      ["POST", `/v1/groups/${group}/topics/${topic}/offsets/reset`, { to: "latest" }],
+      ["POST", `/v1/groups/${group}/heartbeat`, { clientId: "c", topics: [topic] }],
+    ] as const) {
+      expectError(await api(method, path, body, h), 403, "FORBIDDEN");
+    }
+    expectError(await api("GET", `/v1/groups/${group}`), 404, "GROUP_NOT_FOUND");
   });
 });

@@ -77,6 +77,34 @@ describe("body and batch limits", () => {
   });
 });
 
+describe("ack and nack bodies (issue 16, item 8)", () => {
+  it("refuses an ack or nack body over 64 KiB with 413 and settles nothing", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const group = unique("g");
+    await send(topic, { messages: [{ body: "held" }] });
+    const got = await api("POST", `/v1/groups/${group}/topics/${topic}/receive`, { max: 1 });
+    const receipt: string = got.body.messages[0].receipt;
+    // The real receipt first, then padding past the bound.
+    const padded = { receipts: [receipt], pad: "x".repeat(64 * 1024) };
+    for (const kind of ["ack", "nack"]) {
+      expectError(
+        await api("POST", `/v1/groups/${group}/topics/${topic}/${kind}`, padded),
+        413,
+        "BATCH_TOO_LARGE",
+      );
+    }
+    const stats = await api("GET", `/v1/groups/${group}/topics/${topic}/offsets`);
+    expect(stats.body.offsets[0].lag).toBe(1);
+    const inflight = (await api("GET", `/v1/groups/${group}`)).body.topics[topic][0].inflight;
+    expect(inflight).toBe(1);
+    // Within the bound the same receipt still acks.
+    const ok = await api("POST", `/v1/groups/${group}/topics/${topic}/ack`, {
+      receipts: [receipt],
+    });
+    expect(ok.body.results).toEqual([{ receipt, ok: true }]);
+  });
+});
+
 describe("encodings", () => {
   it.each([
     ["a lone continuation byte", [0x80]],

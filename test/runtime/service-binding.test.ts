@@ -142,6 +142,35 @@ describe("EdgemqRpc.request", () => {
       });
     }
   });
+
+  it("answers 404 to paths that only start with /v1/ until the URL parser resolves them", async () => {
+    // Each of these resolves to /metrics, /console or another host, where the
+    // binding's admin grant must not reach.
+    for (const path of [
+      "/v1/../metrics",
+      "/v1/%2e%2e/metrics",
+      "/v1/.%2E/metrics",
+      "/v1/..\\metrics",
+      "/v1/topics/../../console",
+      "/v1/./../metrics?x=1",
+    ]) {
+      expect(await raw("GET", path), path).toMatchObject({
+        status: 404,
+        body: { error: { code: "NOT_FOUND" } },
+      });
+    }
+    // A dot segment that stays under /v1/ is just the resolved contract path.
+    expect((await raw("GET", "/v1/nothing/../topics")).status).toBe(200);
+  });
+
+  it("answers paths outside /v1/ with 404 NOT_FOUND (plain)", async () => {
+    for (const path of ["/v1"]) {
+      expect(await raw("GET", path)).toMatchObject({
+        status: 404,
+        body: { error: { code: "NOT_FOUND" } },
+      });
+    }
+  });
 });
 
 describe("EdgemqRpc's typed shortcuts", () => {

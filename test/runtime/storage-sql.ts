@@ -265,6 +265,37 @@ export function rowsLeftBy<T>(
   });
 }
 
+/** Runs `fn` over the registry's SQL handle. */
+function inRegistry<T>(fn: (sql: SqlStorage) => T): Promise<T> {
+  const stub = env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
+  return runInDurableObject(stub, (_i, state) => fn(state.storage.sql));
+}
+
+/** Makes a group's members look as if registered before owners were recorded (no owner). */
+export function forgetMemberOwners(group: string): Promise<void> {
+  return inRegistry((sql) => {
+    sql.exec("UPDATE member SET owner = NULL WHERE grp = ?", group);
+  });
+}
+
+/** As if the 24 h overlap after a producer group's last rotation were over. */
+export function endRotationOverlap(producerGroup: string): Promise<void> {
+  return inRegistry((sql) => {
+    sql.exec(
+      "UPDATE signing_secret SET previous_until = ? WHERE owner = ?",
+      Date.now() - 1,
+      `pg:${producerGroup}`,
+    );
+  });
+}
+
+/** Makes a producer group look as if made before signing secrets existed (it has none). */
+export function forgetSigningSecret(producerGroup: string): Promise<void> {
+  return inRegistry((sql) => {
+    sql.exec("DELETE FROM signing_secret WHERE owner = ?", `pg:${producerGroup}`);
+  });
+}
+
 /**
  * What each shard schema step added, undone: with these a test turns a new
  * shard's database back into what an older version wrote, to test the steps

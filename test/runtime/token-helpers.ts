@@ -20,6 +20,7 @@ export async function mint(scope: {
   publish?: string[];
   subscribe?: string[];
   groups?: string[];
+  producerGroups?: string[];
   ttlSeconds?: number;
 }): Promise<string> {
   const r = await api("POST", "/v1/tokens", { sub: "test", ...scope });
@@ -71,15 +72,19 @@ export function claims(over: Record<string, unknown> = {}): Record<string, unkno
   };
 }
 
-/** Calls the gateway app directly with a modified env (unset keys with `undefined`). */
+/**
+ * Calls the gateway app directly with a modified env (unset keys with
+ * `undefined`), at `base` (default `http://edgemq.test`; the open mode serves
+ * loopback names only).
+ */
 export async function callWithEnv(
   overrides: Record<string, unknown>,
   method: string,
   path: string,
-  init: { body?: BodyInit; headers?: Record<string, string> } = {},
+  init: { body?: BodyInit; headers?: Record<string, string>; base?: string } = {},
 ): Promise<Response> {
   const e = { ...env, ...overrides };
-  const req = new Request(`http://edgemq.test${path}`, {
+  const req = new Request(`${init.base ?? "http://edgemq.test"}${path}`, {
     method,
     headers: init.headers ?? {},
     body: init.body ?? null,

@@ -6,7 +6,7 @@
  */
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { signBody } from "../../src/broker/outbound/check-back.ts";
+import { verifySignature } from "../../src/protocol/signing.ts";
 import { CHECK_TIMEOUT_MS } from "../../src/broker/timers/timing.ts";
 import { parseTxId } from "../../src/protocol/ids.ts";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
@@ -234,17 +234,18 @@ describe("check-back (fetch stubbed)", () => {
       ...extra,
     });
     expect(r.status).toBe(200);
-    const calls: { body: any; raw: string; signature: string | null }[] = [];
+    const secret = r.body.signingSecret as string;
+    const calls: { body: any; raw: string; headers: Headers }[] = [];
     const realFetch = globalThis.fetch;
     vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
       const req = new Request(input as RequestInfo, init);
       if (!req.url.startsWith(url)) return realFetch(input as RequestInfo, init);
       const raw = await req.text();
       const body = JSON.parse(raw);
-      calls.push({ body, raw, signature: req.headers.get("x-edgemq-signature") });
+      calls.push({ body, raw, headers: req.headers });
       return answer(body);
     });
-    return { pg, calls };
+    return { pg, calls, secret };
   }
 
   const json = (v: unknown) =>
@@ -252,7 +253,7 @@ describe("check-back (fetch stubbed)", () => {
 
   it("asks the producer group after checkAfterMs with a signed body, and commits on its word", async () => {
     const topic = await createTopic({ queues: 1 });
-    const { pg, calls } = await checkedGroup(() => json({ status: "commit" }));
+    const { pg, calls, secret } = await checkedGroup(() => json({ status: "commit" }));
     const { txId, msgId } = await prepare(
       topic,
       { body: "checked", tag: "T", properties: { a: "1" } },
@@ -277,7 +278,14 @@ describe("check-back (fetch stubbed)", () => {
       checkTimes: 1,
       message: { body: "checked", tag: "T", properties: { a: "1" }, msgId },
     });
-    expect(call.signature).toBe(await signBody(call.raw, "test-secret"));
+    // Signed with the producer group's own secret, over a timestamp of now.
+    expect(await verifySignature(call.headers, call.raw, { secrets: [secret] })).toEqual({
+      ok: true,
+    });
+    expect(await verifySignature(call.headers, call.raw, { secrets: ["test-secret"] })).toEqual({
+      ok: false,
+      reason: "mismatch",
+    });
     expect((await visible(topic, 0)).map((m) => m.body)).toEqual(["checked"]);
   });
 
@@ -346,6 +354,7 @@ describe("check-back (fetch stubbed)", () => {
     await checkDueNow(topic, 0);
     const claimedAt = Date.now();
     await runDurableObjectAlarm(shardStub(topic, 0));
+    await expect.poll(() => calls.length).toBe(1);
     // The hanging check holds the half message past its timeout, even with a shorter interval.
     const held = (await api("GET", `/v1/transactions/${encodeURIComponent(txId)}`)).body
       .nextCheckAt;
@@ -377,7 +386,8 @@ describe("check-back (fetch stubbed)", () => {
     const { txId } = await prepare(topic, { body: "orphan" }, pg);
     await checkDueNow(topic, 0);
     await runDurableObjectAlarm(shardStub(topic, 0));
-    expect(calls).toHaveLength(1);
+    // The check reads the producer group's secrets from the registry before it is sent.
+    await expect.poll(() => calls.length).toBe(1);
     expect((await api("DELETE", `/v1/topics/${topic}`)).status).toBe(200);
     release();
     await new Promise((r) => setTimeout(r, 100));

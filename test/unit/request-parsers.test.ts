@@ -353,7 +353,7 @@ describe("config and tokens", () => {
 
   it("reads a mint request with the default lifetime and empty scopes", () => {
     expect(parseMintRequest({ sub: "web", publish: ["orders*"] })).toEqual({
-      claims: { sub: "web", publish: ["orders*"], subscribe: [], groups: [] },
+      claims: { sub: "web", publish: ["orders*"], subscribe: [], groups: [], producerGroups: [] },
       ttlSeconds: 3600,
     });
     expect(refusal(() => parseMintRequest({ sub: "web", ttlSeconds: 86_401 })).message).toBe(

@@ -3,24 +3,26 @@
  * should be committed or rolled back. Runs outside the shard's storage
  * critical path (plain fetch), with a timeout, so a slow check URL never
  * stalls sends.
+ *
+ * Each check is signed with the producer group's own secrets (see
+ * src/protocol/signing.ts), read from the registry when the check runs, so a
+ * rotation applies to transactions that were already open. Never with
+ * TOKEN_SECRET: a check URL belongs to someone else.
  */
+import type { Env } from "../../env.ts";
+import { outboundUrlAllowed, signatureHeaders } from "../../protocol/signing.ts";
 import type { DueCheck } from "../store/transactions.ts";
 import { CHECK_TIMEOUT_MS } from "../timers/timing.ts";
 
 export type CheckVerdict = "commit" | "rollback" | "unknown" | "exhausted";
 
-/** Hex HMAC-SHA256 of `body` with `secret`: the `X-Edgemq-Signature` header. */
-export async function signBody(body: string, secret: string): Promise<string> {
-  const enc = new TextEncoder();
-  const key = await crypto.subtle.importKey(
-    "raw",
-    enc.encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(body)));
-  return Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
+/** What a check needs from the shard's environment: the registry (for secrets) and whether it runs locally. */
+export type CheckEnv = Pick<Env, "REGISTRY" | "EDGEMQ_LOCAL">;
+
+/** The producer group's signing secrets now (current first); empty when it has none. */
+async function secretsOf(env: CheckEnv, producerGroup: string): Promise<string[]> {
+  const registry = env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
+  return registry.producerGroupSecrets(producerGroup);
 }
 
 /**
@@ -48,11 +50,17 @@ export async function runCheck(
   due: DueCheck,
   topic: string,
   txId: string,
-  secret: string | undefined,
+  env: CheckEnv,
 ): Promise<CheckVerdict> {
   const { message, check } = due;
   if (due.checks > check.maxChecks) return "exhausted";
   if (!check.checkUrl) return "unknown";
+  // Checked again here, not only when the URL was set: a URL stored before this
+  // rule (or by a local broker's data moved to a deployed one) must not go out in clear.
+  if (!outboundUrlAllowed(new URL(check.checkUrl), env.EDGEMQ_LOCAL === "1")) {
+    console.warn(`check-back of ${txId} not sent: ${check.checkUrl} is http:// and not loopback`);
+    return settleVerdict("unknown", due.checks, check.maxChecks);
+  }
   const body = JSON.stringify({
     txId,
     msgId: due.msgId,
@@ -69,13 +77,25 @@ export async function runCheck(
     },
     checkTimes: due.checks,
   });
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (secret) headers["x-edgemq-signature"] = await signBody(body, secret);
   try {
+    const secrets = await secretsOf(env, due.producerGroup);
+    if (secrets.length === 0) {
+      // A producer group made before secrets existed: its first PUT makes one.
+      console.warn(
+        `check-back of ${txId} not sent: producer group ${due.producerGroup} has no signing secret (PUT it to get one)`,
+      );
+      return settleVerdict("unknown", due.checks, check.maxChecks);
+    }
+    const headers = {
+      "content-type": "application/json",
+      ...(await signatureHeaders(body, secrets, Date.now())),
+    };
     const res = await fetch(check.checkUrl, {
       method: "POST",
       headers,
       body,
+      // A redirect is an answer (unknown), never followed: the signed body goes to the configured URL only.
+      redirect: "manual",
       signal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
     });
     if (!res.ok) {

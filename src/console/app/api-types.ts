@@ -100,6 +100,11 @@ export interface TransactionEnd {
   status: "committed" | "rolledBack";
 }
 
+/** `PUT /v1/producer-groups/{pg}`: `signingSecret` only when one was just made. */
+export interface ProducerGroupSaved extends ProducerGroupConfig {
+  signingSecret?: string;
+}
+
 /** `GET /v1/producer-groups` */
 export interface ProducerGroupList {
   producerGroups: ProducerGroupConfig[];

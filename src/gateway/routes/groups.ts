@@ -13,13 +13,21 @@ import { parseDlqResend } from "../../protocol/requests/dlq.ts";
 import { parseHeartbeat } from "../../protocol/requests/heartbeat.ts";
 import { parseCommitOffset, parseResetOffsets } from "../../protocol/requests/offsets.ts";
 import { parseLimit } from "../../protocol/requests/query.ts";
-import { type GatewayEnv, requireGroup, requireSubscribe, waitContext } from "../auth.ts";
+import { type Outcome, unwrap } from "../../broker/outcome.ts";
+import type { Membership } from "../../registry/topic-registry.ts";
+import {
+  type GatewayEnv,
+  memberOwner,
+  requireGroup,
+  requireSubscribe,
+  waitContext,
+} from "../auth.ts";
 import { adminOnly, jsonBody, names, namesAndQueue, query } from "../http.ts";
 import { BrokerService, rpc } from "../service.ts";
 
 export const groupRoutes = new Hono<GatewayEnv>();
 
-const SMALL = 64 * 1024;
+const SMALL = Limits.maxSmallBodyBytes;
 
 /** A path naming a group and a topic: the token must subscribe to the topic as that group. */
 const consumer = names(["group", "topic"], (c, p) => requireSubscribe(c, p.topic, p.group));
@@ -75,7 +83,13 @@ groupRoutes.post(
     for (const t of topics) requireSubscribe(c, t, group);
     const svc = new BrokerService(c.env);
     await Promise.all(topics.map((t) => svc.topic(t)));
-    return c.json(await rpc(() => svc.registry().heartbeat(group, clientId, topics)));
+    // A clientId is the sender's own (see TopicRegistry.heartbeat); refusals come back as outcomes.
+    const owner = memberOwner(c.get("principal"));
+    const outcome = await rpc(
+      async (): Promise<Outcome<Membership>> =>
+        (await svc.registry().heartbeat(group, clientId, topics, owner)) as Outcome<Membership>,
+    );
+    return c.json(unwrap(outcome));
   },
 );
 
@@ -126,18 +140,29 @@ groupRoutes.post(
   },
 );
 
-groupRoutes.post("/:group/topics/:topic/ack", consumer, jsonBody(parseAck), async (c) => {
-  const { group, topic } = c.req.valid("param");
-  const { receipts } = c.req.valid("json");
-  return c.json(await new BrokerService(c.env).settle(group, topic, receipts, false));
-});
+// Settles take 64 KiB like every small call (security.md); the SDK splits larger ones.
+groupRoutes.post(
+  "/:group/topics/:topic/ack",
+  consumer,
+  jsonBody(parseAck, { maxBytes: SMALL }),
+  async (c) => {
+    const { group, topic } = c.req.valid("param");
+    const { receipts } = c.req.valid("json");
+    return c.json(await new BrokerService(c.env).settle(group, topic, receipts, false));
+  },
+);
 
-groupRoutes.post("/:group/topics/:topic/nack", consumer, jsonBody(parseNack), async (c) => {
-  const { group, topic } = c.req.valid("param");
-  const { receipts, delayMs } = c.req.valid("json");
-  const nack = delayMs === undefined ? {} : { delayMs };
-  return c.json(await new BrokerService(c.env).settle(group, topic, receipts, nack));
-});
+groupRoutes.post(
+  "/:group/topics/:topic/nack",
+  consumer,
+  jsonBody(parseNack, { maxBytes: SMALL }),
+  async (c) => {
+    const { group, topic } = c.req.valid("param");
+    const { receipts, delayMs } = c.req.valid("json");
+    const nack = delayMs === undefined ? {} : { delayMs };
+    return c.json(await new BrokerService(c.env).settle(group, topic, receipts, nack));
+  },
+);
 
 groupRoutes.post(
   "/:group/topics/:topic/invisibility",

@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import { EdgemqError } from "../../protocol/errors.ts";
 import type { GroupQueueStats } from "../../protocol/types.ts";
+import { authGate } from "../auth-failures.ts";
 import { authenticate, type GatewayEnv, requireAdmin, timingSafeEqual } from "../auth.ts";
 import { formatMetrics, METRICS_CONTENT_TYPE, type MetricsSnapshot } from "../metrics.ts";
 import { BrokerService, rpc } from "../service.ts";
@@ -9,6 +10,8 @@ import { BrokerService, rpc } from "../service.ts";
 export const metricsRoutes = new Hono<GatewayEnv>();
 
 metricsRoutes.get("/", async (c) => {
+  // Before the scrape token is compared: an address out of attempts learns nothing from it.
+  authGate(c);
   const scrapeToken = c.env.METRICS_TOKEN;
   const bearer = /^Bearer ([^\s]+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
   if (!(scrapeToken && bearer && timingSafeEqual(bearer, scrapeToken))) {

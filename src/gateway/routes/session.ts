@@ -32,6 +32,7 @@ import {
   type Principal,
   TRUSTED,
   bearerOf,
+  gatedPrincipal,
   principalFor,
   sessionGrant,
 } from "../auth.ts";
@@ -77,7 +78,13 @@ async function handOver(c: Context<GatewayEnv>, protocols: string | null): Promi
     const token = tokenFromProtocols(protocols) ?? bearerOf(c.req.header("authorization"));
     const open = !env.ADMIN_TOKEN && !env.TOKEN_SECRET;
     // No token at all: the client authenticates with its first frame (checked by the shard).
-    principal = token === undefined && !open ? null : await principalFor(token, env);
+    // A token given here passes the per-address gate of failed authentication.
+    principal =
+      token === undefined && !open
+        ? null
+        : open
+          ? await principalFor(token, env)
+          : await gatedPrincipal(c, () => token);
   }
   if (principal) {
     c.set("principal", principal);

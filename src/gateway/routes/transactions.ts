@@ -8,7 +8,7 @@ import { newMsgId } from "../../protocol/msg-id.ts";
 import { parseProducerGroupConfig } from "../../protocol/requests/config.ts";
 import { parseLimit } from "../../protocol/requests/query.ts";
 import { parsePrepare } from "../../protocol/requests/transactions.ts";
-import { type GatewayEnv, requirePublish, senderSpace } from "../auth.ts";
+import { type GatewayEnv, requireProducerGroup, requirePublish, senderSpace } from "../auth.ts";
 import { adminOnly, jsonBody, names, query } from "../http.ts";
 import { BrokerService, rpc } from "../service.ts";
 
@@ -28,8 +28,11 @@ transactionRoutes.post(
   jsonBody((body) => parsePrepare(body, Date.now(), newMsgId), { maxBytes: Limits.maxBatchBytes }),
   async (c) => {
     const { topic } = c.req.valid("param");
+    const prepare = c.req.valid("json");
+    // The broker will call this producer group's URL about this message: the token must name it.
+    requireProducerGroup(c, prepare.producerGroup);
     const sender = senderSpace(c.get("principal"));
-    return c.json(await new BrokerService(c.env).prepare(topic, c.req.valid("json"), sender));
+    return c.json(await new BrokerService(c.env).prepare(topic, prepare, sender));
   },
 );
 
@@ -49,20 +52,31 @@ for (const end of ["commit", "rollback"] as const) {
   transactionRoutes.post(`/transactions/:txId/${end}`, transactionPath, async (c) => {
     const { txId } = c.req.valid("param");
     const sender = senderSpace(c.get("principal"));
-    return c.json(await new BrokerService(c.env).endTransaction(txId, end === "commit", sender));
+    // A scoped token must also name the transaction's producer group (read from its shard).
+    const authorize = c.get("principal").admin
+      ? undefined
+      : (pg: string) => requireProducerGroup(c, pg);
+    const svc = new BrokerService(c.env);
+    return c.json(await svc.endTransaction(txId, end === "commit", sender, authorize));
   });
 }
 
 transactionRoutes.get("/transactions/:txId", transactionPath, async (c) => {
   const { txId } = c.req.valid("param");
-  return c.json(await new BrokerService(c.env).transaction(txId, senderSpace(c.get("principal"))));
+  const sender = senderSpace(c.get("principal"));
+  return c.json(
+    await new BrokerService(c.env).transaction(txId, sender, (pg) => requireProducerGroup(c, pg)),
+  );
 });
 
 transactionRoutes.put(
   "/producer-groups/:pg",
   adminOnly,
   names(["pg"]),
-  jsonBody(parseProducerGroupConfig, { maxBytes: 64 * 1024, optional: true }),
+  jsonBody((body, c) => parseProducerGroupConfig(body, { local: c.env.EDGEMQ_LOCAL === "1" }), {
+    maxBytes: Limits.maxSmallBodyBytes,
+    optional: true,
+  }),
   async (c) => {
     const { pg } = c.req.valid("param");
     const svc = new BrokerService(c.env);

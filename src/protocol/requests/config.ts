@@ -12,6 +12,7 @@ import {
   OverflowPolicies,
   type ProducerGroupConfig,
 } from "../types.ts";
+import { outboundUrlAllowed } from "../signing.ts";
 import { intField, isObject } from "./fields.ts";
 
 /** The topic config fields a PUT may set, checked. */
@@ -123,10 +124,20 @@ export function defaultGroupConfig(group: string, now: number): GroupConfig {
   };
 }
 
-export type ProducerGroupInput = Partial<Omit<ProducerGroupConfig, "producerGroup">>;
+export type ProducerGroupInput = Partial<Omit<ProducerGroupConfig, "producerGroup">> & {
+  /** Replace the signing secret (the old one signs 24 h more); the answer shows the new one. */
+  rotateSecret?: boolean;
+};
 
-/** Reads a producer group config body (optional); `checkUrl` must be http(s). */
-export function parseProducerGroupConfig(body: unknown): ProducerGroupInput {
+/**
+ * Reads a producer group config body (optional). `checkUrl` must be
+ * https://, or http:// to a loopback host; `local` (the broker runs on this
+ * machine, `npm start`) takes http:// anywhere (see {@link outboundUrlAllowed}).
+ */
+export function parseProducerGroupConfig(
+  body: unknown,
+  opts: { local: boolean } = { local: false },
+): ProducerGroupInput {
   if (body === undefined || body === null) return {};
   if (!isObject(body)) throw badRequest("body must be an object");
   const allowed = new Set([
@@ -135,6 +146,7 @@ export function parseProducerGroupConfig(body: unknown): ProducerGroupInput {
     "checkIntervalMs",
     "maxChecks",
     "producerGroup",
+    "rotateSecret",
   ]);
   for (const k of Object.keys(body)) if (!allowed.has(k)) throw badRequest(`unknown field ${k}`);
   const out: ProducerGroupInput = {};
@@ -153,8 +165,17 @@ export function parseProducerGroupConfig(body: unknown): ProducerGroupInput {
       if (url.protocol !== "https:" && url.protocol !== "http:") {
         throw badRequest("checkUrl must be an http(s) URL");
       }
+      if (!outboundUrlAllowed(url, opts.local)) {
+        throw badRequest(
+          "checkUrl must be https:// (http:// is accepted only for loopback hosts or a local broker)",
+        );
+      }
       out.checkUrl = url.toString();
     }
+  }
+  if (body.rotateSecret !== undefined) {
+    if (typeof body.rotateSecret !== "boolean") throw badRequest("rotateSecret must be a boolean");
+    if (body.rotateSecret) out.rotateSecret = true;
   }
   const after = intField(body, "checkAfterMs", 0, Limits.maxDelayMs);
   if (after !== undefined) out.checkAfterMs = after;

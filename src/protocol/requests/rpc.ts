@@ -10,9 +10,31 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Methods the Fetch API refuses to build a request with. */
 const FORBIDDEN = new Set(["CONNECT", "TRACE", "TRACK"]);
 
+/** Where a binding's path is resolved: any origin would do, it never leaves the Worker. */
+const BASE = "http://edgemq.internal";
+
+/**
+ * The path (and query) a binding's `path` resolves to, or null when it does
+ * not stay under `/v1/`. Checked after the URL parser resolved it, as
+ * routing sees it: dot segments (`/v1/../metrics`, also as `%2e%2e` or with
+ * backslashes) and `//host` forms would otherwise pass a prefix test and land
+ * on another route, or another origin.
+ */
+export function contractPath(path: unknown): string | null {
+  if (typeof path !== "string" || !path.startsWith("/v1/")) return null;
+  let url: URL;
+  try {
+    url = new URL(BASE + path);
+  } catch {
+    return null;
+  }
+  if (url.origin !== BASE || !url.pathname.startsWith("/v1/")) return null;
+  return url.pathname + url.search;
+}
+
 export interface RpcRequest {
   method: string;
-  /** Starts with `/v1/`, may carry a query string. */
+  /** Resolved, under `/v1/` (see {@link contractPath}); may carry a query string. */
   path: string;
   /** The JSON text of the body, if one was given. */
   body?: string;
@@ -23,10 +45,9 @@ export interface RpcRequest {
  * outside the API), an HTTP method, no body on GET or HEAD, a body that
  * JSON can carry.
  */
-export function parseRpcRequest(method: unknown, path: unknown, body: unknown): RpcRequest {
-  if (typeof path !== "string" || !path.startsWith("/v1/")) {
-    throw new EdgemqError("NOT_FOUND", "paths start with /v1/");
-  }
+export function parseRpcRequest(method: unknown, rawPath: unknown, body: unknown): RpcRequest {
+  const path = contractPath(rawPath);
+  if (path === null) throw new EdgemqError("NOT_FOUND", "paths start with /v1/");
   if (typeof method !== "string" || !TOKEN.test(method) || FORBIDDEN.has(method.toUpperCase())) {
     throw badRequest("method must be an HTTP method such as GET, POST, PUT or DELETE");
   }

@@ -15,7 +15,12 @@ export interface TokenScope {
   publish: string[];
   subscribe: string[];
   groups: string[];
+  /** Producer groups the token may name in transactions (prepare, commit, rollback, state). */
+  producerGroups: string[];
 }
+
+/** The scope claims of a token, each a list of trailing-`*` patterns. */
+export const SCOPE_CLAIMS = ["publish", "subscribe", "groups", "producerGroups"] as const;
 
 export interface MintRequest {
   claims: TokenScope;
@@ -45,7 +50,7 @@ function patterns(body: Record<string, unknown>, key: string): string[] {
 /** Reads a mint request body. */
 export function parseMintRequest(body: unknown): MintRequest {
   if (!isObject(body)) throw badRequest("body must be an object");
-  const allowed = new Set(["sub", "publish", "subscribe", "groups", "ttlSeconds"]);
+  const allowed = new Set(["sub", ...SCOPE_CLAIMS, "ttlSeconds"]);
   for (const k of Object.keys(body)) if (!allowed.has(k)) throw badRequest(`unknown field ${k}`);
   if (
     typeof body.sub !== "string" ||
@@ -70,6 +75,7 @@ export function parseMintRequest(body: unknown): MintRequest {
       publish: patterns(body, "publish"),
       subscribe: patterns(body, "subscribe"),
       groups: patterns(body, "groups"),
+      producerGroups: patterns(body, "producerGroups"),
     },
     ttlSeconds: ttl,
   };

@@ -7,6 +7,7 @@ import type {
   OpenTransaction,
   ProducerGroupConfig,
   ProducerGroupList,
+  ProducerGroupSaved,
   TopicList,
   TransactionEnd,
   TransactionList,
@@ -29,6 +30,7 @@ function producerGroupForm(): { form: HTMLFormElement; out: HTMLElement } {
   const after = h("input", { id: "pg-after", value: "6s" });
   const interval = h("input", { id: "pg-interval", value: "60s" });
   const max = h("input", { id: "pg-max", type: "number", min: 1, value: 15 });
+  const rotate = h("input", { id: "pg-rotate", type: "checkbox" });
   const form = h(
     "form",
     { id: "pg-form" },
@@ -37,19 +39,24 @@ function producerGroupForm(): { form: HTMLFormElement; out: HTMLElement } {
     field("Check after", after),
     field("Check every", interval),
     field("Max checks", max),
+    field("Rotate signing secret", rotate),
     h("button", { type: "submit" }, "Save producer group"),
   );
   act(form, out, async () => {
     const pg = name.value.trim();
     const checkUrl = url.value.trim();
-    const body: Omit<ProducerGroupConfig, "producerGroup"> = {
+    const body: Omit<ProducerGroupConfig, "producerGroup"> & { rotateSecret: boolean } = {
       checkUrl: checkUrl || null,
       checkAfterMs: parseDuration(after.value),
       checkIntervalMs: parseDuration(interval.value),
       maxChecks: Number(max.value),
+      rotateSecret: rotate.checked,
     };
-    await api<ProducerGroupConfig>("PUT", `/v1/producer-groups/${enc(pg)}`, body);
-    return `Saved producer group ${pg}.`;
+    const saved = await api<ProducerGroupSaved>("PUT", `/v1/producer-groups/${enc(pg)}`, body);
+    // The check-back signing secret is answered only when made (a new group, or rotated): shown once.
+    return saved.signingSecret === undefined
+      ? `Saved producer group ${pg}.`
+      : `Saved producer group ${pg}. Signing secret for its check handler (shown once): ${saved.signingSecret}`;
   });
   return { form, out };
 }
