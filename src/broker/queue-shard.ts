@@ -16,18 +16,22 @@ import type { Env } from "../env.ts";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { FilterCache } from "../protocol/filter.ts";
 import { encodeTxId } from "../protocol/ids.ts";
+import type { PushConfig } from "../protocol/push.ts";
 import type { GroupConfig, TopicConfig } from "../protocol/types.ts";
 import type { NormalizedMessage } from "../protocol/validate.ts";
 import { ShardTimers } from "./timers/shard-timers.ts";
 import { GroupCommit } from "./concurrency/group-commit.ts";
 import { answer, answerNow } from "./outcome.ts";
 import { runCheck } from "./outbound/check-back.ts";
+import { deliver } from "./outbound/push-delivery.ts";
 import type { ReceiptRef, ResetTarget } from "./store/consumption.ts";
 import { nextDueAt, runDueWork } from "./store/due-work.ts";
 import type { WriteEffects } from "./store/effects.ts";
 import { type ShardStore, openShardStore } from "./store/index.ts";
+import type { PushClaim, PushOutcome } from "./store/push.ts";
 import { assertRoomFor, resolveStorageLimit } from "./store/storage-limit.ts";
 import type { DueCheck, TransactionCheckConfig } from "./store/transactions.ts";
+import { PUSH_FETCHES_PER_SHARD } from "./timers/push-timing.ts";
 import { retentionDueAt } from "./timers/timing.ts";
 import {
   type WakeHint,
@@ -44,6 +48,9 @@ const STORAGE_LIMIT_KEY = "storage_limit";
 
 /** How long the delivered count of pulls may stay unsaved when nothing else writes. */
 const DELIVERED_SAVE_MS = 1000;
+
+/** How long a push subscription's signing secrets read from the registry are reused. */
+const PUSH_SECRETS_TTL_MS = 30_000;
 
 /** Options of a pull, as the gateway passes them (the gateway does the waiting). */
 export interface ShardPullOptions {
@@ -66,6 +73,15 @@ export class QueueShard extends DurableObject<Env> {
   #deliveredSave: ReturnType<typeof setTimeout> | null = null;
   /** This shard's own storage ceiling setting as stored (null: none; undefined: not read yet). */
   #storageLimitSetting: number | null | undefined = undefined;
+  /**
+   * Push fetches running now (at most PUSH_FETCHES_PER_SHARD). Only a bound:
+   * what they deliver is claimed in the tables, so a restart that forgets
+   * them loses nothing (the claims lapse and are delivered again).
+   */
+  #pushRunning = 0;
+  #pumpQueued = false;
+  /** Push subscriptions' signing secrets, as the registry last answered (a cache; see #pushSecrets). */
+  readonly #secrets = new Map<string, { secrets: string[]; at: number }>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -76,6 +92,8 @@ export class QueueShard extends DurableObject<Env> {
       // Re-arm from the stored timers after a restart.
       await this.#rearm(Date.now(), false);
     });
+    // Deliveries pending when the object stopped go on (claims it held lapse and go again).
+    this.#schedulePump();
   }
 
   // ---- the one way to read, the one way to write -----------------------------
@@ -123,6 +141,14 @@ export class QueueShard extends DurableObject<Env> {
     }
     if (e.rearm || e.moreDue) await this.#rearm(now, e.moreDue);
     else await this.#timers.ensure(e.timerAt, now);
+    // New messages for push subscriptions: the alarm is set now, so their
+    // deliveries start even if the object is lost before they do (the
+    // in-memory timer runs it at once). Freed keys and resent dead letters
+    // only need a claim round.
+    if ((e.appendedFrom !== null || e.changed) && s.push.active()) {
+      if (e.appendedFrom !== null) await this.#timers.ensure(now, now);
+      else this.#schedulePump();
+    }
     this.#notify(e);
   }
 
@@ -350,6 +376,7 @@ export class QueueShard extends DurableObject<Env> {
     // every later timer of the shard). Each check is already claimed, so one
     // lost with the object is simply repeated at its next check time.
     if (checks.length) this.ctx.waitUntil(this.#runChecks(checks));
+    await this.#pump();
   }
 
   /** Asks producer groups about open transactions; a slow check URL never holds up sends. */
@@ -381,6 +408,103 @@ export class QueueShard extends DurableObject<Env> {
         }
       }),
     );
+  }
+
+  // ---- push subscriptions (store/push.ts, outbound/push-delivery.ts) --------
+
+  /** Installs or updates a push subscription of this shard's topic (its group's config with it). */
+  pushInstall(config: PushConfig, group: GroupConfig) {
+    this.#secrets.delete(config.name);
+    return answer(() => this.#write((s, now) => s.push.install(config, group, now)));
+  }
+
+  /** Stops a push subscription's deliveries from this queue; its group and offsets stay. */
+  pushRemove(name: string) {
+    this.#secrets.delete(name);
+    return answer(() => this.#write((s) => s.push.remove(name)));
+  }
+
+  /** One subscription's delivery counters on this queue (null when not installed here). */
+  pushStats(name: string) {
+    return answerNow(() => this.#read((s) => s.push.stats(name)));
+  }
+
+  /** Every subscription's delivery counters on this queue. */
+  pushStatsAll() {
+    return answerNow(() => this.#read((s) => s.push.allStats()));
+  }
+
+  /** Runs a claim round soon (after a delivery settled: its slot is free). */
+  #schedulePump(): void {
+    if (this.#pumpQueued) return;
+    this.#pumpQueued = true;
+    setTimeout(() => {
+      this.#pumpQueued = false;
+      this.#pump().catch((e: unknown) => console.error("edgemq: push claim failed", e));
+    }, 0);
+  }
+
+  /**
+   * Claims what the push subscriptions may be sent now (within the shard's
+   * free fetch slots) and starts the fetches, outside the transaction and not
+   * awaited: an endpoint that stalls holds its own fetch, never the alarm,
+   * the shard's other writes or the other subscriptions' slots.
+   */
+  async #pump(): Promise<void> {
+    if (!this.#store.state.config || !this.#read((s) => s.push.active())) return;
+    const free = PUSH_FETCHES_PER_SHARD - this.#pushRunning;
+    if (free <= 0) return;
+    // Reserved before the write, so two rounds at once never pass the bound.
+    this.#pushRunning += free;
+    let claims: PushClaim[] = [];
+    try {
+      claims = await this.#write((s, now) =>
+        s.push.claim(now, free, (f) => this.#filters.get(f === "*" ? undefined : f)),
+      );
+    } finally {
+      this.#pushRunning -= free - claims.length;
+    }
+    for (const c of claims) this.ctx.waitUntil(this.#deliver(c));
+  }
+
+  /** Makes one delivery and records how it ended; its slot then goes to the next claim. */
+  async #deliver(claim: PushClaim): Promise<void> {
+    let outcome: PushOutcome;
+    try {
+      const secrets = await this.#pushSecrets(claim.name);
+      outcome = await deliver(claim, secrets, this.env.EDGEMQ_LOCAL === "1");
+    } catch (e) {
+      outcome = {
+        ok: false,
+        error: `broker error: ${String(e)}`,
+        retryAfterMs: null,
+        latencyMs: 0,
+      };
+    } finally {
+      this.#pushRunning--;
+    }
+    try {
+      await this.#write((s, now) => s.push.settle(claim, outcome, now));
+    } catch (e) {
+      // The topic was deleted meanwhile: nothing is left to settle.
+      if (!(e instanceof EdgemqError)) throw e;
+    }
+    this.#schedulePump();
+  }
+
+  /**
+   * A subscription's signing secrets, from the registry at most every 30 s (a
+   * rotation reaches deliveries within that; the replaced secret signs 24 h
+   * more, so none is refused meanwhile). Never stored in the shard.
+   */
+  async #pushSecrets(name: string): Promise<string[]> {
+    const now = Date.now();
+    const hit = this.#secrets.get(name);
+    if (hit && now - hit.at < PUSH_SECRETS_TTL_MS) return hit.secrets;
+    const registry = this.env.REGISTRY.get(this.env.REGISTRY.idFromName("registry"));
+    const secrets = await registry.pushSecrets(name);
+    this.#secrets.set(name, { secrets, at: now });
+    return secrets;
   }
 
   // ---- watchers (hibernation-friendly long-poll; see watch/watchers.ts) -----

@@ -31,6 +31,7 @@ import type {
   TopicConfig,
 } from "../protocol/types.ts";
 import type { TopicRegistry } from "../registry/topic-registry.ts";
+import { PushService } from "./push-service.ts";
 import { ShardWatch } from "./shard-watch.ts";
 import { TtlCache } from "./ttl-cache.ts";
 
@@ -145,12 +146,14 @@ export class BrokerService {
     name: string,
     input: Parameters<TopicRegistry["putTopic"]>[1],
   ): Promise<TopicConfig> {
-    const { config } = await rpc(() => this.registry().putTopic(name, input));
+    const { config, previous } = await rpc(() => this.registry().putTopic(name, input));
     await Promise.all(
       this.queues(config).map((q) =>
         this.onShard(name, () => this.shard(name, q).configure(config, q)),
       ),
     );
+    // New queues deliver to the topic's push subscriptions too.
+    if (previous && config.queues > previous.queues) await new PushService(this).installAllOf(name);
     topicCache.set(name, config, Date.now());
     return config;
   }

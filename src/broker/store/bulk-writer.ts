@@ -24,10 +24,12 @@ export type LogValues = [
   bornAt: number,
   storedAt: number,
   size: number,
+  traceparent: string | null,
+  tracestate: string | null,
 ];
 
 const LOG_COLUMNS =
-  "msg_offset, msg_id, tag, keys, props, sharding_key, body, base64, priority, expire_at, born_at, stored_at, size";
+  "msg_offset, msg_id, tag, keys, props, sharding_key, body, base64, priority, expire_at, born_at, stored_at, size, traceparent, tracestate";
 
 /** Bytes of JSON per statement. */
 const CHUNK_CHARS = 512 * 1024;
@@ -60,7 +62,8 @@ export class BulkLogWriter {
     if (this.log.length) {
       this.sql.exec(
         `INSERT INTO log (${LOG_COLUMNS}) SELECT value->>0, value->>1, value->>2, value->>3, value->>4,
-           value->>5, value->>6, value->>7, value->>8, value->>9, value->>10, value->>11, value->>12
+           value->>5, value->>6, value->>7, value->>8, value->>9, value->>10, value->>11, value->>12,
+           value->>13, value->>14
          FROM json_each(?)`,
         `[${this.log.join(",")}]`,
       );
@@ -88,7 +91,7 @@ export class BulkLogWriter {
 /** Writes one message's log row, key index rows and msgId index row at once. */
 export function writeLogRow(sql: SqlStorage, values: LogValues, keys: readonly string[]): void {
   sql.exec(
-    `INSERT INTO log (${LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO log (${LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ...values,
   );
   const [offset, msgId, , , , , , , , , , storedAt] = values;

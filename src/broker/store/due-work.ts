@@ -36,7 +36,7 @@ export function runDueWork(s: ShardStore, now: number): DueWorkDone {
 /**
  * The time the shard's alarm is next due: the earliest of its timers
  * (scheduled messages paced after the last move at `lastMoveAt`, receipts and
- * retries, check-backs, the retention sweep), `now` when `more` work is left,
+ * retries, check-backs, the retention sweep, push subscriptions backing off), `now` when `more` work is left,
  * or null when nothing is pending.
  */
 export function nextDueAt(s: ShardStore, now: number, lastMoveAt: number, more: boolean) {
@@ -47,6 +47,7 @@ export function nextDueAt(s: ShardStore, now: number, lastMoveAt: number, more: 
       s.consumption.nextVisibleAt(now),
       s.transactions.nextCheckAt(),
       retentionDueAt(s.log.oldestStoredAt(), config.retentionMs, s.log.lastSweep),
+      s.push.nextDueAt(now),
     ],
     now,
     more,

@@ -14,11 +14,13 @@
  * - scheduling.ts: scheduled messages, moving due ones, recall;
  * - transactions.ts: half messages, commit/rollback, check-back timing;
  * - queries.ts: by msgId, key, store time;
+ * - push.ts: push subscriptions: claims of deliveries, their settlement, counters;
  * - due-work.ts: what the alarm does, and when it is next due;
  * - schema.ts: the versioned schema and the named row states.
  */
 import { Consumption } from "./consumption.ts";
 import { ShardLog } from "./log.ts";
+import { PushStore } from "./push.ts";
 import { Queries } from "./queries.ts";
 import { Receiving } from "./receive.ts";
 import { Scheduling } from "./scheduling.ts";
@@ -34,6 +36,7 @@ export interface ShardStore {
   readonly scheduling: Scheduling;
   readonly transactions: Transactions;
   readonly queries: Queries;
+  readonly push: PushStore;
 }
 
 /**
@@ -46,13 +49,15 @@ export function openShardStore(sql: SqlStorage, transact: (fn: () => void) => vo
   const state = new StoreState(sql, transact);
   const log = new ShardLog(state);
   const consumption = new Consumption(state);
+  const receiving = new Receiving(state, log, consumption);
   return {
     state,
     log,
     consumption,
-    receiving: new Receiving(state, log, consumption),
+    receiving,
     scheduling: new Scheduling(state, log),
     transactions: new Transactions(state, log),
     queries: new Queries(state),
+    push: new PushStore(state, receiving, consumption),
   };
 }
