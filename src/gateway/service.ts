@@ -554,6 +554,17 @@ export class BrokerService {
     );
   }
 
+  /** A push subscription's counters on each queue of its topic (queues where it is not installed are left out). */
+  async pushStatsOf(topic: string, name: string) {
+    const config = await this.topic(topic);
+    const list = await Promise.all(
+      this.queues(config).map((q) =>
+        this.onShard(topic, () => this.shard(topic, q).pushStats(name)),
+      ),
+    );
+    return list.filter((s) => s !== null);
+  }
+
   async purge(topic: string) {
     const config = await this.topic(topic);
     return Promise.all(
