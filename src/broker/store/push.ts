@@ -24,8 +24,9 @@ import {
   pushClaimMs,
   pushLimit,
   pushRetryDelayMs,
+  PUSH_FETCHES_PER_SHARD,
+  fairGrants,
   pushShare,
-  splitSlots,
 } from "../timers/push-timing.ts";
 import type { Consumption } from "./consumption.ts";
 import type { Receiving } from "./receive.ts";
@@ -155,9 +156,8 @@ export class PushStore {
   claim(now: number, free: number, compile: (filter: string) => MessageFilter): PushClaim[] {
     if (free <= 0) return [];
     const topic = this.state.topicConfig();
-    const rows = this.rows();
-    const ready: { config: PushConfig; room: number }[] = [];
-    for (const r of rows) {
+    const ready: { config: PushConfig; limit: number; held: number }[] = [];
+    for (const r of this.rows()) {
       const config = JSON.parse(r.config) as PushConfig;
       if (config.paused || (r.backoff_until !== null && r.backoff_until > now)) continue;
       const limit = pushLimit(
@@ -171,38 +171,43 @@ export class PushStore {
           now,
         )
         .one().n;
-      if (limit - held > 0) ready.push({ config, room: limit - held });
+      if (limit > held) ready.push({ config, limit, held });
     }
     if (ready.length === 0) return [];
-    // Rotate who is served first, so leftover slots do not always go to the same name.
+    // Rotate who is served first, so slots left over do not always go to the same name.
     const start = this.turn++ % ready.length;
     const order = [...ready.slice(start), ...ready.slice(0, start)];
-    const grants = splitSlots(
-      free,
-      order.map((o) => o.room),
-    );
     const out: PushClaim[] = [];
-    order.forEach(({ config }, i) => {
-      const n = grants[i]!;
-      if (n <= 0) return;
-      const group = this.groupOf(config);
+    const take = (sub: (typeof order)[number], n: number): number => {
+      if (n <= 0) return 0;
       const claimed = this.receiving.receive(
-        group,
+        this.groupOf(sub.config),
         n,
-        pushClaimMs(config.timeoutMs),
-        compile(config.filter),
+        pushClaimMs(sub.config.timeoutMs),
+        compile(sub.config.filter),
         now,
       );
       for (const c of claimed) {
         out.push({
-          name: config.name,
-          url: config.url,
-          timeoutMs: config.timeoutMs,
+          name: sub.config.name,
+          url: sub.config.url,
+          timeoutMs: sub.config.timeoutMs,
           message: c.message,
           handle: c.handle,
         });
       }
-    });
+      sub.held += claimed.length;
+      return claimed.length;
+    };
+    const grants = fairGrants(PUSH_FETCHES_PER_SHARD, free, order);
+    // First each its fair part; then what is left to those that took all theirs
+    // (they may have more): the others had nothing more to send, so no one waits for these slots.
+    const full = order.filter((sub, i) => take(sub, grants[i]!) === grants[i]);
+    let left = free - out.length;
+    for (const sub of full) {
+      if (left <= 0) break;
+      left -= take(sub, Math.min(sub.limit - sub.held, left));
+    }
     return out;
   }
 

@@ -99,30 +99,26 @@ export function pushBackoffUntil(
 }
 
 /**
- * Splits `free` fetch slots over subscriptions that could each take
- * `rooms[i]` more: a fair share first (so a stalled endpoint holding its
- * slots never takes another's), then what is left to those that still have
- * room, in order. Answers how many each may claim.
+ * The first claim of each subscription ready to deliver from a shard, given
+ * its bound (`limit`) and the claims it holds (`held`): at most its fair
+ * part of the shard's `total` fetch slots counting what it holds (so an
+ * endpoint that stalls keeps at most its part, never the slots of the
+ * others while they have messages to send), within the `free` slots, in
+ * order. What is left free after these claims may go to a subscription that
+ * took its whole part (it may have more), up to its own bound.
  */
-export function splitSlots(free: number, rooms: readonly number[]): number[] {
-  const out = rooms.map(() => 0);
+export function fairGrants(
+  total: number,
+  free: number,
+  subs: readonly { limit: number; held: number }[],
+): number[] {
   let left = Math.max(0, free);
-  const wanting = rooms.filter((r) => r > 0).length;
-  if (wanting === 0 || left === 0) return out;
-  const fair = Math.max(1, Math.floor(left / wanting));
-  rooms.forEach((room, i) => {
-    if (left === 0) return;
-    const n = Math.min(room, fair, left);
-    out[i] = n;
+  const part = Math.max(1, Math.floor(total / Math.max(1, subs.length)));
+  return subs.map(({ limit, held }) => {
+    const n = Math.max(0, Math.min(limit - held, part - held, left));
     left -= n;
+    return n;
   });
-  rooms.forEach((room, i) => {
-    if (left === 0) return;
-    const n = Math.min(room - out[i]!, left);
-    out[i]! += n;
-    left -= n;
-  });
-  return out;
 }
 
 /** The index of the latency histogram's bucket for `ms` (the last index is +Inf). */
