@@ -220,3 +220,65 @@ export function forgetSigningSecret(producerGroup: string): Promise<void> {
     sql.exec("DELETE FROM signing_secret WHERE owner = ?", `pg:${producerGroup}`);
   });
 }
+
+/**
+ * As if a push subscription's wait on one queue were over: its retries and
+ * lapsed claims come due, and its endpoint's back-off ends. Answers the
+ * rows SQLite wrote (indexes included: more than zero when any claim moved).
+ */
+export function makePushDue(topic: string, queue: number, name: string): Promise<number> {
+  return inShard(topic, queue, (sql) => {
+    sql.exec("UPDATE push_sub SET backoff_until = ? WHERE name = ?", Date.now() - 1, name);
+    return sql.exec(
+      `UPDATE inflight SET visible_at = ? WHERE grp = ? AND ${UNSETTLED}`,
+      Date.now() - 1,
+      name,
+    ).rowsWritten;
+  });
+}
+
+/** A push subscription's row on one queue: back-off state and counters as stored. */
+export function pushRow(topic: string, queue: number, name: string) {
+  return inShard(
+    topic,
+    queue,
+    (sql) =>
+      sql
+        .exec<{
+          failures: number;
+          backoff_until: number | null;
+          delivered: number;
+          failed: number;
+        }>("SELECT failures, backoff_until, delivered, failed FROM push_sub WHERE name = ?", name)
+        .toArray()[0],
+  );
+}
+
+/** The trace context columns of one log row. */
+export function storedTrace(topic: string, offset: number, queue = 0) {
+  return inShard(
+    topic,
+    queue,
+    (sql) =>
+      sql
+        .exec<{ traceparent: string | null; tracestate: string | null }>(
+          "SELECT traceparent, tracestate FROM log WHERE msg_offset = ?",
+          offset,
+        )
+        .toArray()[0],
+  );
+}
+
+/**
+ * Turns a shard's database back into the shape of schema version 1 (no trace
+ * columns, no push table, no record of step 2), keeping its rows: what a
+ * shard deployed before step 2 holds.
+ */
+export function backToShardVersion1(topic: string, queue = 0): Promise<void> {
+  return inShard(topic, queue, (sql) => {
+    sql.exec("DROP TABLE IF EXISTS push_sub");
+    sql.exec("ALTER TABLE log DROP COLUMN traceparent");
+    sql.exec("ALTER TABLE log DROP COLUMN tracestate");
+    sql.exec("DELETE FROM schema_migrations WHERE version >= 2");
+  });
+}

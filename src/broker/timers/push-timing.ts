@@ -63,6 +63,8 @@ export function retryAfterMs(header: string | null, now: number): number | null 
   let ms: number;
   if (/^\d{1,10}$/.test(text)) ms = Number(text) * 1000;
   else {
+    // An HTTP date names its day and month ("Wed, 02 Dec 2026 12:00:00 GMT"); "-5" is no date.
+    if (!/^[A-Za-z]{3}/.test(text)) return null;
     const at = Date.parse(text);
     if (Number.isNaN(at)) return null;
     ms = Math.max(0, at - now);
