@@ -108,9 +108,11 @@ export function sumStats(
     dlq: 0,
     lastError: null,
     lastErrorAt: null,
+    failures: 0,
   };
   for (const s of shards) {
     if (!s) continue;
+    out.failures = Math.max(out.failures, s.failures);
     out.delivered += s.delivered;
     out.failed += s.failed;
     if (s.lastErrorAt !== null && (out.lastErrorAt === null || s.lastErrorAt > out.lastErrorAt)) {

@@ -72,9 +72,15 @@ export interface PushStats {
   lag: number;
   /** Messages in the group's dead-letter queue. */
   dlq: number;
-  /** The latest failure (`HTTP 503`, `timeout after 10000 ms`, …) and when; kept after later successes. */
+  /** The latest failure (`HTTP 503`, `timeout: …`, …) and when; kept after later successes. */
   lastError: string | null;
   lastErrorAt: number | null;
+  /**
+   * The endpoint's failures in a row now (the most of any queue; 0 once a
+   * delivery succeeds). While above 0 the subscription backs off and
+   * delivers one message at a time per queue.
+   */
+  failures: number;
 }
 
 /** `GET /v1/push/{name}`: the config plus its stats. */
