@@ -27,21 +27,18 @@ import { deliver } from "./outbound/push-delivery.ts";
 import type { ReceiptRef, ResetTarget } from "./store/consumption.ts";
 import { nextDueAt, runDueWork } from "./store/due-work.ts";
 import type { WriteEffects } from "./store/effects.ts";
+import type { Sender } from "./store/msg-ids.ts";
 import { type ShardStore, openShardStore } from "./store/index.ts";
 import type { PushClaim, PushOutcome } from "./store/push.ts";
 import { assertRoomFor, resolveStorageLimit } from "./store/storage-limit.ts";
-import type { DueCheck, TransactionCheckConfig } from "./store/transactions.ts";
+import type { DueCheck, TransactionCheckConfig, TxCaller } from "./store/transactions.ts";
 import { PUSH_FETCHES_PER_SHARD } from "./timers/push-timing.ts";
 import { retentionDueAt } from "./timers/timing.ts";
-import {
-  type WakeHint,
-  type WatchSpec,
-  acceptWatcher,
-  closeQuietly,
-  notifyWatchers,
-} from "./watch/watchers.ts";
+import { type WatchCondition, ShardWatchers, closeQuietly } from "./watch/watchers.ts";
 
 export type { Outcome } from "./outcome.ts";
+export type { Sender } from "./store/msg-ids.ts";
+export type { TxCaller } from "./store/transactions.ts";
 
 /** Key of the shard's own storage ceiling in its KV storage. */
 const STORAGE_LIMIT_KEY = "storage_limit";
@@ -73,6 +70,8 @@ export class QueueShard extends DurableObject<Env> {
   #deliveredSave: ReturnType<typeof setTimeout> | null = null;
   /** This shard's own storage ceiling setting as stored (null: none; undefined: not read yet). */
   #storageLimitSetting: number | null | undefined = undefined;
+  /** Parked long-polls, grouped by what they wait for (watch/watchers.ts). */
+  readonly #watchers: ShardWatchers;
   /**
    * Push fetches running now (at most PUSH_FETCHES_PER_SHARD). Only a bound:
    * what they deliver is claimed in the tables, so a restart that forgets
@@ -87,6 +86,7 @@ export class QueueShard extends DurableObject<Env> {
     super(ctx, env);
     this.#store = openShardStore(ctx.storage.sql, (fn) => ctx.storage.transactionSync(fn));
     this.#timers = new ShardTimers(ctx.storage, () => this.#runDueWork());
+    this.#watchers = new ShardWatchers(ctx);
     void ctx.blockConcurrencyWhile(async () => {
       await this.#timers.load();
       // Re-arm from the stored timers after a restart.
@@ -175,7 +175,9 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   stats() {
-    return answerNow(() => this.#read((s, now) => s.log.stats(now)));
+    return answerNow(() =>
+      this.#read((s, now) => ({ ...s.log.stats(now), parkedWaits: this.#watchers.stats().waits })),
+    );
   }
 
   groupStats(group: string) {
@@ -223,19 +225,23 @@ export class QueueShard extends DurableObject<Env> {
 
   // ---- produce -------------------------------------------------------------
 
-  /** Appends a batch (already validated), all or nothing. */
-  send(messages: NormalizedMessage[]) {
+  /**
+   * Appends a batch (already validated) from `sender` (a scoped token's
+   * subject, or null for the admin space), all or nothing; msgIds are
+   * deduplicated within the sender's space.
+   */
+  send(messages: NormalizedMessage[], sender: Sender) {
     return answer(() =>
       this.#write((s, now) => {
         this.#assertRoomFor(messages);
-        return s.log.append(messages, now);
+        return s.log.append(messages, now, sender);
       }),
     );
   }
 
-  /** Recalls a scheduled message not yet due: `recalled`, `delivered` or `unknown`. */
-  recall(msgId: string) {
-    return answer(() => this.#write((s) => s.scheduling.recall(msgId)));
+  /** Recalls `sender`'s scheduled message not yet due (the admin: anyone's): `recalled`, `delivered` or `unknown`. */
+  recall(msgId: string, sender: Sender) {
+    return answer(() => this.#write((s) => s.scheduling.recall(msgId, sender)));
   }
 
   // ---- pull ----------------------------------------------------------------
@@ -312,8 +318,9 @@ export class QueueShard extends DurableObject<Env> {
 
   // ---- query ---------------------------------------------------------------
 
-  findById(msgId: string) {
-    return answerNow(() => this.#read((s) => s.queries.findById(msgId)));
+  /** A message by id in `sender`'s space (the admin's: any space). */
+  findById(msgId: string, sender: Sender) {
+    return answerNow(() => this.#read((s) => s.queries.findById(msgId, sender)));
   }
 
   findByKey(key: string, limit: number) {
@@ -326,26 +333,32 @@ export class QueueShard extends DurableObject<Env> {
 
   // ---- transactions --------------------------------------------------------
 
-  /** Stores a half message; answers its id inside this shard. */
-  prepare(m: NormalizedMessage, producerGroup: string, check: TransactionCheckConfig) {
+  /** Stores `sender`'s half message; answers its id inside this shard and its txId's secret. */
+  prepare(
+    m: NormalizedMessage,
+    producerGroup: string,
+    check: TransactionCheckConfig,
+    sender: Sender,
+  ) {
     return answer(() =>
       this.#write((s, now) => {
         this.#assertRoomFor([m]);
-        return s.transactions.prepare(m, producerGroup, check, now);
+        return s.transactions.prepare(m, producerGroup, check, now, sender);
       }),
     );
   }
 
-  endTransaction(id: number, commit: boolean) {
+  /** A producer's commit or rollback; TRANSACTION_NOT_FOUND unless `caller` may end it. */
+  endTransaction(id: number, commit: boolean, caller: TxCaller) {
     const reason = commit ? "producer commit" : "producer rollback";
     return answer(() =>
-      this.#write((s, now) => s.transactions.endTransaction(id, commit, now, reason)),
+      this.#write((s, now) => s.transactions.endTransaction(id, commit, now, reason, caller)),
     );
   }
 
-  /** One transaction, open or ended (ended ones are kept a day), or null. */
-  transaction(id: number) {
-    return answerNow(() => this.#read((s) => s.transactions.transaction(id)));
+  /** One transaction, open or ended (ended ones are kept a day), or null (also when `caller` may not see it). */
+  transaction(id: number, caller: TxCaller) {
+    return answerNow(() => this.#read((s) => s.transactions.transaction(id, caller)));
   }
 
   openTransactions(limit: number) {
@@ -385,7 +398,7 @@ export class QueueShard extends DurableObject<Env> {
     const queue = this.#store.state.queueId;
     await Promise.all(
       checks.map(async (due) => {
-        const txId = encodeTxId({ topic, queue, id: due.id });
+        const txId = encodeTxId({ topic, queue, id: due.id, secret: due.secret });
         const verdict = await runCheck(due, topic, txId, this.env);
         try {
           await this.#write((s, now) => {
@@ -511,42 +524,51 @@ export class QueueShard extends DurableObject<Env> {
 
   /** Accepts a watcher WebSocket from the gateway; the object may hibernate while it is open. */
   override fetch(request: Request): Response {
-    const check = this.#read((s, now) => this.#watchCheck(s, now));
-    return acceptWatcher(this.ctx, request, this.#store.state.maxOffset(), check);
+    return this.#watchers.accept(request, this.#store.state.maxOffset(), (c) =>
+      this.#read((s, now) => this.#watchCheck(s, now, c)),
+    );
+  }
+
+  /** Parked waits, the distinct conditions they wait on, and the checks run for them so far. */
+  watchStats() {
+    return answerNow(() => this.#watchers.stats());
   }
 
   /** Tells the watchers whose wait the writes just committed may end. */
   #notify(e: WriteEffects): void {
-    // Only appends: a watcher that found nothing before looks at the new messages only.
-    const hint: WakeHint | undefined =
-      !e.changed && e.appendedFrom !== null ? { appendedFrom: e.appendedFrom } : undefined;
-    if (!e.changed && hint === undefined) return;
-    const maxOffset = this.#store.state.maxOffset();
-    const appended = hint === undefined ? undefined : maxOffset - hint.appendedFrom!;
-    notifyWatchers(this.ctx, maxOffset, this.#watchCheck(this.#store, Date.now(), hint), appended);
+    if (e.appendedFrom === null && !e.changed) return;
+    const s = this.#store;
+    const now = Date.now();
+    this.#watchers.notify(
+      s.state.maxOffset(),
+      {
+        appendedFrom: e.appendedFrom,
+        // A change recorded without its groups concerns every group's waits.
+        changedGroups: e.changed && e.changedGroups.size === 0 ? "all" : e.changedGroups,
+      },
+      (c) => this.#watchCheck(s, now, c),
+    );
   }
 
-  /** Whether a watcher's wait is over: with a hint, only what was appended is looked at. */
-  #watchCheck(s: ShardStore, now: number, hint?: WakeHint): (spec: WatchSpec) => boolean {
-    return (spec) => {
-      const f = this.#filters.get(spec.filter);
-      if (spec.kind === "pull") {
-        return s.log.hasPullable(Math.max(spec.offset, hint?.appendedFrom ?? 0), f, now);
-      }
-      return hint?.appendedFrom === undefined
-        ? s.receiving.hasReceivable(spec.group, f, now)
-        : s.receiving.hasReceivableSince(spec.group, f, now, hint.appendedFrom);
-    };
+  /** Whether a wait may be over (each a bounded scan that reads no body it passes over). */
+  #watchCheck(s: ShardStore, now: number, c: WatchCondition): boolean {
+    const f = this.#filters.get(c.filter);
+    if (c.kind === "pull") return s.log.hasPullable(c.from, f, now);
+    return c.since === null
+      ? s.receiving.hasReceivable(c.group, f, now)
+      : s.receiving.hasReceivableSince(c.group, f, now, c.since);
   }
 
   /** Watchers never need to say anything. */
   override webSocketMessage(): void {}
 
   override webSocketClose(ws: WebSocket): void {
+    this.#watchers.closed(ws);
     closeQuietly(ws, 1000, "bye");
   }
 
   override webSocketError(ws: WebSocket): void {
+    this.#watchers.closed(ws);
     closeQuietly(ws, 1011, "error");
   }
 }

@@ -113,12 +113,36 @@ async function resolveToken(env: Env, header: string): Promise<Principal> {
 }
 
 /**
- * The sender a principal acts as: one space per scoped token subject, one for
- * the admin token, Service Bindings and the open local mode. Things a sender
- * registers (a heartbeat's clientId) belong to its space.
+ * The msgId space a principal sends in (api.md, "Dedup is per sender"): a
+ * scoped token's subject; null, the one space of the admin token, Service
+ * Bindings and the open local mode, otherwise. Dedup, query and recall by
+ * msgId and ending a transaction act within it; null sees every space.
  */
-export function senderOf(p: Principal): string {
-  return p.admin ? "admin" : `sub:${p.sub}`;
+export function senderSpace(p: Principal): string | null {
+  return p.admin ? null : p.sub;
+}
+
+/**
+ * The owner recorded for what a principal registers in the registry (a
+ * heartbeat's clientId): its {@link senderSpace} as a non-null key
+ * (`sub:<subject>`, or `admin` for the admin space), since a missing owner
+ * there means a member from before owners were recorded.
+ */
+export function memberOwner(p: Principal): string {
+  const space = senderSpace(p);
+  return space === null ? "admin" : `sub:${space}`;
+}
+
+/**
+ * Who a long-poll of this request waits for: the caller's sender space (a
+ * scoped token's parked waits are capped) and the request's abort signal (a
+ * client that hangs up ends its wait).
+ */
+export function waitContext(c: Context<GatewayEnv>): {
+  sender: string | null;
+  signal: AbortSignal;
+} {
+  return { sender: senderSpace(c.get("principal")), signal: c.req.raw.signal };
 }
 
 /**

@@ -7,7 +7,7 @@
  * and whether a receipt addresses a queue of the path's topic and group.
  */
 import { type Outcome, unwrap } from "../broker/outcome.ts";
-import type { QueueShard, ShardPullOptions } from "../broker/queue-shard.ts";
+import type { QueueShard, Sender, ShardPullOptions, TxCaller } from "../broker/queue-shard.ts";
 import type { Env } from "../env.ts";
 import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { filterText } from "../protocol/filter.ts";
@@ -96,6 +96,16 @@ function diskFull(e: unknown): EdgemqError | undefined {
     "STORAGE_FULL",
     "the broker's disk is full (SQLITE_FULL): nothing of this request was stored; retry once space is freed",
   );
+}
+
+/**
+ * Who a long-poll waits for: `sender` (auth.ts `senderSpace`) counts it
+ * against a scoped token's cap on parked waits; `signal` (the client's
+ * request) ends it when the client is gone.
+ */
+export interface WaitContext {
+  sender: Sender;
+  signal?: AbortSignal;
 }
 
 export class BrokerService {
@@ -223,13 +233,15 @@ export class BrokerService {
   }
 
   /**
-   * Sends a batch. Every message is checked before any shard is touched, so
-   * one bad message stores nothing; results come in request order.
+   * Sends a batch from `sender` (auth.ts `senderSpace`: msgIds dedup within
+   * it). Every message is checked before any shard is touched, so one bad
+   * message stores nothing; results come in request order.
    */
   async send(
     topic: string,
     { messages }: SendRequest,
-    pinned?: number,
+    pinned: number | undefined,
+    sender: Sender,
   ): Promise<{ results: SendResult[] }> {
     const config = await this.topic(topic);
     if (pinned !== undefined) this.checkQueue(config, pinned);
@@ -245,18 +257,25 @@ export class BrokerService {
     const results = new Array<SendResult>(messages.length);
     await Promise.all(
       [...byQueue].map(async ([q, part]) => {
-        const stored = await this.onShard(topic, () => this.shard(topic, q).send(part.messages));
+        const stored = await this.onShard(topic, () =>
+          this.shard(topic, q).send(part.messages, sender),
+        );
         stored.forEach((r, j) => (results[part.index[j]!] = r));
       }),
     );
     return { results };
   }
 
-  /** Recalls a scheduled message not yet due (it may sit on any queue). */
-  async recall(topic: string, msgId: string): Promise<void> {
+  /**
+   * Recalls `sender`'s scheduled message not yet due (it may sit on any
+   * queue); the admin space (null) recalls any sender's.
+   */
+  async recall(topic: string, msgId: string, sender: Sender): Promise<void> {
     const config = await this.topic(topic);
     const outcomes = await Promise.all(
-      this.queues(config).map((q) => this.onShard(topic, () => this.shard(topic, q).recall(msgId))),
+      this.queues(config).map((q) =>
+        this.onShard(topic, () => this.shard(topic, q).recall(msgId, sender)),
+      ),
     );
     if (outcomes.includes("recalled")) return;
     if (outcomes.includes("delivered")) {
@@ -267,7 +286,12 @@ export class BrokerService {
 
   // ---- pull and offsets ----------------------------------------------------
 
-  async pull(topic: string, queue: number, req: PullRequest): Promise<PullResult> {
+  async pull(
+    topic: string,
+    queue: number,
+    req: PullRequest,
+    wait: WaitContext,
+  ): Promise<PullResult> {
     const config = await this.topic(topic);
     this.checkQueue(config, queue);
     const filter = filterText(req.filter);
@@ -281,7 +305,7 @@ export class BrokerService {
     const stub = this.shard(topic, queue);
     const first = await this.onShard(topic, () => stub.pull(read));
     if (req.waitMs <= 0 || first.messages.length > 0 || first.skipped > 0) return first;
-    return this.waitPull(topic, stub, read, first, Date.now() + req.waitMs);
+    return this.waitPull(topic, stub, read, first, Date.now() + req.waitMs, wait);
   }
 
   /**
@@ -294,12 +318,14 @@ export class BrokerService {
     opts: ShardPullOptions,
     first: PullResult,
     deadline: number,
+    wait: WaitContext,
   ): Promise<PullResult> {
-    const watch = await ShardWatch.open([stub], {
-      kind: "pull",
-      offset: first.nextOffset,
-      filter: opts.filter ?? null,
-    });
+    const watch = await ShardWatch.open(
+      [stub],
+      { kind: "pull", offset: first.nextOffset, filter: opts.filter ?? null },
+      wait.sender,
+      wait.signal,
+    );
     try {
       let last = first;
       for (;;) {
@@ -361,6 +387,7 @@ export class BrokerService {
     group: string,
     topic: string,
     opts: ReceiveRequest,
+    wait: WaitContext,
   ): Promise<{ messages: Message[] }> {
     const config = await this.topic(topic);
     const groupConfig = await this.subscribe(group, topic);
@@ -373,6 +400,8 @@ export class BrokerService {
     const watch = await ShardWatch.open(
       this.queues(config).map((q) => this.shard(topic, q)),
       { kind: "receive", group, filter: filterText(opts.filter) ?? null },
+      wait.sender,
+      wait.signal,
     );
     try {
       for (;;) {
@@ -514,11 +543,12 @@ export class BrokerService {
 
   // ---- query ---------------------------------------------------------------
 
-  async findById(topic: string, msgId: string) {
+  /** A message by msgId in `sender`'s space (the admin space, null, sees every sender's). */
+  async findById(topic: string, msgId: string, sender: Sender) {
     const config = await this.topic(topic);
     const found = await Promise.all(
       this.queues(config).map((q) =>
-        this.onShard(topic, () => this.shard(topic, q).findById(msgId)),
+        this.onShard(topic, () => this.shard(topic, q).findById(msgId, sender)),
       ),
     );
     const hit = found.find((m) => m !== null);
@@ -577,9 +607,11 @@ export class BrokerService {
 
   // ---- transactions --------------------------------------------------------
 
+  /** Opens a transaction of `sender`'s: only that sender (or the admin space) may end it. */
   async prepare(
     topic: string,
     { message: m, producerGroup }: PrepareRequest,
+    sender: Sender,
   ): Promise<{ txId: string; msgId: string }> {
     const config = await this.topic(topic);
     checkMessageSize(m, config.maxMessageBytes);
@@ -593,15 +625,20 @@ export class BrokerService {
       maxChecks: 15,
     };
     const queue = this.route(config, m, undefined);
-    const id = await this.onShard(topic, () =>
-      this.shard(topic, queue).prepare(m, producerGroup, {
-        checkUrl: pg.checkUrl,
-        checkAfterMs: pg.checkAfterMs,
-        checkIntervalMs: pg.checkIntervalMs,
-        maxChecks: pg.maxChecks,
-      }),
+    const { id, secret } = await this.onShard(topic, () =>
+      this.shard(topic, queue).prepare(
+        m,
+        producerGroup,
+        {
+          checkUrl: pg.checkUrl,
+          checkAfterMs: pg.checkAfterMs,
+          checkIntervalMs: pg.checkIntervalMs,
+          maxChecks: pg.maxChecks,
+        },
+        sender,
+      ),
     );
-    return { txId: encodeTxId({ topic, queue, id }), msgId: m.msgId };
+    return { txId: encodeTxId({ topic, queue, id, secret }), msgId: m.msgId };
   }
 
   /** The shard a txId names; TRANSACTION_NOT_FOUND when its topic or queue does not exist. */
@@ -618,30 +655,40 @@ export class BrokerService {
   }
 
   /**
-   * Ends a transaction. With `authorize` (a caller limited to some producer
-   * groups), the transaction's producer group is read first and checked.
+   * Ends a transaction for `sender`: only its own, or any for the admin
+   * space (null); anyone else's, or a txId whose secret is wrong, is
+   * TRANSACTION_NOT_FOUND, exactly like one that never existed. With
+   * `authorize` (a caller limited to some producer groups), the
+   * transaction's producer group is read first and checked.
    */
   async endTransaction(
     txId: string,
     commit: boolean,
+    sender: Sender,
     authorize?: (producerGroup: string) => void,
   ): Promise<{ status: "committed" | "rolledBack" }> {
     const p = await this.txShard(txId);
-    if (authorize) authorize((await this.half(p)).producerGroup);
-    const r = await this.onShard(p.topic, () => p.stub.endTransaction(p.id, commit));
+    const caller = { secret: p.secret, sender };
+    if (authorize) authorize((await this.half(p, caller)).producerGroup);
+    const r = await this.onShard(p.topic, () => p.stub.endTransaction(p.id, commit, caller));
     return { status: r.status };
   }
 
-  private async half(p: Awaited<ReturnType<BrokerService["txShard"]>>) {
-    const found = await this.onShard(p.topic, () => p.stub.transaction(p.id));
+  /** A transaction as `caller` may see it; TRANSACTION_NOT_FOUND otherwise. */
+  private async half(p: Awaited<ReturnType<BrokerService["txShard"]>>, caller: TxCaller) {
+    const found = await this.onShard(p.topic, () => p.stub.transaction(p.id, caller));
     if (!found) throw new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction");
     return found;
   }
 
-  /** One transaction's state: open, or how and when it ended (ended ones are kept 24 h). */
-  async transaction(txId: string, authorize: (producerGroup: string) => void = () => {}) {
+  /** One transaction's state (as {@link endTransaction} allows): open, or how and when it ended (ended ones are kept 24 h). */
+  async transaction(
+    txId: string,
+    sender: Sender,
+    authorize: (producerGroup: string) => void = () => {},
+  ) {
     const p = await this.txShard(txId);
-    const { id: _id, ...t } = await this.half(p);
+    const { id: _id, secret: _secret, ...t } = await this.half(p, { secret: p.secret, sender });
     authorize(t.producerGroup);
     return { txId, topic: p.topic, queue: p.queue, ...t };
   }
@@ -653,7 +700,7 @@ export class BrokerService {
       this.queues(config).map(async (q) =>
         (await this.onShard(topic, () => this.shard(topic, q).openTransactions(limit))).map(
           (t) => ({
-            txId: encodeTxId({ topic, queue: q, id: t.id }),
+            txId: encodeTxId({ topic, queue: q, id: t.id, secret: t.secret }),
             msgId: t.msgId,
             producerGroup: t.producerGroup,
             queue: q,

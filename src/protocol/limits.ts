@@ -29,6 +29,16 @@ export const Limits = {
   /** Long-poll wait. */
   maxWaitMs: 30_000,
   defaultWaitMs: 0,
+  /**
+   * Long-polls one scoped token (its subject) may have parked on one queue at
+   * once (a receive parks on every queue of its topic); more answer 429
+   * RATE_LIMITED. The admin token and Service Bindings have no such cap.
+   */
+  maxParkedWaitsPerToken: 64,
+  /** Long-polls parked on one queue, everyone together (a shard holds 32 768 hibernatable WebSockets, sessions included). */
+  maxParkedWaitsPerShard: 16_384,
+  /** `Retry-After` of a long-poll refused over a cap. */
+  parkedWaitRetryAfterSeconds: 5,
   /** Invisible time of a received message. */
   minInvisibleMs: 1000,
   maxInvisibleMs: 43_200_000,

@@ -100,6 +100,8 @@ export interface QueueStats {
   sent: number;
   /** Messages handed out from this queue by pull and receive (redeliveries count again). */
   delivered: number;
+  /** Long-polling pulls and receives parked on this queue now (the shard adds it). */
+  parkedWaits?: number;
 }
 
 export interface GroupConfig {
@@ -158,6 +160,8 @@ export interface TransactionInfo {
   checks: number;
   /** When the next check-back is due (null when none will be made). */
   nextCheckAt: number | null;
+  /** The random part of its txId (null for one opened before txIds had one); never shown on its own. */
+  secret: string | null;
   /** Offset of the committed message; null while open or when rolled back. */
   offset: number | null;
   endedAt: number | null;

@@ -218,7 +218,8 @@ export class Scheduler extends DurableObject<Env> {
       Date.now(),
       newMsgId,
     );
-    const { results } = await new BrokerService(this.env).send(topic, request);
+    // Schedules are the admin's: their fires' msgIds dedup in the admin space.
+    const { results } = await new BrokerService(this.env).send(topic, request, undefined, null);
     return results;
   }
 

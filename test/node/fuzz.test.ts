@@ -797,6 +797,8 @@ describe("fuzzing the open local mode", () => {
   let openDir: string | undefined;
 
   afterAll(async () => {
+    // The runs after this one fuzz the secured server again.
+    target = server;
     await open?.stop("SIGTERM", { killAfterMs: 5000 });
     if (openDir) rmSync(openDir, { recursive: true, force: true });
   });
@@ -872,3 +874,235 @@ describe("fuzzing the open local mode", () => {
     },
   );
 });
+
+// ---------------------------------------------------------------------------
+// Senders (issue 16, items 1, 2, 6): several senders with overlapping msgIds,
+// transactions ended by their owner, by others and by guesses, and parked
+// long-polls, some of whose clients vanish. Each answer is checked against a
+// model of what that sender may see, not only for its shape.
+
+const SENDER_REQUESTS = Math.min(Number(process.env.FUZZ_SENDER_REQUESTS ?? 600), 5000);
+const SENDER_DEADLINE_MS = 30_000;
+const SENDERS_TOPIC = "fuzz-senders";
+
+interface Sender {
+  /** null: the admin space. */
+  sub: string | null;
+  headers: Record<string, string>;
+}
+
+describe("fuzzing senders, transactions and parked waits", () => {
+  const senders: Sender[] = [];
+
+  beforeAll(async () => {
+    const r = await admin("PUT", `/v1/topics/${SENDERS_TOPIC}`, { queues: 3 });
+    if (r.status !== 200) throw new Error(`create ${SENDERS_TOPIC}: ${r.status}`);
+    senders.push({ sub: null, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    for (const sub of ["fz-sender-a", "fz-sender-b", "fz-sender-c"]) {
+      const minted = await admin("POST", "/v1/tokens", {
+        sub,
+        publish: ["fuzz-*"],
+        subscribe: ["fuzz-*"],
+        groups: ["fz-*"],
+        producerGroups: ["fz-*"],
+      });
+      const token = JSON.parse(minted.body.toString()).token as string;
+      senders.push({ sub, headers: { authorization: `Bearer ${token}` } });
+    }
+  });
+
+  it(
+    `keeps every sender's msgIds, transactions and waits its own over ${SENDER_REQUESTS} requests (seed ${SEED})`,
+    { timeout: SENDER_DEADLINE_MS + 60_000 },
+    async () => {
+      const deadline = Date.now() + SENDER_DEADLINE_MS;
+      const failures: string[] = [];
+      const statuses = new Map<string, number>();
+      /** Stored (or scheduled) answers per sender and msgId: each must be exactly 1. */
+      const firsts = new Map<string, number>();
+      /** Every msgId a sender sent (recall by anyone else must not find it). */
+      const sent = new Map<string | null, Set<string>>();
+      const txs: { txId: string; owner: string | null }[] = [];
+      const committed = new Set<string>();
+      /** Sender-and-msgId keys (or bare msgIds, after an admin recall) recalled at least once. */
+      const recalled = new Set<string>();
+      let stored = 0;
+      let issued = 0;
+      const json = (h: Record<string, string>) => ({ ...h, "content-type": "application/json" });
+      const call = async (s: Sender, method: string, path: string, body?: unknown) => {
+        const res = await send({
+          method,
+          path,
+          headers: json(s.headers),
+          ...(body !== undefined && { body: Buffer.from(JSON.stringify(body)) }),
+        });
+        const route = path.split("?")[0]!.replace(/sid-\d+|[^/]{20,}|\/\d+\//g, "…");
+        const tag = `${method} ${route} ${res.status}`;
+        statuses.set(tag, (statuses.get(tag) ?? 0) + 1);
+        if (res.status >= 500) failures.push(`${res.status} for ${method} ${path}: ${res.body}`);
+        const text = res.body.toString();
+        return { status: res.status, body: text ? JSON.parse(text) : undefined };
+      };
+      const msgId = () => `sid-${int(12)}`;
+      const who = (s: Sender) => s.sub ?? "admin";
+
+      const ops: (() => Promise<void>)[] = [
+        // Sends with overlapping msgIds, now and then scheduled.
+        async () => {
+          const s = pick(senders);
+          const messages = Array.from({ length: 1 + int(3) }, () => ({
+            body: "x",
+            msgId: msgId(),
+            ...(chance(0.2) && { delayMs: 3_600_000 }),
+          }));
+          // Recorded before the answer: a recall racing this send may find it.
+          let set = sent.get(s.sub);
+          if (!set) sent.set(s.sub, (set = new Set()));
+          for (const m of messages) set.add(m.msgId);
+          const r = await call(s, "POST", `/v1/topics/${SENDERS_TOPIC}/messages`, { messages });
+          if (r.status !== 200) {
+            failures.push(`send by ${who(s)}: ${r.status}`);
+            return;
+          }
+          r.body.results.forEach((x: { status: string; msgId: string }) => {
+            const key = `${who(s)}\u0000${x.msgId}`;
+            if (x.status === "stored" || x.status === "scheduled") {
+              firsts.set(key, (firsts.get(key) ?? 0) + 1);
+              if (x.status === "stored") stored++;
+            } else if (x.status === "duplicate") {
+              firsts.set(key, firsts.get(key) ?? 0);
+            } else failures.push(`send status ${x.status}`);
+          });
+        },
+        // Recalls: a scoped sender never finds another sender's message.
+        async () => {
+          const s = pick(senders);
+          const id = msgId();
+          const r = await call(s, "DELETE", `/v1/topics/${SENDERS_TOPIC}/messages/${id}`);
+          if (![200, 404, 409].includes(r.status)) failures.push(`recall: ${r.status}`);
+          if (s.sub !== null && r.status !== 404 && !sent.get(s.sub)?.has(id))
+            failures.push(`${s.sub} recalled ${id} it never sent: ${r.status}`);
+          // A recalled msgId may be stored again (its sender's, or with the admin's, anyone's).
+          if (r.status === 200) recalled.add(s.sub === null ? id : `${who(s)}\u0000${id}`);
+        },
+        // Transactions: prepared by one sender, ended by anyone, or by a guess.
+        async () => {
+          const s = pick(senders);
+          const r = await call(s, "POST", `/v1/topics/${SENDERS_TOPIC}/transactions`, {
+            message: { body: "tx" },
+            producerGroup: "fz-pg",
+          });
+          if (r.status === 200) txs.push({ txId: r.body.txId, owner: s.sub });
+          else if (r.status !== 403) failures.push(`prepare: ${r.status}`);
+        },
+        async () => {
+          if (txs.length === 0) return;
+          const s = pick(senders);
+          const tx = pick(txs);
+          const [v, ...rest] = tx.txId.split(".");
+          const secret = rest.at(-1)!;
+          const forged = chance(0.5)
+            ? [
+                v,
+                ...rest.slice(0, -1),
+                `${secret.slice(0, -1)}${secret.endsWith("A") ? "B" : "A"}`,
+              ].join(".")
+            : ["t1", ...rest.slice(0, -1)].join(".");
+          const guess = chance(0.3);
+          const txId = guess ? forged : tx.txId;
+          const how = pick(["commit", "rollback"]);
+          const r = await call(s, "POST", `/v1/transactions/${encodeURIComponent(txId)}/${how}`);
+          const mayEnd = !guess && (s.sub === null || s.sub === tx.owner);
+          if (!mayEnd && r.status !== 404)
+            failures.push(
+              `${who(s)} ended ${guess ? "a guess of " : ""}${who({ ...s, sub: tx.owner })}'s tx: ${r.status}`,
+            );
+          if (mayEnd && ![200, 409].includes(r.status))
+            failures.push(`owner's ${how}: ${r.status}`);
+          if (mayEnd && r.status === 200 && r.body.status === "committed") committed.add(tx.txId);
+        },
+        // Parked long-polls with random filters; some clients vanish mid-wait.
+        async () => {
+          const s = pick(senders);
+          const filter = encodeURIComponent(
+            pick(["TagZ", "sql:n > 5", "A || B", "*", `T${int(50)}`]),
+          );
+          const path = chance(0.5)
+            ? `/v1/topics/${SENDERS_TOPIC}/queues/${int(3)}/messages?offset=${int(5)}&filter=${filter}&waitMs=${200 + int(1300)}`
+            : `/v1/groups/fz-park-${int(3)}/topics/${SENDERS_TOPIC}/receive`;
+          if (chance(0.3)) {
+            await vanish(path, s.headers);
+            return;
+          }
+          const body = path.endsWith("/receive")
+            ? { waitMs: 200 + int(1300), filter: decodeURIComponent(filter), max: 1 }
+            : undefined;
+          const r = await call(s, path.endsWith("/receive") ? "POST" : "GET", path, body);
+          if (![200, 429].includes(r.status))
+            failures.push(`long-poll: ${r.status} ${JSON.stringify(r.body)}`);
+        },
+      ];
+
+      const worker = async () => {
+        while (issued < SENDER_REQUESTS && Date.now() < deadline && failures.length < 20) {
+          issued++;
+          await pick(ops)();
+        }
+      };
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+
+      for (const [key, n] of firsts) {
+        const again = recalled.has(key) || recalled.has(key.split("\u0000")[1]!);
+        if (again ? n < 1 : n !== 1)
+          failures.push(`${key.replace("\u0000", "/")} stored ${n} times`);
+      }
+      const summary = `seed ${SEED}: ${issued} requests, ${txs.length} transactions, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`;
+      console.log(`fuzz senders ${summary}`);
+      expect(failures, summary).toEqual([]);
+      expect(await storedIn(SENDERS_TOPIC)).toBe(stored + committed.size);
+      // Every wait ended or was dropped with its client: nothing stays parked.
+      for (let i = 0; ; i++) {
+        const r = await admin("GET", `/v1/topics/${SENDERS_TOPIC}`);
+        const parked = (JSON.parse(r.body.toString()).queueStats as { parkedWaits: number }[])
+          .map((q) => q.parkedWaits)
+          .reduce((a, b) => a + b, 0);
+        if (parked === 0) break;
+        if (i > 100) throw new Error(`${parked} waits still parked`);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    },
+  );
+});
+
+/** A long-poll whose client resets its connection a moment after asking. */
+function vanish(path: string, headers: Record<string, string>): Promise<void> {
+  return new Promise((resolve) => {
+    const post = path.endsWith("/receive");
+    const body = post ? Buffer.from(JSON.stringify({ waitMs: 20_000 })) : undefined;
+    const req = request({
+      host: "127.0.0.1",
+      port: server.port,
+      method: post ? "POST" : "GET",
+      path: post ? path : path.replace(/waitMs=\d+/, "waitMs=20000"),
+      headers: {
+        ...headers,
+        "content-type": "application/json",
+        ...(body && { "content-length": String(body.length) }),
+      },
+      agent: false,
+    });
+    req.on("error", () => resolve());
+    req.on("response", (res) => {
+      res.resume();
+      resolve();
+    });
+    req.end(body);
+    setTimeout(
+      () => {
+        req.socket?.resetAndDestroy();
+        resolve();
+      },
+      50 + int(200),
+    );
+  });
+}

@@ -482,7 +482,8 @@ describe("pattern tricks do not widen a scope", () => {
         403,
         "FORBIDDEN",
       );
-      const relabelled = (tx.body.txId as string).replace(`t1.${payments}.`, `t1.${orders}.`);
+      const relabelled = (tx.body.txId as string).replace(`.${payments}.`, `.${orders}.`);
+      expect(relabelled).not.toBe(tx.body.txId);
       const r = await api("POST", `/v1/transactions/${relabelled}/${end}`, undefined, h);
       expect(r.status).toBe(404);
     }

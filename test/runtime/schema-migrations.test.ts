@@ -11,7 +11,7 @@ import { SHARD_MIGRATIONS } from "../../src/broker/store/schema.ts";
 import { REGISTRY_MIGRATIONS } from "../../src/registry/schema.ts";
 import { type Migration, migrate, schemaVersion } from "../../src/storage/migrations.ts";
 import { api, createTopic, shardStub } from "./helpers.ts";
-import { backToShardVersion1, storedTrace } from "./storage-sql.ts";
+import { rewindShardSchema, storedTrace } from "./storage-sql.ts";
 
 const registryStub = () => env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
 
@@ -29,9 +29,10 @@ describe("schema versions", () => {
       messages: [{ body: "kept-1" }, { body: "kept-2", keys: ["k"] }],
     });
     expect(sent.status).toBe(200);
+    // What a database written before 2026-12-02 looks like: step 1's tables, no version record.
+    await rewindShardSchema(topic, 0, 1);
     await runInDurableObject(shardStub(topic, 0), (_i, state) => {
       const sql = state.storage.sql;
-      // What a database written before 2026-12-02 looks like: every table, no version record.
       sql.exec("DROP TABLE schema_migrations");
       expect(schemaVersion(sql)).toBe(0);
       const outcome = state.storage.transactionSync(() =>
@@ -45,20 +46,20 @@ describe("schema versions", () => {
     expect(byKey.body.messages).toHaveLength(1);
   });
 
-  it("brings a version-1 shard to step 2 (trace columns, push table) with its messages intact", async () => {
+  it("brings a version-2 shard to step 3 (trace columns, push table) with its messages intact", async () => {
     const topic = await createTopic({ queues: 1 });
     const sent = await api("POST", `/v1/topics/${topic}/messages`, {
       messages: [{ body: "from v1", keys: ["k1"] }],
     });
     expect(sent.status).toBe(200);
-    await backToShardVersion1(topic);
+    await rewindShardSchema(topic, 0, 2);
     await runInDurableObject(shardStub(topic, 0), (_i, state) => {
       const sql = state.storage.sql;
-      expect(schemaVersion(sql)).toBe(1);
+      expect(schemaVersion(sql)).toBe(2);
       const outcome = state.storage.transactionSync(() =>
         migrate(sql, SHARD_MIGRATIONS, Date.now()),
       );
-      expect(outcome).toEqual({ from: 1, to: SHARD_MIGRATIONS.length });
+      expect(outcome).toEqual({ from: 2, to: SHARD_MIGRATIONS.length });
     });
     // The old row reads with no trace context; a new one stores its own.
     expect(await storedTrace(topic, 0)).toEqual({ traceparent: null, tracestate: null });

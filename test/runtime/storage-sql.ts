@@ -270,15 +270,24 @@ export function storedTrace(topic: string, offset: number, queue = 0) {
 }
 
 /**
- * Turns a shard's database back into the shape of schema version 1 (no trace
- * columns, no push table, no record of step 2), keeping its rows: what a
- * shard deployed before step 2 holds.
+ * What each shard schema step added, undone: with these a test turns a new
+ * shard's database back into what an older version wrote, to test the steps
+ * from there (test/runtime/schema-migrations.test.ts tests step 1 this way).
  */
-export function backToShardVersion1(topic: string, queue = 0): Promise<void> {
+const UNDO_SHARD_STEP: Record<number, string> = {
+  2: "DROP TABLE sender_ids; ALTER TABLE half DROP COLUMN sender; ALTER TABLE half DROP COLUMN secret;",
+  3: "DROP TABLE push_sub; ALTER TABLE log DROP COLUMN traceparent; ALTER TABLE log DROP COLUMN tracestate;",
+};
+
+/** Turns a shard's database back to schema version `to` (its rows of later steps are lost). */
+export function rewindShardSchema(topic: string, queue: number, to: number): Promise<void> {
   return inShard(topic, queue, (sql) => {
-    sql.exec("DROP TABLE IF EXISTS push_sub");
-    sql.exec("ALTER TABLE log DROP COLUMN traceparent");
-    sql.exec("ALTER TABLE log DROP COLUMN tracestate");
-    sql.exec("DELETE FROM schema_migrations WHERE version >= 2");
+    const at = sql.exec<{ v: number }>("SELECT max(version) AS v FROM schema_migrations").one().v;
+    for (let v = at; v > to; v--) {
+      const undo = UNDO_SHARD_STEP[v];
+      if (undo === undefined) throw new Error(`no undo for shard schema step ${v}`);
+      sql.exec(undo);
+      sql.exec("DELETE FROM schema_migrations WHERE version = ?", v);
+    }
   });
 }

@@ -9,6 +9,8 @@
  * too large for a chunk is written on its own with ordinary parameters.
  */
 
+import { type IdValues, type Sender, writeIdRow, writeIdRows } from "./msg-ids.ts";
+
 /** The log columns of one message, in {@link LOG_COLUMNS} order. */
 export type LogValues = [
   offset: number,
@@ -37,23 +39,23 @@ const CHUNK_CHARS = 512 * 1024;
 export class BulkLogWriter {
   private log: string[] = [];
   private keys: string[] = [];
-  private ids: string[] = [];
+  private ids: IdValues[] = [];
   private chars = 0;
 
   constructor(private readonly sql: SqlStorage) {}
 
-  /** Queues a log row, its key index rows and its msgId index row. */
-  add(values: LogValues, keys: readonly string[]): void {
+  /** Queues a log row, its key index rows and its msgId index row (in `sender`'s space). */
+  add(values: LogValues, keys: readonly string[], sender: Sender): void {
     const row = JSON.stringify(values);
     if (row.length > CHUNK_CHARS) {
-      writeLogRow(this.sql, values, keys);
+      writeLogRow(this.sql, values, keys, sender);
       return;
     }
     this.log.push(row);
     const [offset, msgId, , , , , , , , , , storedAt] = values;
     for (const key of keys) this.keys.push(JSON.stringify([key, offset]));
-    this.ids.push(JSON.stringify([msgId, offset, storedAt]));
-    this.chars += row.length + 64 * (keys.length + 1);
+    this.ids.push([msgId, offset, storedAt, sender]);
+    this.chars += row.length + 64 * (keys.length + 1) + (sender?.length ?? 0);
     if (this.chars >= CHUNK_CHARS) this.flush();
   }
 
@@ -74,13 +76,7 @@ export class BulkLogWriter {
         `[${this.keys.join(",")}]`,
       );
     }
-    if (this.ids.length) {
-      this.sql.exec(
-        `INSERT OR REPLACE INTO ids (msg_id, msg_offset, sched_id, stored_at)
-         SELECT value->>0, value->>1, NULL, value->>2 FROM json_each(?)`,
-        `[${this.ids.join(",")}]`,
-      );
-    }
+    if (this.ids.length) writeIdRows(this.sql, this.ids);
     this.log = [];
     this.keys = [];
     this.ids = [];
@@ -88,8 +84,13 @@ export class BulkLogWriter {
   }
 }
 
-/** Writes one message's log row, key index rows and msgId index row at once. */
-export function writeLogRow(sql: SqlStorage, values: LogValues, keys: readonly string[]): void {
+/** Writes one message's log row, key index rows and msgId index row (in `sender`'s space) at once. */
+export function writeLogRow(
+  sql: SqlStorage,
+  values: LogValues,
+  keys: readonly string[],
+  sender: Sender,
+): void {
   sql.exec(
     `INSERT INTO log (${LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ...values,
@@ -98,10 +99,5 @@ export function writeLogRow(sql: SqlStorage, values: LogValues, keys: readonly s
   for (const key of keys) {
     sql.exec("INSERT OR IGNORE INTO msg_key (key, msg_offset) VALUES (?, ?)", key, offset);
   }
-  sql.exec(
-    "INSERT OR REPLACE INTO ids (msg_id, msg_offset, sched_id, stored_at) VALUES (?, ?, NULL, ?)",
-    msgId,
-    offset,
-    storedAt,
-  );
+  writeIdRow(sql, sender, msgId, offset, storedAt);
 }

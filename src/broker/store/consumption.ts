@@ -121,7 +121,7 @@ export class Consumption {
     );
     this.state.sql.exec("DELETE FROM inflight WHERE grp = ?", group);
     // Messages behind the new position are the group's again; its receipts and their timers are gone.
-    this.state.effects.changed = true;
+    this.state.effects.changedFor(group);
     this.state.effects.rearm = true;
     return target;
   }
@@ -179,8 +179,10 @@ export class Consumption {
       rows.delete(ref.offset); // the same receipt twice in one call: the second finds it used
       // Acked ahead of an orderly group's cursor: remembered, so no rescan redelivers it.
       (r.msg_offset >= cursor ? ahead : done).push(r.msg_offset);
-      // An ack can free an orderly group's key: waiting receives look again.
-      this.state.effects.changed = true;
+      // An ack can free an orderly group's key: its waiting receives look again. (Nothing
+      // else: an unordered group, or a message without a key, holds nothing back.)
+      if (r.sharding_key !== null && this.state.groupConfig(group)?.orderly !== false)
+        this.state.effects.changedFor(group);
       return { ok: true };
     });
     if (done.length) {
@@ -229,12 +231,12 @@ export class Consumption {
     );
     this.state.effects.timer(now + delay);
     // A retry due now is receivable at once.
-    if (delay <= 0) this.state.effects.changed = true;
+    if (delay <= 0) this.state.effects.changedFor(group.group);
   }
 
   toDeadLetter(group: string, r: InflightRow, now: number): void {
     // A dead letter frees an orderly group's key.
-    this.state.effects.changed = true;
+    this.state.effects.changedFor(group);
     if (r.msg_offset >= this.popCursor(group)) {
       // Ahead of an orderly group's cursor: keep a settled marker, or the cursor would hand it out anew.
       this.state.sql.exec(
@@ -302,17 +304,24 @@ export class Consumption {
     }
     const more = rows.length === BATCH.lapsed;
     // A lapsed receipt is a retry visible at once.
-    if (rows.length) this.state.effects.changed = true;
+    for (const r of rows) this.state.effects.changedFor(r.grp);
     if (more) this.state.effects.moreDue = true;
     return { handled: rows.length, more };
   }
 
   /** Records that retries came due by `now` (their groups' waiting receives look again); writes nothing. */
   noticeDueRetries(now: number): void {
-    const due = this.state.sql
-      .exec(`SELECT 1 FROM inflight WHERE state = ${STATE_RETRY} AND visible_at <= ? LIMIT 1`, now)
-      .toArray();
-    if (due.length) this.state.effects.changed = true;
+    // One probe of the due index per group this shard knows (a handful), not a scan of every retry.
+    for (const group of this.state.groups.keys()) {
+      const due = this.state.sql
+        .exec(
+          `SELECT 1 FROM inflight WHERE grp = ? AND ${UNSETTLED} AND visible_at <= ? AND state = ${STATE_RETRY} LIMIT 1`,
+          group,
+          now,
+        )
+        .toArray();
+      if (due.length) this.state.effects.changedFor(group);
+    }
   }
 
   /** The earliest future time a receipt lapses or a retry comes due. */
@@ -366,7 +375,7 @@ export class Consumption {
         r.sharding_key,
       );
     }
-    if (rows.length) this.state.effects.changed = true;
+    if (rows.length) this.state.effects.changedFor(group);
     return rows.map((r) => r.msg_id);
   }
 

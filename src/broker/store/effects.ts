@@ -17,9 +17,15 @@ export class WriteEffects {
   /**
    * Something besides appends changed what a consumer may be handed (an ack
    * freed an orderly group's key, a retry came due, a reset moved a cursor):
-   * every watcher looks again.
+   * the waiting receives of {@link changedGroups} look again.
    */
   changed = false;
+  /**
+   * The groups whose receivable messages changed besides appends: only their
+   * waiting receives look again (an ack of one group never concerns another,
+   * nor a pull, which reads by offset).
+   */
+  changedGroups = new Set<string>();
   /** Earliest timer the writes set (a scheduled message, an invisible time, a check-back). */
   timerAt: number | null = null;
   /** Timers were removed or moved: the alarm is recomputed from the tables. */
@@ -33,6 +39,12 @@ export class WriteEffects {
     if (this.storedAt === null || storedAt > this.storedAt) this.storedAt = storedAt;
   }
 
+  /** Something besides appends changed what `group` may be handed. */
+  changedFor(group: string): void {
+    this.changed = true;
+    this.changedGroups.add(group);
+  }
+
   /** A timer was set for `at`. */
   timer(at: number): void {
     if (this.timerAt === null || at < this.timerAt) this.timerAt = at;
@@ -40,12 +52,15 @@ export class WriteEffects {
 
   /** A copy of the record, to put back if the transaction that follows fails. */
   snapshot(): WriteEffects {
-    return Object.assign(new WriteEffects(), this);
+    const copy = Object.assign(new WriteEffects(), this);
+    copy.changedGroups = new Set(this.changedGroups);
+    return copy;
   }
 
   /** Puts back a {@link snapshot}. */
   restore(from: WriteEffects): void {
     Object.assign(this, from);
+    this.changedGroups = new Set(from.changedGroups);
   }
 
   /** Whether anything is recorded. */

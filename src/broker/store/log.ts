@@ -18,15 +18,27 @@ import { BulkLogWriter, type LogValues, writeLogRow } from "./bulk-writer.ts";
 import { BATCH, retentionCutoff } from "../timers/timing.ts";
 import { Limits } from "../../protocol/limits.ts";
 import { HalfState } from "./schema.ts";
+import type { KnownId, Sender } from "./msg-ids.ts";
 import { COUNTER_KEYS, type LogRow, type StoreState } from "./state.ts";
 
 /** What a batch append can change: saved in the one meta write per batch (sweep and delivery counts are not touched). */
 const APPEND_KEYS = COUNTER_KEYS.filter((k) => k !== "last_sweep" && k !== "delivered");
 
-/** A msgId index row as the dedup check needs it. */
-interface KnownId {
-  msg_offset: number | null;
-  stored_at: number;
+/**
+ * A scheduled message as its timer row keeps it: the message and, for a
+ * scoped sender, whose msgId space it goes to when it is due. (Rows written
+ * before spaces have no sender: the admin space, as before.)
+ */
+export interface ScheduledMessage extends NormalizedMessage {
+  sender?: string;
+}
+
+/** The columns a filter looks at, all stored before the body (see {@link ShardLog.filterScan}). */
+const FILTER_COLUMNS = "msg_offset, tag, props";
+interface FilterColumns {
+  msg_offset: number;
+  tag: string | null;
+  props: string | null;
   [k: string]: SqlStorageValue;
 }
 
@@ -35,12 +47,18 @@ export class ShardLog {
   constructor(private readonly state: StoreState) {}
 
   /**
-   * Appends a batch (already validated), all or nothing: the caller runs this
-   * inside one transaction, so a QUEUE_FULL thrown midway stores nothing.
+   * Appends a batch (already validated) from `sender`, all or nothing: the
+   * caller runs this inside one transaction, so a QUEUE_FULL thrown midway
+   * stores nothing. Producer msgIds are deduplicated within the sender's own
+   * space (msg-ids.ts).
    */
-  append(messages: NormalizedMessage[], now: number): SendResult[] {
+  append(messages: NormalizedMessage[], now: number, sender: Sender): SendResult[] {
     const config = this.state.topicConfig();
-    const known = this.knownIds(messages);
+    // The batch's producer-chosen ids, read with one statement; appendOne adds the ones it writes.
+    const known = this.state.ids.known(
+      sender,
+      messages.filter((m) => m.clientMsgId).map((m) => m.msgId),
+    );
     // Without a backlog bound nothing reads the log in the middle of a batch
     // (eviction does), so the batch's rows can be written together at its end.
     const bounded = config.maxBacklogMessages !== null || config.maxBacklogBytes !== null;
@@ -48,7 +66,7 @@ export class ShardLog {
     try {
       const results: SendResult[] = [];
       for (const m of messages) {
-        results.push(this.appendOne(m, now, config, known));
+        results.push(this.appendOne(m, now, config, known, sender));
       }
       this.state.bulk?.flush();
       this.state.saveCounters(...APPEND_KEYS);
@@ -58,28 +76,12 @@ export class ShardLog {
     }
   }
 
-  /**
-   * The msgId index rows of a batch's producer-chosen ids, read with one
-   * statement; appendOne adds the ones the batch itself writes.
-   */
-  private knownIds(messages: NormalizedMessage[]): Map<string, KnownId> {
-    const known = new Map<string, KnownId>();
-    const ids = messages.filter((m) => m.clientMsgId).map((m) => m.msgId);
-    if (ids.length === 0) return known;
-    for (const row of this.state.sql.exec<KnownId & { msg_id: string }>(
-      "SELECT msg_id, msg_offset, stored_at FROM ids WHERE msg_id IN (SELECT value FROM json_each(?))",
-      JSON.stringify(ids),
-    )) {
-      known.set(row.msg_id, { msg_offset: row.msg_offset, stored_at: row.stored_at });
-    }
-    return known;
-  }
-
   private appendOne(
     m: NormalizedMessage,
     now: number,
     config: TopicConfig,
     known: Map<string, KnownId>,
+    sender: Sender,
   ): SendResult {
     const queue = this.state.queue;
     if (m.clientMsgId) {
@@ -99,25 +101,21 @@ export class ShardLog {
       return { msgId: m.msgId, queue, offset: null, storedAt: now, status: "expired" };
     }
     if (m.deliverAt !== null && m.deliverAt > now) {
+      const scheduled: ScheduledMessage = sender === null ? m : { ...m, sender };
       const { id } = this.state.sql
         .exec<{ id: number }>(
           "INSERT INTO scheduled (due_at, msg) VALUES (?, ?) RETURNING id",
           m.deliverAt,
-          JSON.stringify(m),
+          JSON.stringify(scheduled),
         )
         .one();
-      this.state.sql.exec(
-        "INSERT OR REPLACE INTO ids (msg_id, msg_offset, sched_id, stored_at) VALUES (?, NULL, ?, ?)",
-        m.msgId,
-        id,
-        now,
-      );
+      this.state.ids.scheduled(sender, m.msgId, id, now);
       this.state.counters.scheduled++;
       this.state.effects.timer(m.deliverAt);
       if (m.clientMsgId) known.set(m.msgId, { msg_offset: null, stored_at: now });
       return { msgId: m.msgId, queue, offset: null, storedAt: now, status: "scheduled" };
     }
-    const stored = this.writeLog(m, now, config);
+    const stored = this.writeLog(m, now, config, sender);
     if (stored === null) {
       return { msgId: m.msgId, queue, offset: null, storedAt: now, status: "dropped" };
     }
@@ -133,13 +131,15 @@ export class ShardLog {
   }
 
   /**
-   * Writes one message at the next offset, applying the topic's backlog bound.
-   * Returns null when the policy dropped the incoming message itself.
+   * Writes one message at the next offset, applying the topic's backlog bound,
+   * with its msgId in `sender`'s space. Returns null when the policy dropped
+   * the incoming message itself.
    */
   writeLog(
     m: NormalizedMessage,
     now: number,
     config: TopicConfig,
+    sender: Sender,
   ): { offset: number; storedAt: number } | null {
     if (!this.makeRoom(m, config)) {
       this.state.counters.dropped++;
@@ -167,8 +167,8 @@ export class ShardLog {
       m.tracestate ?? null,
     ];
     const keys = m.keys.length > 1 ? [...new Set(m.keys)] : m.keys;
-    if (this.state.bulk) this.state.bulk.add(values, keys);
-    else writeLogRow(this.state.sql, values, keys);
+    if (this.state.bulk) this.state.bulk.add(values, keys, sender);
+    else writeLogRow(this.state.sql, values, keys, sender);
     this.state.counters.messages++;
     this.state.counters.bytes += m.size;
     this.state.counters.sent++;
@@ -281,26 +281,70 @@ export class ShardLog {
     const skipped = offset < minOffset ? minOffset - offset : 0;
     let next = Math.min(Math.max(offset, minOffset), maxOffset);
     const messages: Message[] = [];
-    const limit = filter.matchesAll ? max : BATCH.scan;
-    const rows = this.state.sql.exec<LogRow>(
-      "SELECT * FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?",
-      next,
-      limit,
-    );
-    let read = 0;
-    for (const row of rows) {
+    if (filter.matchesAll) {
+      const rows = this.state.sql.exec<LogRow>(
+        "SELECT * FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?",
+        next,
+        max,
+      );
+      let read = 0;
+      for (const row of rows) {
+        read++;
+        next = row.msg_offset + 1;
+        if (row.expire_at !== null && row.expire_at <= now) continue;
+        messages.push(this.state.toMessage(row));
+      }
+      // Everything up to the end was read; the rest are gaps left by drops.
+      if (messages.length < max && next < maxOffset && read < max) next = maxOffset;
+      return { messages, nextOffset: next, minOffset, maxOffset, skipped };
+    }
+    const scan = this.filterScan(next, filter, now);
+    for (const row of scan.rows) {
       if (messages.length >= max) break;
-      read++;
       next = row.msg_offset + 1;
-      if (row.expire_at !== null && row.expire_at <= now) continue;
-      if (!this.state.matches(row, filter)) continue;
       messages.push(this.state.toMessage(row));
     }
-    if (messages.length < max && next < maxOffset && read < limit) {
-      // Everything up to the end was read; the rest are gaps left by drops.
-      next = maxOffset;
-    }
+    if (messages.length < max) next = scan.next;
     return { messages, nextOffset: next, minOffset, maxOffset, skipped };
+  }
+
+  /**
+   * A filtered scan from `offset`: up to `BATCH.scan` rows are looked at, by
+   * their tag and properties only (the columns stored before the body, so
+   * SQLite never reads a body, nor its overflow pages, to pass over a row);
+   * only rows that pass the filter are read whole (and checked for expiry,
+   * stored after the body). Yields the live matches in offset order; `next`
+   * is where a further scan would start once every yielded row is taken.
+   *
+   * The rows are yielded lazily, so a caller that stops at the first match
+   * (a watcher's check) reads one body at most.
+   */
+  filterScan(
+    offset: number,
+    filter: MessageFilter,
+    now: number,
+  ): { rows: Iterable<LogRow>; readonly next: number } {
+    const state = this.state;
+    const maxOffset = state.maxOffset();
+    const out = { next: offset, rows: [] as Iterable<LogRow> };
+    out.rows = (function* () {
+      let read = 0;
+      for (const head of state.sql.exec<FilterColumns>(
+        `SELECT ${FILTER_COLUMNS} FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?`,
+        offset,
+        BATCH.scan,
+      )) {
+        read++;
+        out.next = head.msg_offset + 1;
+        if (!state.matches(head, filter)) continue;
+        const row = state.logRow(head.msg_offset);
+        if (!row || (row.expire_at !== null && row.expire_at <= now)) continue;
+        yield row;
+      }
+      // Everything up to the end was read; the rest are gaps left by drops.
+      if (read < BATCH.scan) out.next = Math.max(out.next, maxOffset);
+    })();
+    return out;
   }
 
   /** Any message at or after `offset` that the filter would let through? (Bounded scan.) */
@@ -319,7 +363,8 @@ export class ShardLog {
           .toArray().length > 0
       );
     }
-    return this.read(offset, 1, filter, now).messages.length > 0;
+    for (const _row of this.filterScan(offset, filter, now).rows) return true;
+    return false;
   }
 
   oldestStoredAt(): number | null {
@@ -362,13 +407,7 @@ export class ShardLog {
     // msgIds are kept for the longer of retention and the dedup window. Both
     // deletes are bounded like the log's (a burst of a million sends expires
     // all at once a day later); what is left goes at the next sweep.
-    const idCutoff = now - Math.max(config.retentionMs, Limits.dedupWindowMs);
-    this.state.sql.exec(
-      `DELETE FROM ids WHERE msg_id IN
-         (SELECT msg_id FROM ids WHERE stored_at < ? AND sched_id IS NULL ORDER BY stored_at LIMIT ?)`,
-      idCutoff,
-      BATCH.retention,
-    );
+    this.state.ids.sweep(now - Math.max(config.retentionMs, Limits.dedupWindowMs), BATCH.retention);
     this.state.sql.exec(
       `DELETE FROM half WHERE id IN (SELECT id FROM half WHERE state <> ${HalfState.open} AND ended_at < ? LIMIT ?)`,
       now - Limits.dedupWindowMs,
@@ -390,9 +429,7 @@ export class ShardLog {
     this.state.sql.exec("DELETE FROM log");
     this.state.sql.exec("DELETE FROM msg_key");
     this.state.sql.exec("DELETE FROM scheduled");
-    // msgIds stay for the dedup window: a producer retrying a send from before
-    // the purge must not bring the message back. (The sweep removes them later.)
-    this.state.sql.exec("UPDATE ids SET sched_id = NULL WHERE sched_id IS NOT NULL");
+    this.state.ids.forgetSchedules();
     this.state.sql.exec("DELETE FROM inflight");
     this.state.sql.exec("DELETE FROM dlq");
     this.state.counters.messages = 0;

@@ -1,5 +1,6 @@
 /** Message queries: by msgId (with each group's status), by key, by store time. */
 import type { Message } from "../../protocol/types.ts";
+import type { Sender } from "./msg-ids.ts";
 import type { LogRow, StoreState } from "./state.ts";
 
 export type GroupMessageStatus = "consumed" | "pending" | "inflight" | "retrying" | "dlq";
@@ -8,14 +9,21 @@ export type GroupMessageStatus = "consumed" | "pending" | "inflight" | "retrying
 export class Queries {
   constructor(private readonly state: StoreState) {}
 
-  /** A message by id with each known group's status, or null. */
-  findById(msgId: string): (Message & { groups: Record<string, GroupMessageStatus> }) | null {
+  /**
+   * A message by id with each known group's status, or null. A scoped
+   * `sender` finds only its own message of that id; the admin (null) finds
+   * its own space's first, else the oldest of any sender's.
+   */
+  findById(
+    msgId: string,
+    sender: Sender,
+  ): (Message & { groups: Record<string, GroupMessageStatus> }) | null {
     this.state.topicConfig();
-    const id = this.state.sql
-      .exec<{ msg_offset: number | null }>("SELECT msg_offset FROM ids WHERE msg_id = ?", msgId)
-      .toArray()[0];
-    if (!id || id.msg_offset === null) return null;
-    const row = this.state.logRow(id.msg_offset);
+    let row: LogRow | undefined;
+    for (const id of this.state.ids.lookup(sender, msgId)) {
+      row = id.msg_offset === null ? undefined : this.state.logRow(id.msg_offset);
+      if (row) break;
+    }
     if (!row) return null;
     const groups: Record<string, GroupMessageStatus> = {};
     const off = row.msg_offset;

@@ -204,8 +204,10 @@ export class Receiving {
       taken++;
       if (group.orderly && row.sharding_key !== null) blocked.add(row.sharding_key);
     };
-    // Whole rows when most are handed out; without bodies when many may be held back.
-    const columns = group.orderly ? SCAN_COLUMNS : "*";
+    // Whole rows when most are handed out; without bodies when many may be held back
+    // or filtered out (a body is read only for a message taken).
+    const lean = group.orderly || !filter.matchesAll;
+    const columns = lean ? SCAN_COLUMNS : "*";
     let heldAt: number | null = null;
     for (const row of this.state.sql.exec<ScanRow>(
       `SELECT ${columns} FROM log WHERE msg_offset >= ? ORDER BY msg_offset LIMIT ?`,
@@ -230,7 +232,7 @@ export class Receiving {
           heldAt = off;
           break;
         }
-        const full = group.orderly ? this.state.logRow(off) : (row as LogRow);
+        const full = lean ? this.state.logRow(off) : (row as LogRow);
         if (full) takeOne(full);
       }
       cursor = off + 1;

@@ -1,8 +1,8 @@
 /** Scheduled (delayed) messages: their timers, moving due ones into the log, recall. */
-import type { NormalizedMessage } from "../../protocol/validate.ts";
 import { BulkLogWriter } from "./bulk-writer.ts";
 import { BATCH } from "../timers/timing.ts";
-import type { ShardLog } from "./log.ts";
+import type { ScheduledMessage, ShardLog } from "./log.ts";
+import type { Sender } from "./msg-ids.ts";
 import { COUNTER_KEYS, type StoreState } from "./state.ts";
 
 /** A shard's scheduled messages. */
@@ -50,14 +50,15 @@ export class Scheduling {
     let moved = 0;
     try {
       for (const { id, msg } of due) {
-        const m = JSON.parse(msg) as NormalizedMessage;
+        const { sender, ...m } = JSON.parse(msg) as ScheduledMessage;
+        const space = sender ?? null;
         this.state.counters.scheduled--;
         if (m.expireAt !== null && m.expireAt <= now) {
           this.state.counters.expired++;
-          this.state.sql.exec("DELETE FROM ids WHERE msg_id = ? AND sched_id = ?", m.msgId, id);
+          this.state.ids.removeScheduled(space, m.msgId, id);
           continue;
         }
-        if (this.log.writeLog(m, now, limits)) moved++;
+        if (this.log.writeLog(m, now, limits, space)) moved++;
       }
       this.state.bulk?.flush();
     } finally {
@@ -70,26 +71,30 @@ export class Scheduling {
   }
 
   /**
-   * Recalls a scheduled message not yet moved into the log. Answers what
-   * happened rather than throwing, since the gateway asks every queue and
-   * all but one are expected to say `unknown`.
+   * Recalls a scheduled message not yet moved into the log: `sender`'s own
+   * (a scoped token never learns of, nor touches, another sender's message
+   * of the same msgId); the admin (null) recalls every sender's. Answers what
+   * happened rather than throwing, since the gateway asks every queue and all
+   * but one are expected to say `unknown`.
    */
-  recall(msgId: string): "recalled" | "delivered" | "unknown" {
+  recall(msgId: string, sender: Sender): "recalled" | "delivered" | "unknown" {
     this.state.topicConfig();
-    const row = this.state.sql
-      .exec<{ msg_offset: number | null; sched_id: number | null }>(
-        "SELECT msg_offset, sched_id FROM ids WHERE msg_id = ?",
-        msgId,
-      )
-      .toArray()[0];
-    if (!row) return "unknown";
-    // Neither in the log nor waiting: a scheduled message a purge removed.
-    if (row.sched_id === null) return row.msg_offset === null ? "unknown" : "delivered";
-    this.state.sql.exec("DELETE FROM scheduled WHERE id = ?", row.sched_id);
-    this.state.sql.exec("DELETE FROM ids WHERE msg_id = ?", msgId);
-    this.state.counters.scheduled--;
-    this.state.saveCounters("scheduled");
-    this.state.effects.rearm = true;
-    return "recalled";
+    let outcome: "recalled" | "delivered" | "unknown" = "unknown";
+    for (const row of this.state.ids.lookup(sender, msgId)) {
+      if (row.sched_id === null) {
+        // Neither in the log nor waiting: a scheduled message a purge removed.
+        if (row.msg_offset !== null && outcome === "unknown") outcome = "delivered";
+        continue;
+      }
+      this.state.sql.exec("DELETE FROM scheduled WHERE id = ?", row.sched_id);
+      this.state.ids.remove(row);
+      this.state.counters.scheduled--;
+      outcome = "recalled";
+    }
+    if (outcome === "recalled") {
+      this.state.saveCounters("scheduled");
+      this.state.effects.rearm = true;
+    }
+    return outcome;
   }
 }

@@ -115,6 +115,41 @@ CREATE INDEX IF NOT EXISTS half_by_check ON half (check_at) WHERE state = 0;
 `;
 
 /**
+ * Version 2: senders (api.md, "Dedup is per sender"). The msgId index
+ * `ids` keeps the admin space (the admin token, Service Bindings, the open
+ * local mode), which is where every msgId stored before spaces existed
+ * belongs; each scoped token subject gets its own space in `sender_ids`.
+ *
+ * Why a second table rather than a new key in `ids`: `ids` can hold millions
+ * of rows, and its primary key is `msg_id` alone. Scoping that key means a new
+ * primary key, which SQLite can only get by rewriting the table: O(rows) of
+ * work in one request, inside the migration's transaction. No encoding of
+ * (sender, msgId) into the old TEXT column can be told apart from every raw
+ * msgId (a msgId may be any string), so old rows could be shadowed. A new,
+ * empty table is O(1) to create, old rows stay exactly what they were (the
+ * admin space), and the key (msg_id, sender) lets the admin token find a
+ * msgId in every space with one range of the key. Adding nullable columns
+ * (`half.sender`, `half.secret`) only changes the table's definition:
+ * existing rows read as NULL (the admin space; a txId without a secret, which
+ * stays valid) without being rewritten.
+ */
+const V2_SENDERS = `
+CREATE TABLE IF NOT EXISTS sender_ids (
+  msg_id TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  msg_offset INTEGER,
+  sched_id INTEGER,
+  stored_at INTEGER NOT NULL,
+  PRIMARY KEY (msg_id, sender)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sender_ids_by_time ON sender_ids (stored_at);
+-- Whose a half message is: its msgId's space once committed, and who may end it. NULL: the admin space.
+ALTER TABLE half ADD COLUMN sender TEXT;
+-- The random part of its txId: only a caller presenting it ends the transaction. NULL: prepared before.
+ALTER TABLE half ADD COLUMN secret TEXT;
+`;
+
+/**
  * The `state` of an `inflight` row: where one message stands for one group.
  * (Numbers, as step 1 stored them; SQL uses these names, never the digits.)
  */
@@ -138,12 +173,12 @@ export const UNSETTLED = `state < ${PopState.acked}`;
 export const HalfState = { open: 0, committed: 1, rolledBack: 2 } as const;
 
 /**
- * Version 2 (issue 19): the trace context of each message (two nullable log
+ * Version 3 (issue 19): the trace context of each message (two nullable log
  * columns: O(1) in SQLite whatever the log holds, old rows read as NULL), and
  * the push subscriptions this shard delivers to (store/push.ts): their config
  * snapshot, delivery counters, latency histogram and back-off state.
  */
-function v2TraceContextAndPush(sql: SqlStorage): void {
+function v3TraceContextAndPush(sql: SqlStorage): void {
   // ALTER TABLE has no IF NOT EXISTS; looking first keeps the step safe to meet twice.
   const columns = new Set(
     sql
@@ -175,8 +210,13 @@ export const SHARD_MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 2,
+    name: "senders: msgId index per sender, half messages' senders and txId secrets",
+    up: V2_SENDERS,
+  },
+  {
+    version: 3,
     name: "trace context of messages; push subscriptions delivered by the shard",
-    up: v2TraceContextAndPush,
+    up: v3TraceContextAndPush,
   },
 ];
 

@@ -9,6 +9,7 @@ import type { GroupConfig, Message, TopicConfig } from "../../protocol/types.ts"
 import { BulkLogWriter } from "./bulk-writer.ts";
 import { WriteEffects } from "./effects.ts";
 import { migrate } from "../../storage/migrations.ts";
+import { MsgIds } from "./msg-ids.ts";
 import { POLICY_INDEXES, SHARD_MIGRATIONS } from "./schema.ts";
 
 /** A log row as SQLite returns it. */
@@ -84,6 +85,8 @@ export class StoreState {
   bulk: BulkLogWriter | null = null;
   /** What the writes since the last commit call for (see effects.ts); every module records here. */
   readonly effects = new WriteEffects();
+  /** The msgId index, per sender (msg-ids.ts). */
+  readonly ids: MsgIds;
 
   /**
    * @param transact runs a function in one SQLite transaction
@@ -93,6 +96,7 @@ export class StoreState {
     readonly sql: SqlStorage,
     private readonly transact: (fn: () => void) => void = (fn) => fn(),
   ) {
+    this.ids = new MsgIds(sql);
     this.init();
   }
 

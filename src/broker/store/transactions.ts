@@ -1,9 +1,11 @@
 /** Transactional (half) messages: prepare, commit or rollback, and check-back timing. */
 import { EdgemqError } from "../../protocol/errors.ts";
+import { newTxSecret } from "../../protocol/ids.ts";
 import type { TransactionInfo, TransactionStatus } from "../../protocol/types.ts";
 import type { NormalizedMessage } from "../../protocol/validate.ts";
 import { BATCH, checkLeaseUntil } from "../timers/timing.ts";
 import type { ShardLog } from "./log.ts";
+import type { Sender } from "./msg-ids.ts";
 import { HalfState } from "./schema.ts";
 import type { StoreState } from "./state.ts";
 
@@ -20,7 +22,43 @@ interface HalfRow {
   msg_offset: number | null;
   ended_at: number | null;
   end_reason: string | null;
+  /** The sender that prepared it (its msgId's space); NULL: the admin space. */
+  sender: string | null;
+  /** The random part of its txId; NULL for one prepared before txIds had one. */
+  secret: string | null;
   [k: string]: SqlStorageValue;
+}
+
+/**
+ * What a caller presents to end or see a transaction: the secret of the txId
+ * it holds (null for an old `t1.` txId) and the sender it acts as (null: the
+ * admin space, which may act on every sender's).
+ */
+export interface TxCaller {
+  secret: string | null;
+  sender: Sender;
+}
+
+/** Equal strings, compared without an early exit (a secret must not leak by timing). */
+function sameSecret(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+/**
+ * Whether `caller` may end or see half row `h`. The txId's secret must be
+ * the row's: knowing (or guessing) the address is not enough, and an old-style
+ * txId never names a row that has a secret. A scoped sender acts only on its
+ * own transactions. A row from before secrets and senders has neither: its
+ * `t1.` txId stays what it always was, the capability, so an open one stays
+ * committable by whoever opened it after the schema step.
+ */
+function mayAct(h: HalfRow, caller: TxCaller): boolean {
+  if (h.secret === null) return caller.secret === null;
+  if (caller.secret === null || !sameSecret(h.secret, caller.secret)) return false;
+  return caller.sender === null || h.sender === caller.sender;
 }
 
 /** The producer group's check-back settings, snapshotted into each half message at prepare. */
@@ -34,6 +72,8 @@ export interface TransactionCheckConfig {
 /** A check-back claimed by the alarm, with what the check needs to ask about. */
 export interface DueCheck {
   id: number;
+  /** Its txId's secret (null for one prepared before txIds had one). */
+  secret: string | null;
   msgId: string;
   producerGroup: string;
   /** Checks made, this one included. */
@@ -63,6 +103,7 @@ function toInfo(h: HalfRow): TransactionInfo {
     createdAt: h.created_at,
     checks: h.checks,
     nextCheckAt: h.check_at,
+    secret: h.secret,
     offset: h.msg_offset,
     endedAt: h.ended_at,
     endReason: h.end_reason,
@@ -77,61 +118,76 @@ export class Transactions {
   ) {}
 
   /**
-   * Stores a half message and returns its id, the address a txId carries.
-   * Ids are never reused, even after ended transactions are swept or the
-   * topic is deleted and made again (they start from `now` × 1000), so a
-   * late commit of an old txId can never end a newer transaction.
+   * Stores `sender`'s half message and returns its id, the address a txId
+   * carries, and the txId's secret (128 random bits, see protocol/ids.ts):
+   * only a caller presenting it, as that sender or the admin, can end the
+   * transaction or see it. Ids are never reused, even after ended
+   * transactions are swept or the topic is deleted and made again (they start
+   * from `now` × 1000), so a late commit of an old txId can never end a
+   * newer transaction.
    */
   prepare(
     m: NormalizedMessage,
     producerGroup: string,
     check: TransactionCheckConfig,
     now: number,
-  ): number {
+    sender: Sender,
+  ): { id: number; secret: string } {
     this.state.topicConfig();
     const checkAt = check.checkUrl ? now + check.checkAfterMs : null;
     const last =
       this.state.sql.exec<{ id: number | null }>("SELECT max(id) AS id FROM half").one().id ?? 0;
     const payload: HalfPayload = { message: m, check };
+    const secret = newTxSecret();
     const id = this.state.sql
       .exec<{ id: number }>(
-        `INSERT INTO half (id, msg_id, producer_group, msg, created_at, check_at, checks, state)
-         VALUES (?, ?, ?, ?, ?, ?, 0, ${HalfState.open}) RETURNING id`,
+        `INSERT INTO half (id, msg_id, producer_group, msg, created_at, check_at, checks, state, sender, secret)
+         VALUES (?, ?, ?, ?, ?, ?, 0, ${HalfState.open}, ?, ?) RETURNING id`,
         Math.max(last + 1, now * 1000),
         m.msgId,
         producerGroup,
         JSON.stringify(payload),
         now,
         checkAt,
+        sender,
+        secret,
       )
       .one().id;
     if (checkAt !== null) this.state.effects.timer(checkAt);
-    return id;
+    return { id, secret };
   }
 
   private row(id: number): HalfRow | undefined {
     return this.state.sql.exec<HalfRow>("SELECT * FROM half WHERE id = ?", id).toArray()[0];
   }
 
-  /** One transaction, open or ended (ended ones are kept a day), or null. */
-  transaction(id: number): TransactionInfo | null {
+  /**
+   * One transaction, open or ended (ended ones are kept a day), or null: also
+   * when `caller` may not see it, so a wrong secret or another sender's txId
+   * tells nothing (not even that it exists).
+   */
+  transaction(id: number, caller: TxCaller): TransactionInfo | null {
     const h = this.row(id);
-    return h ? toInfo(h) : null;
+    return h && mayAct(h, caller) ? toInfo(h) : null;
   }
 
   /**
    * Ends a half message: commit appends it to the log once; rollback discards
    * it. Repeating the same end answers the same; the other end is
-   * TRANSACTION_ENDED.
+   * TRANSACTION_ENDED. With `caller` (a producer's request; the broker's own
+   * check-back has none), one that may not act on it gets
+   * TRANSACTION_NOT_FOUND, as for an id that never existed.
    */
   endTransaction(
     id: number,
     commit: boolean,
     now: number,
     reason: string,
+    caller?: TxCaller,
   ): { status: "committed" | "rolledBack"; offset: number | null; msgId: string } {
     const h = this.row(id);
-    if (!h) throw new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction");
+    if (!h || (caller !== undefined && !mayAct(h, caller)))
+      throw new EdgemqError("TRANSACTION_NOT_FOUND", "no such transaction");
     const want = commit ? HalfState.committed : HalfState.rolledBack;
     const status = commit ? "committed" : "rolledBack";
     if (h.state === want) return { status, offset: h.msg_offset, msgId: h.msg_id };
@@ -144,7 +200,11 @@ export class Transactions {
     let offset: number | null = null;
     if (commit) {
       const { message } = JSON.parse(h.msg) as HalfPayload;
-      const [result] = this.log.append([{ ...message, deliverAt: null, clientMsgId: false }], now);
+      const [result] = this.log.append(
+        [{ ...message, deliverAt: null, clientMsgId: false }],
+        now,
+        h.sender,
+      );
       offset = result?.offset ?? null;
     }
     this.state.sql.exec(
@@ -206,6 +266,7 @@ export class Transactions {
       const { message, check } = JSON.parse(r.msg) as HalfPayload;
       return {
         id: r.id,
+        secret: r.secret,
         msgId: r.msg_id,
         producerGroup: r.producer_group,
         checks: r.checks + 1,

@@ -15,7 +15,13 @@ import { parseCommitOffset, parseResetOffsets } from "../../protocol/requests/of
 import { parseLimit } from "../../protocol/requests/query.ts";
 import { type Outcome, unwrap } from "../../broker/outcome.ts";
 import type { Membership } from "../../registry/topic-registry.ts";
-import { type GatewayEnv, requireGroup, requireSubscribe, senderOf } from "../auth.ts";
+import {
+  type GatewayEnv,
+  memberOwner,
+  requireGroup,
+  requireSubscribe,
+  waitContext,
+} from "../auth.ts";
 import { adminOnly, jsonBody, names, namesAndQueue, query } from "../http.ts";
 import { BrokerService, rpc } from "../service.ts";
 
@@ -78,7 +84,7 @@ groupRoutes.post(
     const svc = new BrokerService(c.env);
     await Promise.all(topics.map((t) => svc.topic(t)));
     // A clientId is the sender's own (see TopicRegistry.heartbeat); refusals come back as outcomes.
-    const owner = senderOf(c.get("principal"));
+    const owner = memberOwner(c.get("principal"));
     const outcome = await rpc(
       async (): Promise<Outcome<Membership>> =>
         (await svc.registry().heartbeat(group, clientId, topics, owner)) as Outcome<Membership>,
@@ -129,7 +135,8 @@ groupRoutes.post(
   jsonBody(parseReceive, { maxBytes: SMALL, optional: true }),
   async (c) => {
     const { group, topic } = c.req.valid("param");
-    return c.json(await new BrokerService(c.env).receive(group, topic, c.req.valid("json")));
+    const svc = new BrokerService(c.env);
+    return c.json(await svc.receive(group, topic, c.req.valid("json"), waitContext(c)));
   },
 );
 

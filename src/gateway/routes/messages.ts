@@ -6,7 +6,14 @@ import { parsePull, parsePullGroup } from "../../protocol/requests/pull.ts";
 import { parseMessageQuery } from "../../protocol/requests/query.ts";
 import { parseSend, parseSendQuery } from "../../protocol/requests/send.ts";
 import { parseTraceContext } from "../../protocol/trace.ts";
-import { type GatewayEnv, requireAdmin, requirePublish, requireSubscribe } from "../auth.ts";
+import {
+  type GatewayEnv,
+  requireAdmin,
+  requirePublish,
+  requireSubscribe,
+  senderSpace,
+  waitContext,
+} from "../auth.ts";
 import { jsonBody, names, namesAndQueue, query } from "../http.ts";
 import { BrokerService } from "../service.ts";
 
@@ -31,7 +38,8 @@ messageRoutes.post(
   async (c) => {
     const { topic } = c.req.valid("param");
     const { queue } = c.req.valid("query");
-    return c.json(await new BrokerService(c.env).send(topic, c.req.valid("json"), queue));
+    const sender = senderSpace(c.get("principal"));
+    return c.json(await new BrokerService(c.env).send(topic, c.req.valid("json"), queue, sender));
   },
 );
 
@@ -41,14 +49,15 @@ messageRoutes.delete(
   async (c) => {
     const { topic } = c.req.valid("param");
     const msgId = c.req.param("msgId");
-    await new BrokerService(c.env).recall(topic, msgId);
+    await new BrokerService(c.env).recall(topic, msgId, senderSpace(c.get("principal")));
     return c.json({ msgId, recalled: true });
   },
 );
 
 messageRoutes.get("/:topic/messages/:msgId", names(["topic"], requireAdmin), async (c) => {
   const { topic } = c.req.valid("param");
-  return c.json(await new BrokerService(c.env).findById(topic, c.req.param("msgId")));
+  const sender = senderSpace(c.get("principal"));
+  return c.json(await new BrokerService(c.env).findById(topic, c.req.param("msgId"), sender));
 });
 
 messageRoutes.get(
@@ -69,6 +78,7 @@ messageRoutes.get(
   query(parsePull),
   async (c) => {
     const { topic, queue } = c.req.valid("param");
-    return c.json(await new BrokerService(c.env).pull(topic, queue, c.req.valid("query")));
+    const svc = new BrokerService(c.env);
+    return c.json(await svc.pull(topic, queue, c.req.valid("query"), waitContext(c)));
   },
 );

@@ -8,7 +8,7 @@ import { newMsgId } from "../../protocol/msg-id.ts";
 import { parseProducerGroupConfig } from "../../protocol/requests/config.ts";
 import { parseLimit } from "../../protocol/requests/query.ts";
 import { parsePrepare } from "../../protocol/requests/transactions.ts";
-import { type GatewayEnv, requireProducerGroup, requirePublish } from "../auth.ts";
+import { type GatewayEnv, requireProducerGroup, requirePublish, senderSpace } from "../auth.ts";
 import { adminOnly, jsonBody, names, query } from "../http.ts";
 import { BrokerService, rpc } from "../service.ts";
 
@@ -31,7 +31,8 @@ transactionRoutes.post(
     const prepare = c.req.valid("json");
     // The broker will call this producer group's URL about this message: the token must name it.
     requireProducerGroup(c, prepare.producerGroup);
-    return c.json(await new BrokerService(c.env).prepare(topic, prepare));
+    const sender = senderSpace(c.get("principal"));
+    return c.json(await new BrokerService(c.env).prepare(topic, prepare, sender));
   },
 );
 
@@ -50,18 +51,21 @@ transactionRoutes.get(
 for (const end of ["commit", "rollback"] as const) {
   transactionRoutes.post(`/transactions/:txId/${end}`, transactionPath, async (c) => {
     const { txId } = c.req.valid("param");
+    const sender = senderSpace(c.get("principal"));
     // A scoped token must also name the transaction's producer group (read from its shard).
     const authorize = c.get("principal").admin
       ? undefined
       : (pg: string) => requireProducerGroup(c, pg);
-    return c.json(await new BrokerService(c.env).endTransaction(txId, end === "commit", authorize));
+    const svc = new BrokerService(c.env);
+    return c.json(await svc.endTransaction(txId, end === "commit", sender, authorize));
   });
 }
 
 transactionRoutes.get("/transactions/:txId", transactionPath, async (c) => {
   const { txId } = c.req.valid("param");
+  const sender = senderSpace(c.get("principal"));
   return c.json(
-    await new BrokerService(c.env).transaction(txId, (pg) => requireProducerGroup(c, pg)),
+    await new BrokerService(c.env).transaction(txId, sender, (pg) => requireProducerGroup(c, pg)),
   );
 });
 
