@@ -46,6 +46,13 @@ const STORAGE_LIMIT_KEY = "storage_limit";
 /** How long the delivered count of pulls may stay unsaved when nothing else writes. */
 const DELIVERED_SAVE_MS = 1000;
 
+/**
+ * The alarm set for new messages of push subscriptions, as a backstop to the
+ * claim round that starts at once: it delivers them if the object is lost
+ * before that round commits.
+ */
+const PUSH_BACKSTOP_MS = 1000;
+
 /** How long a push subscription's signing secrets read from the registry are reused. */
 const PUSH_SECRETS_TTL_MS = 30_000;
 
@@ -141,13 +148,12 @@ export class QueueShard extends DurableObject<Env> {
     }
     if (e.rearm || e.moreDue) await this.#rearm(now, e.moreDue);
     else await this.#timers.ensure(e.timerAt, now);
-    // New messages for push subscriptions: the alarm is set now, so their
-    // deliveries start even if the object is lost before they do (the
-    // in-memory timer runs it at once). Freed keys and resent dead letters
-    // only need a claim round.
+    // New messages (or freed keys, resent dead letters) for push
+    // subscriptions: a claim round now; and for appends the alarm within a
+    // second, so their deliveries start even if the object is lost first.
     if ((e.appendedFrom !== null || e.changed) && s.push.active()) {
-      if (e.appendedFrom !== null) await this.#timers.ensure(now, now);
-      else this.#schedulePump();
+      if (e.appendedFrom !== null) await this.#timers.ensure(now + PUSH_BACKSTOP_MS, now);
+      this.#schedulePump();
     }
     this.#notify(e);
   }
@@ -461,26 +467,35 @@ export class QueueShard extends DurableObject<Env> {
    * Claims what the push subscriptions may be sent now (within the shard's
    * free fetch slots) and starts the fetches, outside the transaction and not
    * awaited: an endpoint that stalls holds its own fetch, never the alarm,
-   * the shard's other writes or the other subscriptions' slots.
+   * the shard's other writes or the other subscriptions' slots. `settled` is
+   * a delivery that just ended: its settlement and the claims that take its
+   * slot share one transaction (one commit per delivery, not two).
    */
-  async #pump(): Promise<void> {
-    if (!this.#store.state.config || !this.#read((s) => s.push.active())) return;
-    const free = PUSH_FETCHES_PER_SHARD - this.#pushRunning;
-    if (free <= 0) return;
+  async #pump(settled?: { claim: PushClaim; outcome: PushOutcome }): Promise<void> {
+    const active = this.#store.state.config !== null && this.#read((s) => s.push.active());
+    if (!active && !settled) return;
+    const free = active ? Math.max(0, PUSH_FETCHES_PER_SHARD - this.#pushRunning) : 0;
+    if (free === 0 && !settled) return;
     // Reserved before the write, so two rounds at once never pass the bound.
     this.#pushRunning += free;
     let claims: PushClaim[] = [];
     try {
-      claims = await this.#write((s, now) =>
-        s.push.claim(now, free, (f) => this.#filters.get(f === "*" ? undefined : f)),
-      );
+      claims = await this.#write((s, now) => {
+        if (settled) s.push.settle(settled.claim, settled.outcome, now);
+        return free > 0
+          ? s.push.claim(now, free, (f) => this.#filters.get(f === "*" ? undefined : f))
+          : [];
+      });
+    } catch (e) {
+      // The topic was deleted meanwhile: nothing is left to settle or claim.
+      if (!(e instanceof EdgemqError)) throw e;
     } finally {
       this.#pushRunning -= free - claims.length;
     }
     for (const c of claims) this.ctx.waitUntil(this.#deliver(c));
   }
 
-  /** Makes one delivery and records how it ended; its slot then goes to the next claim. */
+  /** Makes one delivery, then records how it ended; its slot goes to the next claim. */
   async #deliver(claim: PushClaim): Promise<void> {
     let outcome: PushOutcome;
     try {
@@ -496,13 +511,7 @@ export class QueueShard extends DurableObject<Env> {
     } finally {
       this.#pushRunning--;
     }
-    try {
-      await this.#write((s, now) => s.push.settle(claim, outcome, now));
-    } catch (e) {
-      // The topic was deleted meanwhile: nothing is left to settle.
-      if (!(e instanceof EdgemqError)) throw e;
-    }
-    this.#schedulePump();
+    await this.#pump({ claim, outcome });
   }
 
   /**
