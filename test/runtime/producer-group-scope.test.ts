@@ -40,27 +40,41 @@ describe("the producerGroups claim", () => {
   });
 
   it("guards commit, rollback and state of another producer group's transaction", async () => {
+    // One sender, two tokens: the second no longer names the producer group it opened with.
     const topic = await createTopic({ queues: 1 });
-    const theirs = await prepare(topic, unique("billing"));
+    const sub = unique("web-app");
+    const billing = unique("billing");
+    const wide = bearer(await mint({ sub, publish: [topic], producerGroups: ["web-*", billing] }));
+    const narrow = bearer(await mint({ sub, publish: [topic], producerGroups: ["web-*"] }));
+    const theirs = await prepare(topic, billing, wide);
     expect(theirs.status).toBe(200);
     const txId = encodeURIComponent(theirs.body.txId);
-    const h = bearer(await mint({ publish: [topic], producerGroups: ["web-*"] }));
-    expectError(
-      await api("POST", `/v1/transactions/${txId}/rollback`, undefined, h),
-      403,
-      "FORBIDDEN",
-    );
-    expectError(
-      await api("POST", `/v1/transactions/${txId}/commit`, undefined, h),
-      403,
-      "FORBIDDEN",
-    );
-    expectError(await api("GET", `/v1/transactions/${txId}`, undefined, h), 403, "FORBIDDEN");
-    // Untouched: the real producer still ends it.
+    for (const [method, path] of [
+      ["POST", `/v1/transactions/${txId}/rollback`],
+      ["POST", `/v1/transactions/${txId}/commit`],
+      ["GET", `/v1/transactions/${txId}`],
+    ] as const) {
+      expectError(await api(method, path, undefined, narrow), 403, "FORBIDDEN");
+    }
+    // Untouched: the token that names the group still ends it.
     expect((await api("GET", `/v1/transactions/${txId}`)).body.status).toBe("open");
-    expect((await api("POST", `/v1/transactions/${txId}/commit`)).body).toEqual({
+    expect((await api("POST", `/v1/transactions/${txId}/commit`, undefined, wide)).body).toEqual({
       status: "committed",
     });
+  });
+
+  it("answers another sender's transaction as not found, whatever the token names", async () => {
+    // The sender check comes first (item 2): no 403 tells anyone which group a txId belongs to.
+    const topic = await createTopic({ queues: 1 });
+    const admins = await prepare(topic, unique("billing"));
+    const h = bearer(await mint({ publish: [topic], producerGroups: ["web-*"] }));
+    const txId = encodeURIComponent(admins.body.txId);
+    expectError(
+      await api("POST", `/v1/transactions/${txId}/rollback`, undefined, h),
+      404,
+      "TRANSACTION_NOT_FOUND",
+    );
+    expect((await api("GET", `/v1/transactions/${txId}`)).body.status).toBe("open");
   });
 
   it("lets a token end and read its own producer group's transactions", async () => {

@@ -43,8 +43,13 @@ const bodies = async (topic: string) =>
 const bytes = (s: string) => atob(s.replace(/-/g, "+").replace(/_/g, "/")).length;
 
 async function twoProducers(topic: string) {
-  const alice = bearer(await mint({ sub: unique("alice"), publish: [topic] }));
-  const bob = bearer(await mint({ sub: unique("bob"), publish: [topic] }));
+  // Both may name the producer group (issue 16, item 4): only the sender decides here.
+  const alice = bearer(
+    await mint({ sub: unique("alice"), publish: [topic], producerGroups: ["pg-ids"] }),
+  );
+  const bob = bearer(
+    await mint({ sub: unique("bob"), publish: [topic], producerGroups: ["pg-ids"] }),
+  );
   return { alice, bob };
 }
 
