@@ -32,7 +32,7 @@ import { type ShardStore, openShardStore } from "./store/index.ts";
 import type { PushClaim, PushOutcome } from "./store/push.ts";
 import { assertRoomFor, resolveStorageLimit } from "./store/storage-limit.ts";
 import type { DueCheck, TransactionCheckConfig, TxCaller } from "./store/transactions.ts";
-import { PUSH_FETCHES_PER_SHARD } from "./timers/push-timing.ts";
+import { PUSH_DELIVERIES_PER_INVOCATION, PUSH_FETCHES_PER_SHARD } from "./timers/push-timing.ts";
 import { retentionDueAt } from "./timers/timing.ts";
 import { type WatchCondition, ShardWatchers, closeQuietly } from "./watch/watchers.ts";
 
@@ -62,6 +62,13 @@ export interface ShardPullOptions {
   group?: string;
   max: number;
   filter?: string;
+}
+
+/** A delivery that just ended, and what is left of its invocation's budget of deliveries. */
+interface Settled {
+  claim: PushClaim;
+  outcome: PushOutcome;
+  wave: { left: number };
 }
 
 export class QueueShard extends DurableObject<Env> {
@@ -148,11 +155,12 @@ export class QueueShard extends DurableObject<Env> {
     }
     if (e.rearm || e.moreDue) await this.#rearm(now, e.moreDue);
     else await this.#timers.ensure(e.timerAt, now);
-    // New messages (or freed keys, resent dead letters) for push
-    // subscriptions: a claim round now; and for appends the alarm within a
-    // second, so their deliveries start even if the object is lost first.
-    if ((e.appendedFrom !== null || e.changed) && s.push.active()) {
-      if (e.appendedFrom !== null) await this.#timers.ensure(now + PUSH_BACKSTOP_MS, now);
+    // New messages for push subscriptions: a claim round now, and the alarm
+    // within a second, so their deliveries start even if the object is lost
+    // first. (Other changes that free messages, retries and lapses come
+    // through the alarm, or the calls below that start a round themselves.)
+    if (e.appendedFrom !== null && s.push.active()) {
+      await this.#timers.ensure(now + PUSH_BACKSTOP_MS, now);
       this.#schedulePump();
     }
     this.#notify(e);
@@ -283,7 +291,12 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   resetOffset(group: string, to: ResetTarget) {
-    return answer(() => this.#write((s, now) => s.consumption.resetGroupTo(group, to, now)));
+    return answer(async () => {
+      const offset = await this.#write((s, now) => s.consumption.resetGroupTo(group, to, now));
+      // A push subscription's group moved back: its deliveries go on from there.
+      this.#schedulePump();
+      return offset;
+    });
   }
 
   // ---- receive / ack -------------------------------------------------------
@@ -317,9 +330,14 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   resendDeadLetters(group: string, msgIds: string[] | null) {
-    return answer(() =>
-      this.#write((s, now) => s.consumption.resendDeadLetters(group, msgIds, now)),
-    );
+    return answer(async () => {
+      const resent = await this.#write((s, now) =>
+        s.consumption.resendDeadLetters(group, msgIds, now),
+      );
+      // Resent to a push subscription's group: delivered again now.
+      if (resent.length) this.#schedulePump();
+      return resent;
+    });
   }
 
   // ---- query ---------------------------------------------------------------
@@ -471,10 +489,14 @@ export class QueueShard extends DurableObject<Env> {
    * a delivery that just ended: its settlement and the claims that take its
    * slot share one transaction (one commit per delivery, not two).
    */
-  async #pump(settled?: { claim: PushClaim; outcome: PushOutcome }): Promise<void> {
+  async #pump(settled?: Settled): Promise<void> {
     const active = this.#store.state.config !== null && this.#read((s) => s.push.active());
     if (!active && !settled) return;
-    const free = active ? Math.max(0, PUSH_FETCHES_PER_SHARD - this.#pushRunning) : 0;
+    // A round started by an alarm or a call is a new invocation; one started
+    // by a delivery's end spends what is left of its chain's.
+    const wave = settled?.wave ?? { left: PUSH_DELIVERIES_PER_INVOCATION };
+    const slots = Math.max(0, PUSH_FETCHES_PER_SHARD - this.#pushRunning);
+    const free = active ? Math.min(slots, wave.left) : 0;
     if (free === 0 && !settled) return;
     // Reserved before the write, so two rounds at once never pass the bound.
     this.#pushRunning += free;
@@ -492,11 +514,14 @@ export class QueueShard extends DurableObject<Env> {
     } finally {
       this.#pushRunning -= free - claims.length;
     }
-    for (const c of claims) this.ctx.waitUntil(this.#deliver(c));
+    wave.left -= claims.length;
+    for (const c of claims) this.ctx.waitUntil(this.#deliver(c, wave));
+    // This invocation has started all it may: an alarm of its own goes on.
+    if (active && wave.left === 0 && slots > 0) await this.#timers.ensureAlarm(Date.now());
   }
 
   /** Makes one delivery, then records how it ended; its slot goes to the next claim. */
-  async #deliver(claim: PushClaim): Promise<void> {
+  async #deliver(claim: PushClaim, wave: { left: number }): Promise<void> {
     let outcome: PushOutcome;
     try {
       const secrets = await this.#pushSecrets(claim.name);
@@ -511,7 +536,7 @@ export class QueueShard extends DurableObject<Env> {
     } finally {
       this.#pushRunning--;
     }
-    await this.#pump({ claim, outcome });
+    await this.#pump({ claim, outcome, wave });
   }
 
   /**

@@ -7,6 +7,7 @@
  */
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
+import { PUSH_DELIVERIES_PER_INVOCATION } from "../../src/broker/timers/push-timing.ts";
 import { verifySignature } from "../../src/protocol/signing.ts";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
 import { countRows, makePushDue, pushRow, storedTrace } from "./storage-sql.ts";
@@ -172,6 +173,25 @@ describe("push delivery driven by the shard's alarm", () => {
     expect(r.status).toBe(200);
     await delivered(name, 2);
     expect((await statsUntil(name, (s) => s.delivered === 2)).delivered).toBe(2);
+  });
+});
+
+describe("deliveries per invocation", () => {
+  it("a backlog longer than one invocation may deliver is delivered whole, once each", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const { name } = await subscribe(topic, { status: 200 }, { paused: true });
+    const total = PUSH_DELIVERIES_PER_INVOCATION + 60;
+    for (let i = 0; i < total; i += 100) {
+      await send(
+        topic,
+        Array.from({ length: Math.min(100, total - i) }, (_, j) => ({ body: `m${i + j}` })),
+      );
+    }
+    // One call resumes it: the chain it starts may deliver only so many.
+    expect((await api("PUT", `/v1/push/${name}`, { paused: false })).status).toBe(200);
+    const got = await delivered(name, total, 30_000);
+    expect(new Set(got.map((c) => JSON.parse(c.body).msgId)).size).toBe(total);
+    expect((await statsUntil(name, (s) => s.delivered === total)).lag).toBe(0);
   });
 });
 

@@ -19,6 +19,15 @@ import { retryDelayMs } from "./timing.ts";
 export const PUSH_FETCHES_PER_SHARD = 6;
 
 /**
+ * Deliveries one invocation of a shard (an alarm, or a call into it) starts,
+ * counting those each delivery's end starts in turn. Every delivery is a
+ * subrequest of the invocation that started its chain, and Cloudflare allows
+ * 1000 per invocation on the paid plan (50 on the free one); past this the
+ * chain stops and the alarm, a new invocation, goes on.
+ */
+export const PUSH_DELIVERIES_PER_INVOCATION = 500;
+
+/**
  * Slack past a delivery's timeout before its claim lapses: the fetch is
  * aborted at `timeoutMs`, so the claim only lapses when the object was lost
  * meanwhile (then the delivery is retried, as any lapsed receipt is).
