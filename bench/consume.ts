@@ -11,11 +11,19 @@
  *   queue; each becomes invisible) and ack their receipts.
  *
  *   node bench/consume.ts        # prints one JSON line
+ *   CONSUME_ONLY=sdk node bench/consume.ts   # only the SDK's consumers
+ *
+ * - the SDK's consumers with their defaults, over sessions and over HTTP
+ *   (`sessions: false`): a PushConsumer (concurrency 8) whose handler returns
+ *   at once (each message acked), and 4 SimpleConsumers receiving 32 at a
+ *   time and awaiting `ack` of each message in turn.
  *
  * The backlog (CONSUME_N messages of 256 B over 4 queues, default 40 000) is
  * stored first; a window ends when it is drained or after $BENCH_SECONDS.
  */
-import { payload, sleep } from "./lib/load.ts";
+import { PushConsumer, SimpleConsumer } from "../client/index.ts";
+import { cpuMeter } from "./lib/cpu.ts";
+import { payload, round, sleep } from "./lib/load.ts";
 import { emit, ratio, type Throughput, throughput } from "./lib/report.ts";
 import { type BenchServer, CEILING_ENTRY, startBenchServer } from "./lib/servers.ts";
 
@@ -69,12 +77,92 @@ async function perQueueReaders(
   });
 }
 
+/**
+ * Drains a topic's backlog of `total` messages with consumers `start` sets
+ * going (it calls `got(n)` as messages are handled and answers a stop
+ * function); msg/s and server CPU per message until drained (or 60 s).
+ */
+async function drain(
+  s: BenchServer,
+  total: number,
+  start: (got: (n: number) => void) => Promise<() => Promise<void>>,
+): Promise<Throughput> {
+  let handled = 0;
+  const meter = cpuMeter(s.server.pid);
+  const t0 = performance.now();
+  const stop = await start((n) => (handled += n));
+  const deadline = t0 + 60_000;
+  while (handled < total && performance.now() < deadline) await sleep(5);
+  const ms = performance.now() - t0;
+  const cpu = meter.stop();
+  await stop();
+  return {
+    msgPerSec: round((handled * 1000) / ms),
+    reqPerSec: Number.NaN,
+    cpuUsPerMsg: round((cpu * 1000) / Math.max(1, handled)),
+    messages: handled,
+    errors: handled < total ? total - handled : 0,
+  };
+}
+
+/** The SDK's consumers, over sessions and over HTTP, each draining its own stored backlog. */
+async function sdkConsumers(s: BenchServer): Promise<Record<string, Throughput>> {
+  const out: Record<string, Throughput> = {};
+  const total = PER_QUEUE * QUEUES;
+  for (const sessions of [true, false]) {
+    const via = sessions ? "session" : "http";
+    const pushTopic = `sdk-push-${via}`;
+    await s.client.json("PUT", `/v1/topics/${pushTopic}`, { queues: QUEUES });
+    await fill(s, (q) => `/v1/topics/${pushTopic}/messages?queue=${q}`);
+    out[`push-${via}`] = await drain(s, total, async (got) => {
+      const c = new PushConsumer({ endpoint: s.server.url, group: `push-${via}`, sessions });
+      c.subscribe(pushTopic, () => got(1));
+      return () => c.shutdown();
+    });
+    process.stderr.write(`consume sdk push ${via}: ${JSON.stringify(out[`push-${via}`])}\n`);
+    const simpleTopic = `sdk-simple-${via}`;
+    await s.client.json("PUT", `/v1/topics/${simpleTopic}`, { queues: QUEUES });
+    await fill(s, (q) => `/v1/topics/${simpleTopic}/messages?queue=${q}`);
+    out[`simple-${via}`] = await drain(s, total, async (got) => {
+      let stopped = false;
+      const consumers = Array.from(
+        { length: QUEUES },
+        () =>
+          new SimpleConsumer({
+            endpoint: s.server.url,
+            group: `simple-${via}`,
+            topic: simpleTopic,
+            waitMs: 1000,
+            sessions,
+          }),
+      );
+      const loops = consumers.map(async (c) => {
+        while (!stopped) {
+          for (const m of await c.receive()) {
+            await c.ack(m);
+            got(1);
+          }
+        }
+      });
+      return async () => {
+        stopped = true;
+        await Promise.all(loops);
+        for (const c of consumers) c.close();
+      };
+    });
+    process.stderr.write(`consume sdk simple ${via}: ${JSON.stringify(out[`simple-${via}`])}\n`);
+  }
+  return out;
+}
+
 export async function runConsume(): Promise<Record<string, unknown>> {
   const [edgemq, ceiling] = await Promise.all([
     startBenchServer(),
     startBenchServer({ entry: CEILING_ENTRY }),
   ]);
   try {
+    // CONSUME_ONLY=sdk: only the SDK's consumers (sessions beside HTTP).
+    if (process.env.CONSUME_ONLY === "sdk") return { sdk: await sdkConsumers(edgemq) };
     // ---- the read ceiling
     await fill(ceiling, (q) => `/append?shard=read-${q}`);
     const readCeiling = await perQueueReaders(ceiling, async (q, offset) => {
@@ -161,9 +249,12 @@ export async function runConsume(): Promise<Record<string, unknown>> {
       `consume receive+ack: ${receiveAck.msgPerSec} msg/s (${receiveAck.cpuUsPerMsg} µs cpu/msg)\n`,
     );
 
+    const sdk = await sdkConsumers(edgemq);
+
     return {
       messages: total,
       perRequest: MAX,
+      sdk,
       consumers: QUEUES,
       readCeiling,
       pullCommit: { ...pull, ratio: ratio(pull.msgPerSec, readCeiling.msgPerSec) },

@@ -4,7 +4,9 @@
  * attaches strace to it, makes sequential single-message sends, and checks in
  * the system-call trace that for every 200 answer an fsync/fdatasync of a
  * SQLite file under the data directory completed before the first byte of
- * that answer was written to the client's socket.
+ * that answer was written to the client's socket. The same then over a
+ * streaming session (docs/protocol.md): sequential send frames of one
+ * message each, every `sent` frame checked the same way.
  *
  *   node bench/durability.ts            (needs strace: apt-get install -y strace)
  *   DURABILITY_SENDS=50 node bench/durability.ts
@@ -153,6 +155,38 @@ async function main(): Promise<void> {
       if (r.status === 200 && body.results?.[0]?.status === "stored") acked.push(msgId);
     }
     const sendMs = performance.now() - t0;
+
+    // The same over a session: one send frame at a time, each awaited.
+    const sessionAcked: string[] = [];
+    const ws = new WebSocket(
+      `${server.url.replace(/^http/, "ws")}/v1/topics/durability/queues/0/session`,
+      ["edgemq.v1"],
+    );
+    const frames: { type: string; results?: { msgId: string; status: string }[] }[] = [];
+    let wake: (() => void) | null = null;
+    ws.addEventListener("message", (e) => {
+      frames.push(JSON.parse(String(e.data)));
+      wake?.();
+    });
+    const next = async (type: string) => {
+      for (let i = 0; i < 200; i++) {
+        const at = frames.findIndex((f) => f.type === type);
+        if (at >= 0) return frames.splice(at, 1)[0]!;
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 50);
+        });
+      }
+      throw new Error(`no ${type} frame`);
+    };
+    await next("ready");
+    for (let i = 0; i < SENDS; i++) {
+      const msgId = `ses-${String(i).padStart(5, "0")}`;
+      ws.send(JSON.stringify({ type: "send", id: i, messages: [{ body: `s${i}`, msgId }] }));
+      const sent = await next("sent");
+      if (sent.results?.[0]?.status === "stored") sessionAcked.push(msgId);
+    }
+    ws.close();
     await sleep(300);
     strace.kill("SIGINT");
     await new Promise((r) => strace!.once("exit", r));
@@ -162,28 +196,63 @@ async function main(): Promise<void> {
     const isSync = (c: Call) =>
       (c.name === "fsync" || c.name === "fdatasync") && c.target.startsWith(dataRoot);
     const syncs = calls.filter(isSync);
-    let ordered = 0;
-    const violations: string[] = [];
-    let prevAnswerAt = -Infinity;
-    for (const msgId of acked) {
-      // The answer to this send: the write to a TCP socket carrying the msgId.
-      const answer = calls.find(
-        (c) =>
-          /^(write|writev|sendto|sendmsg)$/.test(c.name) &&
-          /^(socket|TCP)/.test(c.target) &&
-          c.args.includes("HTTP/1.1 200") &&
-          c.args.includes(msgId),
-      );
-      if (!answer) {
-        violations.push(`${msgId}: answer not found in the trace`);
-        continue;
+    /** For sequential sends: an fsync completed between the previous answer and each answer. */
+    const check = (ids: string[], marker: string) => {
+      let ordered = 0;
+      const violations: string[] = [];
+      let prevAnswerAt = -Infinity;
+      for (const msgId of ids) {
+        // The answer to this send: the write to a TCP socket carrying the msgId.
+        const answer = calls.find(
+          (c) =>
+            /^(write|writev|sendto|sendmsg)$/.test(c.name) &&
+            /^(socket|TCP)/.test(c.target) &&
+            c.args.includes(marker) &&
+            c.args.includes(msgId),
+        );
+        if (!answer) {
+          violations.push(`${msgId}: answer not found in the trace`);
+          continue;
+        }
+        // An fsync of the data directory's SQLite files that finished after the
+        // previous answer (sends are sequential) and before this answer started.
+        const sync = syncs.find((s) => s.start > prevAnswerAt && s.end <= answer.start);
+        if (sync) ordered++;
+        else
+          violations.push(`${msgId}: no fsync completed between the previous answer and this one`);
+        prevAnswerAt = answer.start;
       }
-      // An fsync of the data directory's SQLite files that finished after the
-      // previous answer (sends are sequential) and before this answer started.
-      const sync = syncs.find((s) => s.start > prevAnswerAt && s.end <= answer.start);
-      if (sync) ordered++;
-      else violations.push(`${msgId}: no fsync completed between the previous answer and this one`);
-      prevAnswerAt = answer.start;
+      return { ordered, violations };
+    };
+    const { ordered, violations } = check(acked, "HTTP/1.1 200");
+    // Over the session the frames are compressed (permessage-deflate), so they
+    // are told apart by order on the session's socket: after the 101, the
+    // `ready` frame, then one `sent` per send (sends are sequential, and
+    // nothing else is sent on it but the close).
+    const isWrite = (c: Call) => /^(write|writev|sendto|sendmsg)$/.test(c.name);
+    const upgrade = calls.find((c) => isWrite(c) && c.args.includes("101 Switching Protocols"));
+    const dataFrames = upgrade
+      ? calls.filter(
+          (c) =>
+            isWrite(c) &&
+            c.target === upgrade.target &&
+            c.start > upgrade.start &&
+            // FIN + text opcode, compressed (0xC1) or not (0x81).
+            /^, "\\(301|201)/.test(c.args),
+        )
+      : [];
+    const overSession = { ordered: 0, violations: [] as string[] };
+    if (dataFrames.length !== sessionAcked.length + 1) {
+      overSession.violations.push(
+        `${dataFrames.length} data frames on the session socket for ${sessionAcked.length} sends and a ready`,
+      );
+    }
+    for (let k = 1; k < dataFrames.length; k++) {
+      const prev = dataFrames[k - 1]!.start;
+      const at = dataFrames[k]!.start;
+      if (syncs.some((s) => s.start > prev && s.end <= at)) overSession.ordered++;
+      else
+        overSession.violations.push(`sent frame ${k}: no fsync completed since the previous frame`);
     }
     const files = [...new Set(syncs.map((s) => path.relative(dataRoot, s.target)))];
     const out = {
@@ -203,9 +272,23 @@ async function main(): Promise<void> {
         : null,
       sendMsMeanUnderStrace: Number((sendMs / SENDS).toFixed(2)),
       ...(violations.length > 0 && { firstViolations: violations.slice(0, 5) }),
+      session: {
+        acknowledged: sessionAcked.length,
+        fsyncBeforeAnswer: overSession.ordered,
+        violations: overSession.violations.length,
+        ...(overSession.violations.length > 0 && {
+          firstViolations: overSession.violations.slice(0, 5),
+        }),
+      },
     };
     console.log(JSON.stringify(out));
-    if (acked.length !== SENDS || violations.length > 0 || syncs.length < acked.length)
+    if (
+      acked.length !== SENDS ||
+      violations.length > 0 ||
+      syncs.length < acked.length ||
+      sessionAcked.length !== SENDS ||
+      overSession.violations.length > 0
+    )
       process.exitCode = 1;
   } finally {
     if (strace && strace.exitCode === null) strace.kill("SIGKILL");

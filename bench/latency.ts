@@ -8,7 +8,12 @@
  *
  * - receive: 4 consumers of one group long-poll `receive` (waitMs 20 000)
  *   and ack what they get (acks not awaited before the next receive);
- * - pull: one consumer per queue long-polls `pull` by offset (waitMs 20 000).
+ * - pull: one consumer per queue long-polls `pull` by offset (waitMs 20 000);
+ * - session: the SDK with its defaults, over streaming sessions
+ *   (docs/protocol.md): each message sent with `Producer.send`, consumed by a
+ *   `PushConsumer` (pushed by the shard, acked by the SDK).
+ *
+ * LATENCY_STYLES picks styles (default receive,pull,session).
  *
  * The consumers have their own HTTP client (own keep-alive agent), so a poll
  * or an ack never waits in the client for a socket held by a send.
@@ -24,6 +29,7 @@
  * The first second of each run is warm-up and not counted; each rate's window
  * is LATENCY_SECONDS (default 3: three rates, two styles, ≈ 30 s in all).
  */
+import { Producer, PushConsumer } from "../client/index.ts";
 import { cpuMeter } from "./lib/cpu.ts";
 import { HttpClient } from "./lib/http.ts";
 import { quantile, round, sleep } from "./lib/load.ts";
@@ -39,6 +45,10 @@ const WARMUP_MS = 1000;
 const QUEUES = Number(process.env.LATENCY_QUEUES ?? 1);
 const WAIT_MS = 20_000;
 const RECEIVERS = 4;
+const STYLES = new Set((process.env.LATENCY_STYLES ?? "receive,pull,session").split(","));
+
+/** Sends one message with `body`; resolves true when it was acknowledged. */
+type SendOne = (body: string) => Promise<boolean>;
 
 interface Stats {
   messages: number;
@@ -75,6 +85,7 @@ async function produce(
   topic: string,
   rate: number,
   onStart: () => void,
+  sendOne?: SendOne,
 ): Promise<{
   sendMs: number[];
   sent: number;
@@ -99,15 +110,19 @@ async function produce(
     const due = Math.min(total, Math.floor(((now - t0) * rate) / 1000) + 1);
     for (; sent < due; sent++) {
       const at = performance.now();
-      const p = client
-        .request(
-          "POST",
-          `/v1/topics/${topic}/messages`,
-          JSON.stringify({ messages: [{ body: String(at) }] }),
-        )
+      const send: Promise<boolean> = sendOne
+        ? sendOne(String(at))
+        : client
+            .request(
+              "POST",
+              `/v1/topics/${topic}/messages`,
+              JSON.stringify({ messages: [{ body: String(at) }] }),
+            )
+            .then((r) => r.status === 200);
+      const p = send
         .then(
-          (r) => {
-            if (r.status !== 200) errors++;
+          (ok) => {
+            if (!ok) errors++;
             else if (at - t0 >= WARMUP_MS) sendMs.push(performance.now() - at);
           },
           () => void errors++,
@@ -133,6 +148,7 @@ async function scenario(
     record: (bodies: string[]) => void,
     stopped: () => boolean,
   ) => Promise<void>,
+  sendOne?: (topic: string) => SendOne,
 ): Promise<Stats> {
   const topic = `latency-${name}-${rate}`;
   await s.client.json("PUT", `/v1/topics/${topic}`, { queues: QUEUES });
@@ -150,11 +166,17 @@ async function scenario(
   await sleep(300); // consumers are waiting before the first send
   let meter: { stop(): number } | undefined;
   let meterFrom = 0;
-  const produced = await produce(s.client, topic, rate, () => {
-    countFrom = performance.now();
-    meter = cpuMeter(s.server.pid);
-    meterFrom = performance.now();
-  });
+  const produced = await produce(
+    s.client,
+    topic,
+    rate,
+    () => {
+      countFrom = performance.now();
+      meter = cpuMeter(s.server.pid);
+      meterFrom = performance.now();
+    },
+    sendOne?.(topic),
+  );
   // Let the last messages arrive (bounded), then release the consumers.
   const deadline = performance.now() + 5000;
   while (latencies.length < produced.sendMs.length && performance.now() < deadline) await sleep(20);
@@ -199,7 +221,36 @@ async function atRate(
   s: BenchServer,
   consumer: HttpClient,
   rate: number,
-): Promise<{ ratePerSec: number; receive: Stats; pull: Stats }> {
+): Promise<{ ratePerSec: number; receive?: Stats; pull?: Stats; session?: Stats }> {
+  const out: { ratePerSec: number; receive?: Stats; pull?: Stats; session?: Stats } = {
+    ratePerSec: rate,
+  };
+  if (STYLES.has("session")) {
+    // The SDK's defaults: sessions wherever a WebSocket exists (Node >= 22 here).
+    const producer = new Producer({ endpoint: s.server.url });
+    try {
+      out.session = await scenario(
+        s,
+        "session",
+        rate,
+        async (topic, record, stopped) => {
+          const push = new PushConsumer({ endpoint: s.server.url, group: "latency-session" });
+          push.subscribe(topic, (m) => record([m.body]));
+          while (!stopped()) await sleep(20);
+          await push.shutdown();
+        },
+        (topic) => (body) =>
+          producer.send({ topic, body }).then(
+            () => true,
+            () => false,
+          ),
+      );
+    } finally {
+      await producer.close();
+    }
+    process.stderr.write(`latency ${rate}/s session: ${JSON.stringify(out.session)}\n`);
+  }
+  if (!STYLES.has("receive")) return out;
   const receive = await scenario(s, "receive", rate, async (topic, record, stopped) => {
     const acks = new Set<Promise<unknown>>();
     await Promise.all(
@@ -223,6 +274,8 @@ async function atRate(
     await Promise.all(acks);
   });
   process.stderr.write(`latency ${rate}/s receive: ${JSON.stringify(receive)}\n`);
+  out.receive = receive;
+  if (!STYLES.has("pull")) return out;
   const pull = await scenario(s, "pull", rate, async (topic, record, stopped) => {
     await Promise.all(
       Array.from({ length: QUEUES }, async (_, q) => {
@@ -239,7 +292,8 @@ async function atRate(
     );
   });
   process.stderr.write(`latency ${rate}/s pull: ${JSON.stringify(pull)}\n`);
-  return { ratePerSec: rate, receive, pull };
+  out.pull = pull;
+  return out;
 }
 
 export async function runLatency(): Promise<Record<string, unknown>> {
@@ -260,8 +314,9 @@ export async function runLatency(): Promise<Record<string, unknown>> {
         e2eP99Ms: {
           target: 5,
           ratePerSec: top?.ratePerSec,
-          receive: top?.receive.p99Ms,
-          pull: top?.pull.p99Ms,
+          receive: top?.receive?.p99Ms,
+          pull: top?.pull?.p99Ms,
+          session: top?.session?.p99Ms,
         },
       },
     };

@@ -2,7 +2,9 @@
  * Publish throughput: acknowledged sends (answered after the shard's SQLite
  * commit) of 256 B and 4 KiB messages, with 1, 16 and 64 concurrent
  * producers, one message per HTTP request and 100-message batches, and 64
- * concurrent single `send()` calls through the SDK's auto-batching. Each
+ * (and 1000) concurrent single `send()` calls through the SDK, over HTTP
+ * (auto-batching with a linger) and over sessions (the default: adaptive
+ * batching, docs/protocol.md). Each
  * figure comes with the bare runtime's ceiling measured in the same run (the
  * ceiling worker, same request shape and concurrency) and edgemq's ratio to it.
  *
@@ -115,23 +117,38 @@ export async function runPublish(): Promise<Record<string, unknown>> {
           (topic) => () => post(edgemq.client, `/v1/topics/${topic}/messages`, batch, BATCH),
         );
       }
-      // The SDK: 64 callers each awaiting a single send() in a loop. Its
-      // batches hold what is pending (≤ 64 messages), one request in flight,
-      // so the matching ceiling is 64 rows per request, one at a time.
-      for (const lingerMs of [undefined, 0]) {
+      // The SDK: callers each awaiting a single send() in a loop, over HTTP
+      // (its batches hold what is pending, ≤ 64 messages, one request in
+      // flight, so the matching ceiling is 64 rows per request, one at a
+      // time) and over sessions (its default where a WebSocket exists:
+      // adaptive batching, one frame in flight per queue). 1000 callers is the
+      // "1,000 send() outstanding" shape.
+      const variants: { name: string; callers: number; sessions: boolean; lingerMs?: number }[] = [
+        { name: "sdk-send-default-linger", callers: SDK_CALLERS, sessions: false },
+        { name: "sdk-send-linger-0", callers: SDK_CALLERS, sessions: false, lingerMs: 0 },
+        { name: "sdk-send-session", callers: SDK_CALLERS, sessions: true },
+      ];
+      if (size === 256) {
+        variants.push(
+          { name: "sdk-send-1000-outstanding-http", callers: 1000, sessions: false, lingerMs: 0 },
+          { name: "sdk-send-1000-outstanding-session", callers: 1000, sessions: true },
+        );
+      }
+      for (const v of variants) {
         const sdkClient = new HttpClient(edgemq.server.url, { maxSockets: 8 });
         let producer: Producer | undefined;
         const text = payload(size, 7);
         await measurePair(
-          lingerMs === undefined ? "sdk-send-default-linger" : "sdk-send-linger-0",
+          v.name,
           size,
-          SDK_CALLERS,
+          v.callers,
           1,
           (topic) => {
             producer = new Producer({
               endpoint: edgemq.server.url,
               fetch: clientFetch(sdkClient),
-              ...(lingerMs !== undefined && { batch: { lingerMs } }),
+              sessions: v.sessions,
+              ...(v.lingerMs !== undefined && { batch: { lingerMs: v.lingerMs } }),
             });
             const p = producer;
             return async () => {
@@ -140,7 +157,7 @@ export async function runPublish(): Promise<Record<string, unknown>> {
               return 1;
             };
           },
-          SDK_CALLERS,
+          Math.min(v.callers, 1000),
           1,
         );
         await producer?.close();
@@ -156,6 +173,9 @@ export async function runPublish(): Promise<Record<string, unknown>> {
   const single = find("http-1-per-request", 256, 64);
   const sdk = find("sdk-send-linger-0", 256, SDK_CALLERS);
   const sdkDefault = find("sdk-send-default-linger", 256, SDK_CALLERS);
+  const sdkSession = find("sdk-send-session", 256, SDK_CALLERS);
+  const outstanding = find("sdk-send-1000-outstanding-session", 256, 1000);
+  const outstandingHttp = find("sdk-send-1000-outstanding-http", 256, 1000);
   return {
     cases,
     targets: {
@@ -168,7 +188,13 @@ export async function runPublish(): Promise<Record<string, unknown>> {
         target: 20000,
         got: sdk?.edgemq.msgPerSec,
         defaultLinger: sdkDefault?.edgemq.msgPerSec,
-        case: "256 B, 64 concurrent send(), lingerMs 0",
+        session: sdkSession?.edgemq.msgPerSec,
+        case: "256 B, 64 concurrent send(), lingerMs 0 over HTTP; session: the SDK's default",
+      },
+      sdkOutstanding1000MsgPerSec: {
+        session: outstanding?.edgemq.msgPerSec,
+        http: outstandingHttp?.edgemq.msgPerSec,
+        case: "256 B, 1000 send() outstanding",
       },
       onePerRequestVsCeiling: {
         target: 0.9,

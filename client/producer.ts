@@ -13,6 +13,7 @@
 import { EdgemqError } from "../src/protocol/errors.ts";
 import { Limits } from "../src/protocol/limits.ts";
 import { parsePrepare } from "../src/protocol/requests/transactions.ts";
+import { utf8Length } from "../src/protocol/requests/fields.ts";
 import type { MessageInput, SendResult } from "../src/protocol/types.ts";
 import { type BatchEntry, type BatchOptions, Batcher } from "./batcher.ts";
 import {
@@ -26,28 +27,37 @@ import {
 import { Outbox, type OutboxOptions } from "./outbox.ts";
 import { requestWithRetry, type RetryHook, type RetryOptions } from "./retry.ts";
 import { type LocalTransaction, runTransaction, type TransactionResult } from "./transaction.ts";
+import { type SessionOptions, sessionSetup } from "./session.ts";
+import {
+  SessionProducer,
+  acquireSessionProducer,
+  releaseSessionProducer,
+} from "./session-producer.ts";
 import { type Connection, createTransport, isRetryable, type Transport } from "./transport.ts";
 
 /** Options of a {@link Producer}: a connection plus tuning. */
-export type ProducerOptions = Connection & {
-  /** Producer group, needed for transactions (its check URL answers check-backs). */
-  producerGroup?: string;
-  /**
-   * Automatic batching of concurrent `send` calls (linger, max batch).
-   * `false` sends each message in its own request.
-   */
-  batch?: BatchOptions | false;
-  /** Retries of failed requests. */
-  retry?: RetryOptions;
-  /** Called before each retry (logging, metrics). */
-  onRetry?: RetryHook;
-  /**
-   * The offline outbox (browsers; needs IndexedDB): `true` for defaults or
-   * options. Messages are written to IndexedDB before any network call and
-   * `send` may resolve `{ status: "queued" }`. See {@link Outbox}.
-   */
-  outbox?: boolean | OutboxOptions;
-};
+export type ProducerOptions = Connection &
+  SessionOptions & {
+    /** Producer group, needed for transactions (its check URL answers check-backs). */
+    producerGroup?: string;
+    /**
+     * Automatic batching of concurrent `send` calls over HTTP (linger, max
+     * batch); `false` sends each message in its own request. Over sessions
+     * batching is adaptive: a send goes out at once when nothing is in flight
+     * on its queue, otherwise with the next frame.
+     */
+    batch?: BatchOptions | false;
+    /** Retries of failed requests. */
+    retry?: RetryOptions;
+    /** Called before each retry (logging, metrics). */
+    onRetry?: RetryHook;
+    /**
+     * The offline outbox (browsers; needs IndexedDB): `true` for defaults or
+     * options. Messages are written to IndexedDB before any network call and
+     * `send` may resolve `{ status: "queued" }`. See {@link Outbox}.
+     */
+    outbox?: boolean | OutboxOptions;
+  };
 
 type SendJob = OutgoingMessage;
 
@@ -59,6 +69,8 @@ export class Producer {
   readonly #retry: RetryOptions & { onRetry?: RetryHook };
   readonly #producerGroup: string | undefined;
   readonly #batcher: Batcher<SendJob, SendResult> | undefined;
+  readonly #sessions: SessionProducer | undefined;
+  readonly #sessionKey: string | undefined;
   #closed = false;
 
   constructor(options: ProducerOptions) {
@@ -66,6 +78,25 @@ export class Producer {
     this.#retry = { ...options.retry };
     if (options.onRetry) this.#retry.onRetry = options.onRetry;
     this.#producerGroup = options.producerGroup;
+    const session = sessionSetup(options as ProducerOptions & { endpoint?: string });
+    if (session) {
+      // Producers of this process with the same broker, token and retry
+      // settings share their sessions, so their sends fill the same frames.
+      this.#sessionKey = `${session.key}\u0000${JSON.stringify(options.retry ?? {})}`;
+      const transport = this.#transport;
+      const retry = this.#retry;
+      this.#sessions = acquireSessionProducer(
+        this.#sessionKey,
+        () =>
+          new SessionProducer({
+            opener: session.opener,
+            ...(session.token !== undefined && { token: session.token }),
+            transport,
+            retry,
+            post: (topic, queue, messages) => postSend(transport, topic, queue, messages, retry),
+          }),
+      );
+    }
     if (options.batch !== false) {
       this.#batcher = new Batcher<SendJob, SendResult>(
         (_key, entries) => this.#flushBatch(entries),
@@ -85,9 +116,20 @@ export class Producer {
       }
       // The outbox sends once per drain and does its own backoff, so a
       // failure resolves `send` as `queued` quickly instead of retrying here.
+      // Over a session each queue's part goes as one atomic frame.
       this.outbox = new Outbox(
         (topic, queue, messages) =>
-          this.#post(topic, queue, messages, { ...this.#retry, maxAttempts: 1 }),
+          this.#sessions
+            ? this.#sessions.sendAll(
+                topic,
+                queue,
+                messages.map((message) => ({
+                  message,
+                  size: utf8Length(JSON.stringify(message)) + 1,
+                })),
+                true,
+              )
+            : this.#post(topic, queue, messages, { ...this.#retry, maxAttempts: 1 }),
         outboxOptions,
       );
     }
@@ -105,6 +147,7 @@ export class Producer {
     this.#checkOpen();
     const job = prepareMessage(message);
     if (this.outbox) return (await this.outbox.enqueue([job]))[0]!;
+    if (this.#sessions) return this.#sessions.send(job);
     if (this.#batcher) return this.#batcher.add(job);
     return (await this.#post(job.topic, job.queue, [job.message], this.#retry))[0]!;
   }
@@ -140,6 +183,7 @@ export class Producer {
       );
     }
     if (this.outbox) return this.outbox.enqueue(jobs);
+    if (this.#sessions) return this.#sessions.sendAll(first.topic, first.queue, jobs);
     return this.#post(
       first.topic,
       first.queue,
@@ -203,6 +247,7 @@ export class Producer {
   /** Sends whatever waits in open batches now and waits for every batch in flight. */
   async flush(): Promise<void> {
     await this.#batcher?.flush();
+    await this.#sessions?.flush();
   }
 
   /**
@@ -214,6 +259,7 @@ export class Producer {
     this.#closed = true;
     await this.flush();
     await this.outbox?.close();
+    if (this.#sessions) releaseSessionProducer(this.#sessionKey!, this.#sessions);
   }
 
   #checkOpen(): void {
@@ -221,23 +267,13 @@ export class Producer {
   }
 
   /** One send request (with retries per `retry`). */
-  async #post(
+  #post(
     topic: string,
     queue: number | undefined,
     messages: MessageInput[],
     retry: RetryOptions & { onRetry?: RetryHook },
   ): Promise<SendResult[]> {
-    const answer = (await requestWithRetry(
-      this.#transport,
-      "POST",
-      `/v1/topics/${seg(topic)}/messages${query({ queue })}`,
-      { messages },
-      retry,
-    )) as { results?: SendResult[] };
-    if (!Array.isArray(answer?.results) || answer.results.length !== messages.length) {
-      throw new EdgemqError("INTERNAL", "the send answer does not have one result per message");
-    }
-    return answer.results;
+    return postSend(this.#transport, topic, queue, messages, retry);
   }
 
   /**
@@ -279,4 +315,25 @@ export class Producer {
       throw error;
     }
   }
+}
+
+/** One send request over HTTP (with retries per `retry`). */
+async function postSend(
+  transport: Transport,
+  topic: string,
+  queue: number | undefined,
+  messages: MessageInput[],
+  retry: RetryOptions & { onRetry?: RetryHook },
+): Promise<SendResult[]> {
+  const answer = (await requestWithRetry(
+    transport,
+    "POST",
+    `/v1/topics/${seg(topic)}/messages${query({ queue })}`,
+    { messages },
+    retry,
+  )) as { results?: SendResult[] };
+  if (!Array.isArray(answer?.results) || answer.results.length !== messages.length) {
+    throw new EdgemqError("INTERNAL", "the send answer does not have one result per message");
+  }
+  return answer.results;
 }

@@ -37,39 +37,42 @@ import { EdgemqEvent } from "./events.ts";
 import { newMsgId, query, seg } from "./message.ts";
 import { MemoryOffsetStore, type OffsetStore, type QueueOffsets } from "./offset-store.ts";
 import { requestWithRetry, type RetryOptions } from "./retry.ts";
-import { type Connection, createTransport, type Transport } from "./transport.ts";
+import { type SessionOptions, type SocketOpener, sessionSetup } from "./session.ts";
+import { PullStream } from "./session-pull.ts";
+import { type Connection, createTransport, type TokenSource, type Transport } from "./transport.ts";
 
 /** Clustering shares queues over the group; broadcasting gives every instance all of them. */
 export type MessageModel = "clustering" | "broadcasting";
 
 /** Options of a {@link PullConsumer}. */
-export type PullConsumerOptions = Connection & {
-  group: string;
-  topic: string;
-  /** Default `clustering`. */
-  mode?: MessageModel;
-  /** This instance's id in heartbeats. Default: a random UUID. */
-  clientId?: string;
-  /** Filter expression: `*` (default), `TagA || TagB`, or `sql:...`. */
-  filter?: string;
-  /** Messages per queue per pull. Default 32. */
-  max?: number;
-  /** Long-poll wait. Default 20 000 ms (at most 30 000). */
-  waitMs?: number;
-  /** Broadcasting: where offsets are kept. Default in memory. */
-  offsetStore?: OffsetStore;
-  /** Broadcasting: where to start on a queue with no saved offset. Default `latest`. */
-  consumeFrom?: "earliest" | "latest";
-  /** Commit automatically (see the module notes). Default true. */
-  autoCommit?: boolean;
-  /** Default 5 000 ms. */
-  autoCommitIntervalMs?: number;
-  /** Clustering: heartbeat period. Default 10 000 ms (a member is dropped 30 s after its last). */
-  heartbeatIntervalMs?: number;
-  /** Broadcasting: how often the queue count is re-read (topics may grow). Default 30 000 ms. */
-  routeRefreshMs?: number;
-  retry?: RetryOptions;
-};
+export type PullConsumerOptions = Connection &
+  SessionOptions & {
+    group: string;
+    topic: string;
+    /** Default `clustering`. */
+    mode?: MessageModel;
+    /** This instance's id in heartbeats. Default: a random UUID. */
+    clientId?: string;
+    /** Filter expression: `*` (default), `TagA || TagB`, or `sql:...`. */
+    filter?: string;
+    /** Messages per queue per pull. Default 32. */
+    max?: number;
+    /** Long-poll wait. Default 20 000 ms (at most 30 000). */
+    waitMs?: number;
+    /** Broadcasting: where offsets are kept. Default in memory. */
+    offsetStore?: OffsetStore;
+    /** Broadcasting: where to start on a queue with no saved offset. Default `latest`. */
+    consumeFrom?: "earliest" | "latest";
+    /** Commit automatically (see the module notes). Default true. */
+    autoCommit?: boolean;
+    /** Default 5 000 ms. */
+    autoCommitIntervalMs?: number;
+    /** Clustering: heartbeat period. Default 10 000 ms (a member is dropped 30 s after its last). */
+    heartbeatIntervalMs?: number;
+    /** Broadcasting: how often the queue count is re-read (topics may grow). Default 30 000 ms. */
+    routeRefreshMs?: number;
+    retry?: RetryOptions;
+  };
 
 /** Reads queues by offset, with assignment by heartbeat or client-side offsets. */
 export class PullConsumer extends EventTarget {
@@ -101,6 +104,9 @@ export class PullConsumer extends EventTarget {
   #lastRoute = 0;
   #rr = 0;
   #closed = false;
+  readonly #session: { opener: SocketOpener; token?: TokenSource } | undefined;
+  /** Over sessions: one pull-mode stream per queue held. */
+  readonly #streams = new Map<number, PullStream>();
 
   constructor(options: PullConsumerOptions) {
     super();
@@ -124,6 +130,32 @@ export class PullConsumer extends EventTarget {
     this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? 10_000;
     this.#routeRefreshMs = options.routeRefreshMs ?? 30_000;
     this.#retry = { ...options.retry };
+    this.#session = sessionSetup(options as PullConsumerOptions & { endpoint?: string });
+  }
+
+  /** The queue's pull-mode session stream (sessions on), opened on first use. */
+  #stream(queue: number): PullStream | undefined {
+    if (!this.#session) return undefined;
+    let s = this.#streams.get(queue);
+    if (!s) {
+      s = new PullStream({
+        ...this.#session,
+        topic: this.topic,
+        queue,
+        ...(this.mode === "clustering" && { group: this.group }),
+        filter: this.#filter ?? null,
+        max: this.#max,
+      });
+      this.#streams.set(queue, s);
+    }
+    return s;
+  }
+
+  #closeStreams(queues: Iterable<number>): void {
+    for (const q of [...queues]) {
+      this.#streams.get(q)?.close();
+      this.#streams.delete(q);
+    }
   }
 
   /** The queues this instance currently reads. */
@@ -184,6 +216,7 @@ export class PullConsumer extends EventTarget {
         this.#positions.delete(q);
         this.#committed.delete(q);
       }
+      this.#closeStreams(removed);
     }
     const changed = removed.length > 0 || next.length !== this.#queues.length;
     this.#queues = next;
@@ -315,6 +348,7 @@ export class PullConsumer extends EventTarget {
     this.#closed = true;
     this.#abort.abort(new DOMException("the consumer is shutting down", "AbortError"));
     if (this.#heartbeatTimer !== undefined) clearTimeout(this.#heartbeatTimer);
+    this.#closeStreams(this.#streams.keys());
     if (this.#autoCommit) await this.commit();
   }
 
@@ -359,6 +393,11 @@ export class PullConsumer extends EventTarget {
       offset = this.#consumeFrom === "earliest" ? 0 : (await this.#probe(queue)).maxOffset;
       if (!this.#positions.has(queue)) this.#positions.set(queue, offset);
     }
+    // Over a session the shard pushes from the position; no request per poll.
+    // A one-shot read (waitMs 0) asks over HTTP: a stream knows only what was pushed so far.
+    const stream =
+      waitMs > 0 || this.#streams.get(queue)?.buffered ? this.#stream(queue) : undefined;
+    if (stream) return stream.pull(offset, waitMs, signal);
     const params: Record<string, string | number | undefined> = {
       offset,
       max: this.#max,

@@ -18,28 +18,32 @@ import { parseReceive } from "../src/protocol/requests/consume.ts";
 import { checkName } from "../src/protocol/requests/fields.ts";
 import { seg } from "./message.ts";
 import { requestWithRetry, type RetryOptions } from "./retry.ts";
-import { type Connection, createTransport, type Transport } from "./transport.ts";
+import { type SessionOptions, type SocketOpener, sessionSetup } from "./session.ts";
+import { ReceiveSubscription } from "./session-consumer.ts";
+import { RouteCache } from "./session-producer.ts";
+import { type Connection, createTransport, type TokenSource, type Transport } from "./transport.ts";
 
 /** Topic → filter expression (`*`, `TagA || TagB`, or `sql:...`). */
 export type Subscriptions = Record<string, string>;
 
 /** Options shared by the receive-based consumers. */
-export type ReceiveConsumerOptions = Connection & {
-  /** Consumer group: members share the work. */
-  group: string;
-  /** One topic to consume (with `filter`), or use `subscriptions` for several. */
-  topic?: string;
-  /** Filter for `topic`. Default `*`. */
-  filter?: string;
-  /** Several topics with their filters (RocketMQ's subscription expressions). */
-  subscriptions?: Subscriptions;
-  /** How long a received message stays invisible to others. Default 30 000 ms. */
-  invisibleMs?: number;
-  /** Long-poll: how long a receive waits for a message. Default 20 000 ms (at most 30 000). */
-  waitMs?: number;
-  /** Retries of failed requests (acks, and receives that got no answer). */
-  retry?: RetryOptions;
-};
+export type ReceiveConsumerOptions = Connection &
+  SessionOptions & {
+    /** Consumer group: members share the work. */
+    group: string;
+    /** One topic to consume (with `filter`), or use `subscriptions` for several. */
+    topic?: string;
+    /** Filter for `topic`. Default `*`. */
+    filter?: string;
+    /** Several topics with their filters (RocketMQ's subscription expressions). */
+    subscriptions?: Subscriptions;
+    /** How long a received message stays invisible to others. Default 30 000 ms. */
+    invisibleMs?: number;
+    /** Long-poll: how long a receive waits for a message. Default 20 000 ms (at most 30 000). */
+    waitMs?: number;
+    /** Retries of failed requests (acks, and receives that got no answer). */
+    retry?: RetryOptions;
+  };
 
 /** Options of one {@link SimpleConsumer.receive}. */
 export interface ReceiveCallOptions {
@@ -53,6 +57,11 @@ export interface ReceiveCallOptions {
   filter?: string;
   /** Aborts the long-poll. */
   signal?: AbortSignal;
+  /**
+   * Over sessions: messages the shard may push ahead per queue, claimed and
+   * waiting here for the next receive. Default `max`.
+   */
+  prefetch?: number;
 }
 
 /**
@@ -85,6 +94,9 @@ export class SimpleConsumer {
   readonly #invisibleMs: number;
   readonly #waitMs: number;
   readonly #retry: RetryOptions;
+  readonly #session: { opener: SocketOpener; token?: TokenSource } | undefined;
+  readonly #routes: RouteCache;
+  readonly #streams = new Map<string, ReceiveSubscription>();
 
   constructor(options: ReceiveConsumerOptions) {
     this.group = checkName(options.group, "group");
@@ -94,6 +106,45 @@ export class SimpleConsumer {
     this.#invisibleMs = options.invisibleMs ?? Limits.defaultInvisibleMs;
     this.#waitMs = Math.min(options.waitMs ?? 20_000, Limits.maxWaitMs);
     this.#retry = { ...options.retry };
+    this.#session = sessionSetup(options as ReceiveConsumerOptions & { endpoint?: string });
+    this.#routes = new RouteCache(this.#transport, this.#retry);
+  }
+
+  /**
+   * The session subscription of a topic, when this call can be served by it:
+   * sessions are on and the call's filter and invisible time are the
+   * subscription's (another filter or time goes over HTTP).
+   */
+  #stream(
+    topic: string,
+    filter: string | undefined,
+    invisibleMs: number,
+  ): ReceiveSubscription | undefined {
+    if (!this.#session) return undefined;
+    const f = filter === undefined || filter === "*" || filter === "" ? null : filter;
+    let sub = this.#streams.get(topic);
+    if (!sub) {
+      sub = new ReceiveSubscription({
+        ...this.#session,
+        routes: this.#routes,
+        group: this.group,
+        topic,
+        filter: f,
+        invisibleMs,
+      });
+      this.#streams.set(topic, sub);
+    }
+    return sub.filter === f && sub.invisibleMs === invisibleMs ? sub : undefined;
+  }
+
+  /**
+   * Closes this consumer's sessions (messages pushed but not yet received
+   * go back to the group after their invisible time). Receiving again opens
+   * new ones; over HTTP there is nothing to close.
+   */
+  close(): void {
+    for (const s of this.#streams.values()) s.close();
+    this.#streams.clear();
   }
 
   /** The topics this consumer subscribes to, with their filters. */
@@ -112,12 +163,22 @@ export class SimpleConsumer {
     if (topic === undefined)
       throw new EdgemqError("BAD_REQUEST", "no topic subscribed: give topic or subscriptions");
     const waitMs = Math.min(options.waitMs ?? this.#waitMs, Limits.maxWaitMs);
-    const body: Record<string, unknown> = {
-      max: options.max ?? Limits.defaultMax,
-      invisibleMs: options.invisibleMs ?? this.#invisibleMs,
-      waitMs,
-    };
+    const max = options.max ?? Limits.defaultMax;
+    const invisibleMs = options.invisibleMs ?? this.#invisibleMs;
     const filter = options.filter ?? this.#subs[topic];
+    // A one-shot receive (waitMs 0) asks over HTTP, unless pushed messages wait here.
+    const stream =
+      waitMs > 0 || this.#streams.get(topic)?.buffered
+        ? this.#stream(topic, filter, invisibleMs)
+        : undefined;
+    if (stream) {
+      if (!Number.isSafeInteger(max) || max < Limits.minMax || max > Limits.maxMax) {
+        throw new EdgemqError("BAD_REQUEST", `max must be an integer from 1 to ${Limits.maxMax}`);
+      }
+      const prefetch = Math.min(Math.max(options.prefetch ?? max, 1), Limits.maxMax);
+      return stream.receive(max, waitMs, options.signal, prefetch);
+    }
+    const body: Record<string, unknown> = { max, invisibleMs, waitMs };
     if (filter !== undefined && filter !== "*") body.filter = filter;
     // The broker's own check of a receive, so bad options fail before the long-poll goes out.
     parseReceive(body);
@@ -166,6 +227,13 @@ export class SimpleConsumer {
    * acks use it, and is returned.
    */
   async changeInvisibleDuration(message: Message, invisibleMs: number): Promise<string> {
+    const viaSession = await this.#streams
+      .get(message.topic)
+      ?.changeInvisibility(receiptOf(message), invisibleMs);
+    if (viaSession !== undefined) {
+      message.receipt = viaSession;
+      return viaSession;
+    }
     const answer = (await requestWithRetry(
       this.#transport,
       "POST",
@@ -190,8 +258,45 @@ export class SimpleConsumer {
       else byTopic.set(m.topic, [i]);
     });
     const out: AckResult[] = new Array(messages.length);
+    const put = (part: number[], results: AckResult[]) =>
+      part.forEach((i, k) => {
+        out[i] = results[k] ?? {
+          receipt: receiptOf(messages[i]!),
+          error: { code: "INTERNAL", message: "no result for this receipt" },
+        };
+      });
     await Promise.all(
-      [...byTopic].map(async ([topic, indexes]) => {
+      [...byTopic].map(async ([topic, all]) => {
+        // Over the queues' sessions where they are up; the rest over HTTP.
+        let indexes = all;
+        const stream = this.#streams.get(topic);
+        if (stream) {
+          const byQueue = new Map<number, number[]>();
+          for (const i of all) {
+            const q = messages[i]!.queue;
+            const list = byQueue.get(q);
+            if (list) list.push(i);
+            else byQueue.set(q, [i]);
+          }
+          const left: number[] = [];
+          await Promise.all(
+            [...byQueue].map(async ([q, part]) => {
+              for (let start = 0; start < part.length; start += Limits.maxReceipts) {
+                const chunk = part.slice(start, start + Limits.maxReceipts);
+                const results = await stream.settle(
+                  kind,
+                  q,
+                  chunk.map((i) => receiptOf(messages[i]!)),
+                  extra as { delayMs?: number },
+                );
+                if (results) put(chunk, results);
+                else left.push(...chunk);
+              }
+            }),
+          );
+          indexes = left;
+        }
+        // Over HTTP in bodies the broker takes (64 KiB, 1000 receipts at most).
         for (const part of settleParts(indexes, (i) => receiptOf(messages[i]!))) {
           const answer = (await requestWithRetry(
             this.#transport,
@@ -200,12 +305,7 @@ export class SimpleConsumer {
             { receipts: part.map((i) => receiptOf(messages[i]!)), ...extra },
             this.#retry,
           )) as { results: AckResult[] };
-          part.forEach((i, k) => {
-            out[i] = answer.results[k] ?? {
-              receipt: receiptOf(messages[i]!),
-              error: { code: "INTERNAL", message: "no result for this receipt" },
-            };
-          });
+          put(part, answer.results);
         }
       }),
     );

@@ -45,6 +45,22 @@ export class EdgemqRpc extends WorkerEntrypoint<Env> implements EdgemqRpcApi {
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   }
 
+  /**
+   * Session upgrades through the binding's `fetch` (docs/protocol.md): the
+   * SDK in a Worker opens its sessions this way, with no token, as every
+   * binding call. Anything else is 404 `NOT_FOUND` (use `request`).
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const { pathname } = new URL(request.url);
+    if (!/^\/v1\/topics\/[^/]+\/queues\/\d+\/session$/.test(pathname)) {
+      return Response.json(
+        new EdgemqError("NOT_FOUND", "over a binding, fetch opens sessions only").toJSON(),
+        { status: 404 },
+      );
+    }
+    return app.fetch(request, { ...this.env, [TRUSTED]: true }, this.ctx);
+  }
+
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const answer = await this.request(method, path, body);
     if (answer.status >= 400)

@@ -5,7 +5,7 @@
  * sharding key, and the guarantees the faults were set up to test.
  */
 import type { ChaosClient } from "./client.ts";
-import { ORDERLY, PULLERS, QUEUES, TOPIC } from "./config.ts";
+import { ORDERLY, PULLERS, QUEUES, SESSION_GROUP, TOPIC } from "./config.ts";
 import type { History } from "./history.ts";
 
 /** Where each msgId sits in the log: one place, or more if it was stored twice. */
@@ -38,23 +38,33 @@ export async function readLog(client: ChaosClient, history: History): Promise<Lo
   return where;
 }
 
-/** Whether both consuming groups are done: nothing left to deliver, in flight or retrying. */
-export async function drained(client: ChaosClient): Promise<boolean> {
+/**
+ * What the consuming groups have left: messages not yet delivered, in flight
+ * or waiting to retry, summed over the groups and queues (0 when drained);
+ * null when the broker could not be asked.
+ */
+export async function leftToConsume(client: ChaosClient): Promise<number | null> {
   try {
+    const left = (queues: any[], inflight: boolean) =>
+      queues.reduce(
+        (n, q) => n + q.lag + (inflight ? (q.inflight ?? 0) + (q.retrying ?? 0) : 0),
+        0,
+      ) as number;
     const g = await client.must("GET", `/v1/groups/${ORDERLY}`, undefined, 10_000);
-    const orderlyDone = (g.topics[TOPIC] as any[]).every(
-      (q) => q.lag === 0 && q.inflight === 0 && q.retrying === 0,
-    );
     const o = await client.must(
       "GET",
       `/v1/groups/${PULLERS}/topics/${TOPIC}/offsets`,
       undefined,
       10_000,
     );
-    const pullDone = (o.offsets as any[]).every((q) => q.lag === 0);
-    return orderlyDone && pullDone;
+    const s = await client.must("GET", `/v1/groups/${SESSION_GROUP}`, undefined, 10_000);
+    return (
+      left(g.topics[TOPIC] as any[], true) +
+      left(o.offsets as any[], false) +
+      left((s.topics[TOPIC] ?? []) as any[], true)
+    );
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -107,6 +117,8 @@ export interface LogFindings {
   lost: number;
   lostOrderly: number;
   lostPulled: number;
+  /** Acknowledged, never handled by the session PushConsumer group. */
+  lostSessions: number;
   storedTwice: number;
   unexpected: number;
 }
@@ -118,7 +130,14 @@ export interface LogFindings {
  * delivered, never sent.
  */
 export function checkLog(log: Log, history: History): LogFindings {
-  const f: LogFindings = { lost: 0, lostOrderly: 0, lostPulled: 0, storedTwice: 0, unexpected: 0 };
+  const f: LogFindings = {
+    lost: 0,
+    lostOrderly: 0,
+    lostPulled: 0,
+    lostSessions: 0,
+    storedTwice: 0,
+    unexpected: 0,
+  };
   const deliveredOrderly = new Set(history.orderlyDeliveries.map((d) => d.msgId));
   for (const [msgId, s] of history.acked) {
     const places = log.get(msgId);
@@ -143,6 +162,10 @@ export function checkLog(log: Log, history: History): LogFindings {
       f.lostPulled++;
       history.violate(`lost: ${msgId} (${s.kind}) never read by the pulling group`);
     }
+    if (!history.sessionDelivered.has(msgId)) {
+      f.lostSessions++;
+      history.violate(`lost: ${msgId} (${s.kind}) never handled by the session group`);
+    }
   }
   for (const [msgId, places] of log) {
     if (places.length > 1) {
@@ -156,7 +179,7 @@ export function checkLog(log: Log, history: History): LogFindings {
       history.violate(`unexpected: ${msgId} in the log, never sent`);
     }
   }
-  for (const id of new Set([...deliveredOrderly, ...history.pulled])) {
+  for (const id of new Set([...deliveredOrderly, ...history.pulled, ...history.sessionDelivered])) {
     if (!history.attempted.has(id)) {
       f.unexpected++;
       history.violate(`unexpected: ${id} read, never sent`);

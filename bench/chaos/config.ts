@@ -40,12 +40,19 @@ export const PULLERS = "pullers";
 /** A non-orderly group, far behind, that holds receipts across faults. */
 export const HOLDERS = "holders";
 export const PRODUCER_GROUP = "chaos-pg";
+/** The group consuming over sessions (a PushConsumer), and the producers sending over them. */
+export const SESSION_GROUP = "sessions";
+export const SESSION_PRODUCERS = 2;
 export const PRODUCERS = 4;
 export const KEYS_PER_PRODUCER = 2;
 export const ORDERLY_CONSUMERS = 2;
 /** Invisible time of the orderly consumers: short, so lapses after a fault come back soon. */
 export const INVISIBLE_MS = 4000;
 export const REQUEST_TIMEOUT_MS = 5000;
+/** The drain after the faults ends when the groups stop making progress for this long… */
+export const DRAIN_STALL_MS = 30_000;
+/** …or, progressing still, after this long (a bound on the run). */
+export const DRAIN_MAX_MS = 240_000;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

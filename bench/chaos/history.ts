@@ -62,6 +62,8 @@ export class History {
   readonly acked = new Map<string, Sent>();
   readonly orderlyDeliveries: Delivery[] = [];
   readonly pulled = new Set<string>();
+  /** msgIds the session PushConsumer group handled. */
+  readonly sessionDelivered = new Set<string>();
   readonly violations: string[] = [];
   readonly faults: Fault[] = [];
   /** The fault whose outage sends are in now (null once the fault phase is over). */
@@ -97,6 +99,11 @@ export class History {
     txPrepared: 0,
     txCommitted: 0,
     scheduledAcked: 0,
+    /** Over sessions (chaos/sessions.ts): sends tried (the SDK's own resends not counted), retried, handled. */
+    sessionSends: 0,
+    sessionSendRetries: 0,
+    sessionDelivered: 0,
+    sessionRedelivered: 0,
   };
 
   /** Records a broken guarantee (the first 50 are kept). */

@@ -1,8 +1,8 @@
 /**
  * edgemq in the side-by-side benchmark, through the public SDK classes with
  * their defaults: nothing but `{ endpoint }` is given for the connection, so
- * the SDK picks its own transport and batching (today HTTP over the global
- * fetch with a 5 ms send linger; whatever the default becomes, the bench
+ * the SDK picks its own transport and batching (streaming sessions over the
+ * global WebSocket, adaptive batching; whatever the default is, the bench
  * measures it without edits). Each destination is a topic with one queue.
  */
 import { Admin, type Message, Producer, PushConsumer, SimpleConsumer } from "../../client/index.ts";

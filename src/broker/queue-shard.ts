@@ -8,8 +8,9 @@
  * concurrent calls share one commit (concurrency/group-commit.ts); the store
  * modules record what their writes call for (store/effects.ts), and once a
  * group of writes ran the object acts on that record in one place
- * (`#afterWrites`): it arms the alarm (timers/shard-timers.ts) and tells the
- * watchers of waiting consumers (watch/watchers.ts).
+ * (`#afterWrites`): it arms the alarm (timers/shard-timers.ts), tells the
+ * watchers of waiting consumers (watch/watchers.ts) and pushes to subscribed
+ * streaming sessions (sessions/hub.ts).
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.ts";
@@ -35,6 +36,9 @@ import type { DueCheck, TransactionCheckConfig, TxCaller } from "./store/transac
 import { PUSH_DELIVERIES_PER_INVOCATION, PUSH_FETCHES_PER_SHARD } from "./timers/push-timing.ts";
 import { retentionDueAt } from "./timers/timing.ts";
 import { type WatchCondition, ShardWatchers, closeQuietly } from "./watch/watchers.ts";
+import { PING_FRAME, PONG_FRAME, SessionClose } from "../protocol/session.ts";
+import { SESSION_PATH } from "./sessions/attachment.ts";
+import { SessionHub } from "./sessions/hub.ts";
 
 export type { Outcome } from "./outcome.ts";
 export type { Sender } from "./store/msg-ids.ts";
@@ -86,6 +90,8 @@ export class QueueShard extends DurableObject<Env> {
   #storageLimitSetting: number | null | undefined = undefined;
   /** Parked long-polls, grouped by what they wait for (watch/watchers.ts). */
   readonly #watchers: ShardWatchers;
+  /** Streaming sessions the gateway handed over (sessions/hub.ts). */
+  readonly #sessions: SessionHub;
   /**
    * Push fetches running now (at most PUSH_FETCHES_PER_SHARD). Only a bound:
    * what they deliver is claimed in the tables, so a restart that forgets
@@ -101,6 +107,23 @@ export class QueueShard extends DurableObject<Env> {
     this.#store = openShardStore(ctx.storage.sql, (fn) => ctx.storage.transactionSync(fn));
     this.#timers = new ShardTimers(ctx.storage, () => this.#runDueWork());
     this.#watchers = new ShardWatchers(ctx);
+    this.#sessions = new SessionHub({
+      ctx,
+      env,
+      store: this.#store,
+      write: (fn) => this.#write(fn),
+      writeNow: (fn) => this.#writeNow(fn),
+      durable: () => ctx.storage.sync(),
+      assertRoomFor: (messages) => this.#assertRoomFor(messages),
+      filter: (text) => this.#filters.get(text),
+      subscribeGroup: (group) =>
+        env.REGISTRY.get(env.REGISTRY.idFromName("registry")).subscribe(
+          group,
+          this.#store.state.topicConfig().topic,
+        ),
+    });
+    // Session keep-alives are answered by the runtime without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
     void ctx.blockConcurrencyWhile(async () => {
       await this.#timers.load();
       // Re-arm from the stored timers after a restart.
@@ -126,17 +149,25 @@ export class QueueShard extends DurableObject<Env> {
    * is durable, so nothing is acknowledged early.
    */
   #write<T>(fn: (s: ShardStore, now: number) => T): Promise<T> {
-    return this.#writes.submit(() => {
-      const effects = this.#store.state.effects;
-      const before = effects.snapshot();
-      try {
-        return this.ctx.storage.transactionSync(() => fn(this.#store, Date.now()));
-      } catch (e) {
-        effects.restore(before);
-        this.#store.state.reload();
-        throw e;
-      }
-    });
+    return this.#writes.submit(() => this.#writeNow(fn));
+  }
+
+  /**
+   * The body of a write, run now: a transaction of its own (nested inside a
+   * write under way), all or nothing together with its record of effects.
+   * Used directly only by sessions, for a lazy write joining a write under way
+   * and for claims at the notify point, which commit with the change notified.
+   */
+  #writeNow<T>(fn: (s: ShardStore, now: number) => T): T {
+    const effects = this.#store.state.effects;
+    const before = effects.snapshot();
+    try {
+      return this.ctx.storage.transactionSync(() => fn(this.#store, Date.now()));
+    } catch (e) {
+      effects.restore(before);
+      this.#store.state.reload();
+      throw e;
+    }
   }
 
   /** After each group of writes, in the same event (so in the same commit). */
@@ -164,6 +195,9 @@ export class QueueShard extends DurableObject<Env> {
       this.#schedulePump();
     }
     this.#notify(e);
+    // Claims the sessions just made (same event, same commit) set invisibility timers.
+    const pushed = s.state.effects.take();
+    if (pushed.timerAt !== null) await this.#timers.ensure(pushed.timerAt, Date.now());
   }
 
   /** Sets the alarm at the earliest stored timer (none once the topic is gone). */
@@ -175,12 +209,17 @@ export class QueueShard extends DurableObject<Env> {
   // ---- admin ---------------------------------------------------------------
 
   configure(config: TopicConfig, queue: number) {
-    return answer(() => this.#write((s) => s.state.configure(config, queue)));
+    return answer(async () => {
+      await this.#write((s) => s.state.configure(config, queue));
+      // Sessions learn the queue count here, so no client polls the route.
+      this.#sessions.route(config.topic, config.queues);
+    });
   }
 
   /** Deletes everything this shard holds. */
   destroy() {
     return answer(async () => {
+      this.#sessions.closeAll(SessionClose.NOT_FOUND, "topic deleted");
       await this.#timers.clear();
       await this.ctx.storage.deleteAll();
       this.#storageLimitSetting = undefined;
@@ -558,6 +597,7 @@ export class QueueShard extends DurableObject<Env> {
 
   /** Accepts a watcher WebSocket from the gateway; the object may hibernate while it is open. */
   override fetch(request: Request): Response {
+    if (new URL(request.url).pathname === SESSION_PATH) return this.#sessions.accept(request);
     return this.#watchers.accept(request, this.#store.state.maxOffset(), (c) =>
       this.#read((s, now) => this.#watchCheck(s, now, c)),
     );
@@ -582,6 +622,10 @@ export class QueueShard extends DurableObject<Env> {
       },
       (c) => this.#watchCheck(s, now, c),
     );
+    // Only appends: subscribed sessions look at the new messages only.
+    this.#sessions.notify(
+      !e.changed && e.appendedFrom !== null ? { appendedFrom: e.appendedFrom } : undefined,
+    );
   }
 
   /** Whether a wait may be over (each a bounded scan that reads no body it passes over). */
@@ -593,16 +637,20 @@ export class QueueShard extends DurableObject<Env> {
       : s.receiving.hasReceivableSince(c.group, f, now, c.since);
   }
 
-  /** Watchers never need to say anything. */
-  override webSocketMessage(): void {}
+  /** Sockets by kind: sessions speak (sessions/hub.ts); watchers never need to say anything. */
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (this.#sessions.owns(ws)) await this.#sessions.message(ws, message);
+  }
 
   override webSocketClose(ws: WebSocket): void {
-    this.#watchers.closed(ws);
+    if (this.#sessions.owns(ws)) this.#sessions.closed(ws);
+    else this.#watchers.closed(ws);
     closeQuietly(ws, 1000, "bye");
   }
 
   override webSocketError(ws: WebSocket): void {
-    this.#watchers.closed(ws);
+    if (this.#sessions.owns(ws)) this.#sessions.closed(ws);
+    else this.#watchers.closed(ws);
     closeQuietly(ws, 1011, "error");
   }
 }

@@ -16,6 +16,7 @@ import { metricsRoutes } from "./routes/metrics.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { pushRoutes } from "./routes/push.ts";
 import { scheduleRoutes } from "./routes/schedules.ts";
+import { sessionUpgrade } from "./routes/session.ts";
 import { topicRoutes } from "./routes/topics.ts";
 import { transactionRoutes } from "./routes/transactions.ts";
 import { MAX_TOKEN_BYTES, mintToken } from "./tokens.ts";
@@ -52,6 +53,8 @@ app.route("/console", consoleRoutes);
 app.route("/metrics", metricsRoutes);
 
 app.use("/v1/*", limitHeaders);
+// Sessions authenticate for themselves: their token may ride in the subprotocol or the first frame.
+app.get("/v1/topics/:topic/queues/:queue/session", sessionUpgrade);
 app.use("/v1/*", authenticate);
 app.use("/v1/*", rateLimit);
 

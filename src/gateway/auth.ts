@@ -44,17 +44,10 @@ const TOKEN_QUERY_PARAMS = [
   "authorization",
 ];
 
-/** True when the broker runs open: `npm start` with neither secret (every caller is admin). */
-export function isOpenMode(env: GatewayEnv["Bindings"]): boolean {
-  return !env[TRUSTED] && !env.ADMIN_TOKEN && !env.TOKEN_SECRET && env.EDGEMQ_LOCAL === "1";
-}
-
 /**
  * Resolves the caller. Health never gets here; everything else does. Tokens
  * travel only in `Authorization: Bearer`; one offered in the query string is
- * refused (400) so clients learn at once rather than leak it into logs. An
- * address with too many recent failures is refused (429) before its token is
- * looked at; each refused token counts against it.
+ * refused (400) so clients learn at once rather than leak it into logs.
  */
 export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
   const env = c.env;
@@ -71,42 +64,86 @@ export const authenticate: MiddlewareHandler<GatewayEnv> = async (c, next) => {
       );
     }
   }
+  // Open local mode looks at no header at all.
   if (!env.ADMIN_TOKEN && !env.TOKEN_SECRET) {
-    if (env.EDGEMQ_LOCAL === "1") {
-      // `npm start` without secrets: open, on loopback only (see open-mode.ts).
-      c.set("principal", { admin: true, sub: "local" });
-      return next();
-    }
-    throw new EdgemqError(
-      "NOT_CONFIGURED",
-      "set ADMIN_TOKEN or TOKEN_SECRET (wrangler secret put)",
-    );
+    c.set("principal", await principalFor(undefined, env));
+    return next();
   }
+  c.set("principal", await gatedPrincipal(c, () => bearerOf(tokenHeader(c))));
+  return next();
+};
+
+/** The Authorization header, refused (UNAUTHORIZED) when too large to hold a token. */
+function tokenHeader(c: Context<GatewayEnv>): string | undefined {
+  const header = c.req.header("authorization");
+  if (header !== undefined && header.length > MAX_TOKEN_BYTES + 16)
+    throw new EdgemqError("UNAUTHORIZED", "token too large");
+  return header;
+}
+
+/**
+ * {@link principalFor} behind the per-address gate of failed authentication:
+ * an address out of budget is answered 429 before `token()` is even read,
+ * and every UNAUTHORIZED spends one unit of its budget. Used wherever a
+ * request presents a credential (the middleware, the session upgrade).
+ */
+export async function gatedPrincipal(
+  c: Context<GatewayEnv>,
+  token: () => string | undefined,
+): Promise<Principal> {
   authGate(c);
-  let principal: Principal;
   try {
-    principal = await resolveToken(env, c.req.header("authorization") ?? "");
+    return await principalFor(token(), c.env);
   } catch (e) {
     if (e instanceof EdgemqError && e.code === "UNAUTHORIZED") await recordAuthFailure(c);
     throw e;
   }
-  c.set("principal", principal);
-  return next();
-};
+}
 
-/** The principal of an `Authorization` header value; UNAUTHORIZED for anything else. */
-async function resolveToken(env: Env, header: string): Promise<Principal> {
-  if (header.length > MAX_TOKEN_BYTES + 16)
-    throw new EdgemqError("UNAUTHORIZED", "token too large");
+/** True when the broker runs open: `npm start` with neither secret (every caller is admin). */
+export function isOpenMode(env: GatewayEnv["Bindings"]): boolean {
+  return !env[TRUSTED] && !env.ADMIN_TOKEN && !env.TOKEN_SECRET && env.EDGEMQ_LOCAL === "1";
+}
+
+/** The token of an `Authorization: Bearer` header; UNAUTHORIZED when the header is malformed. */
+export function bearerOf(header: string | undefined | null): string | undefined {
+  if (header === undefined || header === null || header === "") return undefined;
   const m = /^Bearer +([!-~]+)$/i.exec(header);
   if (!m)
     throw new EdgemqError(
       "UNAUTHORIZED",
       "a bearer token is required (Authorization: Bearer <token>)",
     );
-  const token = m[1]!;
-  if (env.ADMIN_TOKEN && timingSafeEqual(token, env.ADMIN_TOKEN))
+  return m[1]!;
+}
+
+/**
+ * Who holds `token` (undefined: none was given). The one resolver of the
+ * gateway's middleware, the session upgrade and a session's auth frame: the
+ * ADMIN_TOKEN, a valid scoped token, or (on `npm start` without secrets)
+ * the open local principal. Anything else is UNAUTHORIZED.
+ */
+export async function principalFor(
+  token: string | undefined,
+  env: Pick<Env, "ADMIN_TOKEN" | "TOKEN_SECRET" | "EDGEMQ_LOCAL">,
+): Promise<Principal> {
+  if (!env.ADMIN_TOKEN && !env.TOKEN_SECRET) {
+    // `npm start` without secrets: open, on loopback only.
+    if (env.EDGEMQ_LOCAL === "1") return { admin: true, sub: "local" };
+    throw new EdgemqError(
+      "NOT_CONFIGURED",
+      "set ADMIN_TOKEN or TOKEN_SECRET (wrangler secret put)",
+    );
+  }
+  if (token === undefined)
+    throw new EdgemqError(
+      "UNAUTHORIZED",
+      "a bearer token is required (Authorization: Bearer <token>)",
+    );
+  if (token.length > MAX_TOKEN_BYTES) throw new EdgemqError("UNAUTHORIZED", "token too large");
+  if (env.ADMIN_TOKEN && timingSafeEqual(token, env.ADMIN_TOKEN)) {
     return { admin: true, sub: "admin" };
+  }
   if (!env.TOKEN_SECRET) throw new EdgemqError("UNAUTHORIZED", "invalid token");
   const claims = await verifyToken(token, env.TOKEN_SECRET);
   return { admin: false, ...claims };
@@ -213,4 +250,38 @@ export function requireTopicAccess(c: Context<GatewayEnv>, topic: string): void 
   const p = c.get("principal");
   if (p.admin || allowed(p.publish, topic) || allowed(p.subscribe, topic)) return;
   throw new EdgemqError("FORBIDDEN", `token has no access to topic ${topic}`);
+}
+
+/** What a session's principal may do on its topic (and group), fixed when the session authenticates. */
+export interface SessionGrant {
+  /** Who: the token's subject (sessions per subject are bounded per shard). */
+  sub: string;
+  /** May send to the topic. */
+  publish: boolean;
+  /** May consume the topic (pull by offset; with the session's group, receive and offsets too). */
+  consume: boolean;
+  /** When the token expires (Unix ms), or null for the admin token and the open local mode. */
+  exp: number | null;
+  /** The msgId space its sends dedup in ({@link senderSpace}): the subject, or null for the admin. */
+  sender: string | null;
+}
+
+/**
+ * The grant of a session on `topic` (and `group`, when the session names
+ * one): FORBIDDEN when the principal may do nothing there. A session with a
+ * group may consume only if the token may act as that group.
+ */
+export function sessionGrant(p: Principal, topic: string, group: string | null): SessionGrant {
+  if (p.admin) return { sub: p.sub, publish: true, consume: true, exp: null, sender: null };
+  const publish = allowed(p.publish, topic);
+  const consume = allowed(p.subscribe, topic) && (group === null || allowed(p.groups, group));
+  if (!publish && !consume) {
+    throw new EdgemqError(
+      "FORBIDDEN",
+      group === null
+        ? `token has no access to topic ${topic}`
+        : `token may neither publish to ${topic} nor consume it as group ${group}`,
+    );
+  }
+  return { sub: p.sub, publish, consume, exp: p.exp * 1000, sender: senderSpace(p) };
 }

@@ -114,9 +114,17 @@ async function newContext(): Promise<BrowserContext> {
   return context;
 }
 
-async function openPage(context: BrowserContext, token: string): Promise<Page> {
+async function openPage(
+  context: BrowserContext,
+  token: string,
+  opts: { sessions?: boolean } = {},
+): Promise<Page> {
   const page = await context.newPage();
-  const hash = new URLSearchParams({ endpoint: server.url, token });
+  const hash = new URLSearchParams({
+    endpoint: server.url,
+    token,
+    ...(opts.sessions === false && { sessions: "0" }),
+  });
   await page.goto(`${pages.url}/#${hash}`, { timeout: 20_000 });
   await page.waitForFunction(() => window.outboxTest !== undefined, undefined, { timeout: 20_000 });
   return page;
@@ -196,6 +204,13 @@ describe.skipIf(skipBrowserTests)("the outbox in Chromium", () => {
   it("keeps messages sent offline across a reload and a tab crash, then delivers each exactly once", async () => {
     const { topic, token } = await topicAndToken(3);
     const context = await newContext();
+    // The outbox drains over streaming sessions (the default): no send goes over HTTP.
+    const httpSends: string[] = [];
+    const sessions: string[] = [];
+    context.on("request", (r) => {
+      if (r.method() === "POST" && r.url().endsWith(`/topics/${topic}/messages`))
+        httpSends.push(r.url());
+    });
     let page = await openPage(context, token);
     const expected = new Map<string, string>();
 
@@ -227,6 +242,7 @@ describe.skipIf(skipBrowserTests)("the outbox in Chromium", () => {
     // The tab crashes (no unload handlers run); a new tab finds every message.
     await crash(context, page);
     page = await openPage(context, token);
+    page.on("websocket", (ws) => sessions.push(ws.url()));
     expect(await pending(page)).toBe(19);
     queuedIds(await send(page, topic, range("b", 4, 6), "user-b"), range("b", 4, 6), expected);
     expect(await pending(page)).toBe(21);
@@ -246,6 +262,8 @@ describe.skipIf(skipBrowserTests)("the outbox in Chromium", () => {
 
     const stored = await brokerMessages(topic);
     expectExactlyOnce(stored, expected);
+    expect(httpSends).toEqual([]);
+    expect(sessions.some((u) => u.includes(`/v1/topics/${topic}/queues/`))).toBe(true);
     // Order per sharding key: each key's messages sit in one queue, in send order.
     for (const key of ["a", "b"]) {
       const mine = stored.filter((m) => m.body.startsWith(`${key}-`));
@@ -259,7 +277,8 @@ describe.skipIf(skipBrowserTests)("the outbox in Chromium", () => {
   it("stores a message once when the tab crashes after the broker took it but before the outbox removed it", async () => {
     const { topic, token } = await topicAndToken(2);
     const context = await newContext();
-    const page = await openPage(context, token);
+    // Over HTTP, so the test can hold back the broker's answer to the page.
+    const page = await openPage(context, token, { sessions: false });
 
     // Sends reach the broker (Playwright forwards them), but the answer never
     // reaches the page: the tab dies first, with the message still in the outbox.
@@ -285,7 +304,7 @@ describe.skipIf(skipBrowserTests)("the outbox in Chromium", () => {
 
     // The next page load drains what the crashed tab left: the broker
     // recognises the msgId and stores nothing new.
-    const again = await openPage(context, token);
+    const again = await openPage(context, token, { sessions: false });
     await waitFor(
       "the outbox to drain",
       async () => (await pending(again)) === 0,
@@ -315,7 +334,10 @@ describe.skipIf(skipBrowserTests)("the outbox in Chromium", () => {
     expect(fill.status).toBe(200);
 
     const context = await newContext();
-    const page = await openPage(context, token);
+    // Over HTTP: the lanes' holding is what is under test, against HTTP's
+    // cross-queue answers (see the note on `duplicate` below); the first test
+    // drains over sessions.
+    const page = await openPage(context, token, { sessions: false });
     // Interleaved, as an app would send them: one drain meets all three outcomes.
     const results = await page.evaluate(
       (a) =>

@@ -26,7 +26,7 @@ const TOKEN_SECRET = "sdk-test-secret";
 let server: LocalServer;
 let dataDir: string;
 let admin: Admin;
-let conn: { endpoint: string; token: string };
+let conn: { endpoint: string; token: string; sessions: false };
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "edgemq-sdk-"));
@@ -36,7 +36,8 @@ beforeAll(async () => {
     quiet: true,
     env: { ADMIN_TOKEN, TOKEN_SECRET },
   });
-  conn = { endpoint: server.url, token: ADMIN_TOKEN };
+  // This file is the SDK over HTTP; session-sdk.test.ts runs it over sessions.
+  conn = { endpoint: server.url, token: ADMIN_TOKEN, sessions: false };
   admin = new Admin(conn);
 });
 

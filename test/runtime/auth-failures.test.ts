@@ -97,6 +97,28 @@ describe("failed authentication per client address", () => {
     expectError(await call(env, ip, "test-admin"), 429, "RATE_LIMITED");
   });
 
+  it("counts bad tokens of session upgrades too, and then refuses the upgrade", async () => {
+    const env = deployed("2");
+    const ip = freshIp();
+    const topic = await createTopic({ queues: 1 });
+    const upgrade = (token: string) =>
+      callWithEnv(env, "GET", `/v1/topics/${topic}/queues/0/session`, {
+        headers: {
+          upgrade: "websocket",
+          "cf-connecting-ip": ip,
+          "sec-websocket-protocol": `edgemq.v1, edgemq.bearer.${btoa(token).replace(/=+$/, "")}`,
+        },
+      });
+    // A refused upgrade that speaks the protocol completes and closes with an error frame.
+    for (const guess of ["guess-a", "guess-b"]) {
+      const res = await upgrade(guess);
+      expect(res.status).toBe(101);
+      res.webSocket?.accept();
+      res.webSocket?.close();
+    }
+    expectError(await call(env, ip, "test-admin"), 429, "RATE_LIMITED");
+  });
+
   it("is off with AUTH_FAILURES_PER_MINUTE=0", async () => {
     const env = deployed("0");
     const ip = freshIp();

@@ -10,6 +10,7 @@ import { describe, expect, inject, it } from "vitest";
 import { PUSH_DELIVERIES_PER_INVOCATION } from "../../src/broker/timers/push-timing.ts";
 import { verifySignature } from "../../src/protocol/signing.ts";
 import { api, createTopic, shardStub, unique } from "./helpers.ts";
+import { openSession } from "./session-helpers.ts";
 import { countRows, makePushDue, pushRow, storedTrace } from "./storage-sql.ts";
 
 const base = inject("pushEndpoint");
@@ -205,6 +206,32 @@ describe("trace context in the shard", () => {
     const [call] = await delivered(name, 1);
     expect(call!.headers.traceparent).toBe(tp);
     expect(call!.headers.tracestate).toBe("v=1");
+  });
+
+  it("carries it through session frames unchanged: a session send, an HTTP send, and what a session is pushed", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const other = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const consumer = await openSession(topic, 0, { group: unique("g") });
+    await consumer.next("ready");
+    consumer.send({ type: "subscribe", id: 1, mode: "receive", credit: 10 });
+    await consumer.next("subscribed");
+    const producer = await openSession(topic, 0);
+    await producer.next("ready");
+    producer.send({
+      type: "send",
+      id: 1,
+      messages: [{ body: "by session", traceparent: tp, tracestate: "s=1" }],
+    });
+    await send(topic, [{ body: "by http" }], { traceparent: other });
+    const pushed: any[] = [];
+    while (pushed.length < 2) pushed.push(...(await consumer.next("messages")).messages);
+    expect(pushed.map((m) => [m.body, m.traceparent, m.tracestate])).toEqual([
+      ["by session", tp, "s=1"],
+      ["by http", other, undefined],
+    ]);
+    consumer.close();
+    producer.close();
   });
 
   it("keeps the trace context of a scheduled message through its move into the log", async () => {

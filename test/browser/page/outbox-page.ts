@@ -41,6 +41,8 @@ const params = new URLSearchParams(location.hash.slice(1));
 const producer = new Producer({
   endpoint: params.get("endpoint") ?? "",
   token: params.get("token") ?? "",
+  // Sessions by default, as an application gets them; `sessions=0` speaks HTTP.
+  sessions: params.get("sessions") !== "0",
   // Short backoff: a test waits for the drain after coming back online.
   outbox: { backoff: { baseMs: 100, maxMs: 1000 } },
 });
