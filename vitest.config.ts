@@ -51,6 +51,7 @@ export default defineConfig({
           globalSetup: [
             "test/fixtures/console/global-setup.ts",
             "test/fixtures/binding-worker/global-setup.ts",
+            "test/fixtures/push-endpoint/global-setup.ts",
           ],
         },
       },

@@ -34,6 +34,7 @@ const FIRST = [
   "peers",
   "scheduled",
   "cron",
+  "push",
   "durability",
   "orderly-scan",
 ];
@@ -60,6 +61,9 @@ function plan(name: string): Plan {
     case "cron":
       // Three rounds of CRON_SECONDS (10 s) each, plus server start and set-up.
       return { name, timeoutMs: 75_000, env: { CRON_SECONDS: process.env.CRON_SECONDS ?? "10" } };
+    case "push":
+      // Two backlogs of 3000 messages, the reference, a 5 s paced stream, plus server start.
+      return { name, timeoutMs: 90_000 };
     case "peers":
       // NATS and RabbitMQ beside edgemq: ≈ 2 minutes (RabbitMQ alone boots
       // for ~10 s; the idle consumer's 80 s run alongside the other shapes).

@@ -10,6 +10,7 @@ import { EdgemqError } from "../client/index.ts";
 import { producerGroupCommands, tokenCommand, txCommands } from "./commands/admin.ts";
 import { groupCommands, offsetCommands } from "./commands/group.ts";
 import { dlqCommands, queryCommand } from "./commands/query.ts";
+import { pushCommands } from "./commands/push.ts";
 import { scheduleCommands } from "./commands/schedule.ts";
 import { sendCommand } from "./commands/send.ts";
 import { tailCommand } from "./commands/tail.ts";
@@ -35,6 +36,7 @@ export const COMMANDS: Command[] = [
   ...txCommands,
   ...producerGroupCommands,
   ...scheduleCommands,
+  ...pushCommands,
 ];
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;

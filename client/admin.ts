@@ -1,7 +1,7 @@
 /**
  * Administration (RocketMQ's `mqadmin`): topics, consumer groups, lag,
- * offset resets, message queries, dead letters, tokens, producer groups and
- * recurring schedules.
+ * offset resets, message queries, dead letters, tokens, producer groups,
+ * recurring schedules and push subscriptions.
  * Needs a token with every permission (the `ADMIN_TOKEN`, or a binding).
  *
  * ```ts
@@ -19,6 +19,7 @@ import type {
   TopicConfig,
 } from "../src/protocol/types.ts";
 import type { ScheduleInfo, ScheduleInput, ScheduleRunResult } from "../src/protocol/schedule.ts";
+import type { PushConfig, PushInfo, PushInput, PushPutResult } from "../src/protocol/push.ts";
 import type {
   GroupConfigInput,
   ProducerGroupInput,
@@ -331,6 +332,56 @@ export class Admin {
   /** Resumes a paused schedule from now: fire times passed while paused are not sent. */
   resumeSchedule(name: string): Promise<ScheduleInfo> {
     return this.putSchedule(name, { paused: false });
+  }
+
+  // ---- push subscriptions ----------------------------------------------------
+
+  /**
+   * Creates or updates a push subscription: the broker POSTs each message of
+   * `topic` to `url`, signed; `name` is also its consumer group. On create
+   * (and with `rotateSecret: true`) the answer carries `signingSecret`, shown
+   * only then: give it to the endpoint's {@link createPushHandler}.
+   *
+   * ```ts
+   * const { signingSecret } = await admin.putPush("billing-hook", {
+   *   topic: "orders", url: "https://billing.example.com/edgemq", maxConcurrency: 8,
+   * });
+   * ```
+   */
+  putPush(name: string, input: PushInput): Promise<PushPutResult> {
+    return this.#call("PUT", `/v1/push/${seg(name)}`, input) as Promise<PushPutResult>;
+  }
+
+  /** A push subscription's config with its stats (delivered, failed, in flight, lag, DLQ, last error). */
+  getPush(name: string): Promise<PushInfo> {
+    return this.#call("GET", `/v1/push/${seg(name)}`) as Promise<PushInfo>;
+  }
+
+  /** Every push subscription's config. */
+  async listPush(): Promise<PushConfig[]> {
+    const answer = (await this.#call("GET", "/v1/push")) as { push: PushConfig[] };
+    return answer.push;
+  }
+
+  /** Stops a push subscription's deliveries; its group, offsets and dead letters stay. */
+  async deletePush(name: string): Promise<void> {
+    await this.#call("DELETE", `/v1/push/${seg(name)}`);
+  }
+
+  /** Stops a push subscription's deliveries until {@link resumePush} (nothing is skipped). */
+  pausePush(name: string): Promise<PushPutResult> {
+    return this.putPush(name, { paused: true });
+  }
+
+  /** Resumes a paused push subscription, from where it stopped. */
+  resumePush(name: string): Promise<PushPutResult> {
+    return this.putPush(name, { paused: false });
+  }
+
+  /** Makes a new signing secret for a push subscription (the old one signs 24 h more) and answers it. */
+  async rotatePushSecret(name: string): Promise<string> {
+    const answer = await this.putPush(name, { rotateSecret: true });
+    return answer.signingSecret!;
   }
 
   #call(method: string, path: string, body?: unknown): Promise<unknown> {

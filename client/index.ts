@@ -46,6 +46,15 @@ export type {
   ScheduleRunResult,
 } from "../src/protocol/schedule.ts";
 
+export type {
+  PushConfig,
+  PushInfo,
+  PushInput,
+  PushPutResult,
+  PushStats,
+} from "../src/protocol/push.ts";
+export { createPushHandler, type PushHandlerOptions, type PushMessage } from "./push-handler.ts";
+
 export {
   Admin,
   type AdminOptions,

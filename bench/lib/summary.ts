@@ -171,6 +171,30 @@ function cronRows(line: Json): Row[] {
   return [row(line.one), row(line.many), ...(line.spread ? [row(line.spread)] : [])];
 }
 
+function pushRows(line: Json): Row[] {
+  const l = line.lateness?.latenessMs ?? {};
+  return [
+    {
+      what: `push delivery to a loopback endpoint, backlog of ${n(line.many?.messages)} (1 queue: ${n(line.one?.msgPerSec)} msg/s; ${n(line.many?.queues)} queues, ${n(line.fetchesPerShard)} fetches each)`,
+      edgemq: `${n(line.many?.msgPerSec)} msg/s`,
+      ceiling: `${n(line.reference?.msgPerSec)} msg/s (node POSTs, ${n(line.reference?.concurrency)} at once)`,
+      ratio: n(line.ratio),
+      cpu: "",
+      target: "",
+      status: "",
+    },
+    {
+      what: `push lateness, arrival − storedAt (${n(line.lateness?.ratePerSec)} msg/s, ${n(line.lateness?.queues)} queues)`,
+      edgemq: `p50 ${n(l.p50)} / p99 ${n(l.p99)} / max ${n(l.max)} ms`,
+      ceiling: "",
+      ratio: "",
+      cpu: "",
+      target: "",
+      status: "",
+    },
+  ];
+}
+
 function durabilityRows(line: Json): Row[] {
   return [
     {
@@ -350,6 +374,9 @@ export function summarize(lines: Json[]): string {
         break;
       case "cron":
         rows.push(...cronRows(line));
+        break;
+      case "push":
+        rows.push(...pushRows(line));
         break;
       case "peers": {
         const p = peersRows(line);

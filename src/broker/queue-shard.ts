@@ -19,6 +19,7 @@ import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { FilterCache } from "../protocol/filter.ts";
 import { Limits } from "../protocol/limits.ts";
 import { encodeTxId } from "../protocol/ids.ts";
+import type { PushConfig } from "../protocol/push.ts";
 import type { GroupConfig, TopicConfig } from "../protocol/types.ts";
 import type { NormalizedMessage } from "../protocol/validate.ts";
 import { DueBackoff } from "./timers/due-backoff.ts";
@@ -26,11 +27,13 @@ import { ShardTimers } from "./timers/shard-timers.ts";
 import { GroupCommit } from "./concurrency/group-commit.ts";
 import { answer, answerNow } from "./outcome.ts";
 import { runCheck } from "./outbound/check-back.ts";
+import { deliver } from "./outbound/push-delivery.ts";
 import type { ReceiptRef, ResetTarget } from "./store/consumption.ts";
 import { DUE_KINDS, type DueKind, nextDueAt, runDueKind } from "./store/due-work.ts";
 import type { WriteEffects } from "./store/effects.ts";
 import type { Sender } from "./store/msg-ids.ts";
 import { type ShardStore, openShardStore } from "./store/index.ts";
+import type { PushClaim, PushOutcome } from "./store/push.ts";
 import {
   admittedLimit,
   assertRoomFor,
@@ -39,6 +42,7 @@ import {
   resolveStorageLimit,
 } from "./store/storage-limit.ts";
 import type { DueCheck, TransactionCheckConfig, TxCaller } from "./store/transactions.ts";
+import { PUSH_DELIVERIES_PER_INVOCATION, PUSH_FETCHES_PER_SHARD } from "./timers/push-timing.ts";
 import { retentionDueAt } from "./timers/timing.ts";
 import { type WatchCondition, ShardWatchers, closeQuietly } from "./watch/watchers.ts";
 import { PING_FRAME, PONG_FRAME, SessionClose } from "../protocol/session.ts";
@@ -54,6 +58,16 @@ const STORAGE_LIMIT_KEY = "storage_limit";
 
 /** How long the delivered count of pulls may stay unsaved when nothing else writes. */
 const DELIVERED_SAVE_MS = 1000;
+
+/**
+ * The alarm set for new messages of push subscriptions, as a backstop to the
+ * claim round that starts at once: it delivers them if the object is lost
+ * before that round commits.
+ */
+const PUSH_BACKSTOP_MS = 1000;
+
+/** How long a push subscription's signing secrets read from the registry are reused. */
+const PUSH_SECRETS_TTL_MS = 30_000;
 
 /** One queue's part of a batch spanning queues, as the gateway admitted it (see send). */
 export interface SpanningPart {
@@ -74,6 +88,13 @@ export interface ShardPullOptions {
   group?: string;
   max: number;
   filter?: string;
+}
+
+/** A delivery that just ended, and what is left of its invocation's budget of deliveries. */
+interface Settled {
+  claim: PushClaim;
+  outcome: PushOutcome;
+  wave: { left: number };
 }
 
 export class QueueShard extends DurableObject<Env> {
@@ -97,6 +118,15 @@ export class QueueShard extends DurableObject<Env> {
   readonly #watchers: ShardWatchers;
   /** Streaming sessions the gateway handed over (sessions/hub.ts). */
   readonly #sessions: SessionHub;
+  /**
+   * Push fetches running now (at most PUSH_FETCHES_PER_SHARD). Only a bound:
+   * what they deliver is claimed in the tables, so a restart that forgets
+   * them loses nothing (the claims lapse and are delivered again).
+   */
+  #pushRunning = 0;
+  #pumpQueued = false;
+  /** Push subscriptions' signing secrets, as the registry last answered (a cache; see #pushSecrets). */
+  readonly #secrets = new Map<string, { secrets: string[]; at: number }>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -125,6 +155,8 @@ export class QueueShard extends DurableObject<Env> {
       // Re-arm from the stored timers after a restart.
       await this.#rearm(Date.now(), false);
     });
+    // Deliveries pending when the object stopped go on (claims it held lapse and go again).
+    this.#schedulePump();
   }
 
   // ---- the one way to read, the one way to write -----------------------------
@@ -181,6 +213,14 @@ export class QueueShard extends DurableObject<Env> {
     }
     if (e.rearm || e.moreDue) await this.#rearm(now, e.moreDue);
     else await this.#timers.ensure(e.timerAt, now);
+    // New messages for push subscriptions: a claim round now, and the alarm
+    // within a second, so their deliveries start even if the object is lost
+    // first. (Other changes that free messages, retries and lapses come
+    // through the alarm, or the calls below that start a round themselves.)
+    if (e.appendedFrom !== null && s.push.active()) {
+      await this.#timers.ensure(now + PUSH_BACKSTOP_MS, now);
+      this.#schedulePump();
+    }
     this.#notify(e);
     // Claims the sessions just made (same event, same commit) set invisibility timers.
     const pushed = s.state.effects.take();
@@ -366,7 +406,12 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   resetOffset(group: string, to: ResetTarget) {
-    return answer(() => this.#write((s, now) => s.consumption.resetGroupTo(group, to, now)));
+    return answer(async () => {
+      const offset = await this.#write((s, now) => s.consumption.resetGroupTo(group, to, now));
+      // A push subscription's group moved back: its deliveries go on from there.
+      this.#schedulePump();
+      return offset;
+    });
   }
 
   // ---- receive / ack -------------------------------------------------------
@@ -410,9 +455,14 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   resendDeadLetters(group: string, msgIds: string[] | null) {
-    return answer(() =>
-      this.#write((s, now) => s.consumption.resendDeadLetters(group, msgIds, now)),
-    );
+    return answer(async () => {
+      const resent = await this.#write((s, now) =>
+        s.consumption.resendDeadLetters(group, msgIds, now),
+      );
+      // Resent to a push subscription's group: delivered again now.
+      if (resent.resent.length) this.#schedulePump();
+      return resent;
+    });
   }
 
   // ---- query ---------------------------------------------------------------
@@ -506,6 +556,7 @@ export class QueueShard extends DurableObject<Env> {
     // every later timer of the shard). Each check is already claimed, so one
     // lost with the object is simply repeated at its next check time.
     if (checks.length) this.ctx.waitUntil(this.#runChecks(checks));
+    await this.#pump();
   }
 
   /** One kind of due work; a failure is recorded before the group's re-arm reads the backoff. */
@@ -550,6 +601,113 @@ export class QueueShard extends DurableObject<Env> {
         }
       }),
     );
+  }
+
+  // ---- push subscriptions (store/push.ts, outbound/push-delivery.ts) --------
+
+  /** Installs or updates a push subscription of this shard's topic (its group's config with it). */
+  pushInstall(config: PushConfig, group: GroupConfig) {
+    this.#secrets.delete(config.name);
+    return answer(() => this.#write((s, now) => s.push.install(config, group, now)));
+  }
+
+  /** Stops a push subscription's deliveries from this queue; its group and offsets stay. */
+  pushRemove(name: string) {
+    this.#secrets.delete(name);
+    return answer(() => this.#write((s) => s.push.remove(name)));
+  }
+
+  /** One subscription's delivery counters on this queue (null when not installed here). */
+  pushStats(name: string) {
+    return answerNow(() => this.#read((s) => s.push.stats(name)));
+  }
+
+  /** Every subscription's delivery counters on this queue. */
+  pushStatsAll() {
+    return answerNow(() => this.#read((s) => s.push.allStats()));
+  }
+
+  /** Runs a claim round soon (after a delivery settled: its slot is free). */
+  #schedulePump(): void {
+    if (this.#pumpQueued) return;
+    this.#pumpQueued = true;
+    setTimeout(() => {
+      this.#pumpQueued = false;
+      this.#pump().catch((e: unknown) => console.error("edgemq: push claim failed", e));
+    }, 0);
+  }
+
+  /**
+   * Claims what the push subscriptions may be sent now (within the shard's
+   * free fetch slots) and starts the fetches, outside the transaction and not
+   * awaited: an endpoint that stalls holds its own fetch, never the alarm,
+   * the shard's other writes or the other subscriptions' slots. `settled` is
+   * a delivery that just ended: its settlement and the claims that take its
+   * slot share one transaction (one commit per delivery, not two).
+   */
+  async #pump(settled?: Settled): Promise<void> {
+    const active = this.#store.state.config !== null && this.#read((s) => s.push.active());
+    if (!active && !settled) return;
+    // A round started by an alarm or a call is a new invocation; one started
+    // by a delivery's end spends what is left of its chain's.
+    const wave = settled?.wave ?? { left: PUSH_DELIVERIES_PER_INVOCATION };
+    const slots = Math.max(0, PUSH_FETCHES_PER_SHARD - this.#pushRunning);
+    const free = active ? Math.min(slots, wave.left) : 0;
+    if (free === 0 && !settled) return;
+    // Reserved before the write, so two rounds at once never pass the bound.
+    this.#pushRunning += free;
+    let claims: PushClaim[] = [];
+    try {
+      claims = await this.#write((s, now) => {
+        if (settled) s.push.settle(settled.claim, settled.outcome, now);
+        return free > 0
+          ? s.push.claim(now, free, (f) => this.#filters.get(f === "*" ? undefined : f))
+          : [];
+      });
+    } catch (e) {
+      // The topic was deleted meanwhile: nothing is left to settle or claim.
+      if (!(e instanceof EdgemqError)) throw e;
+    } finally {
+      this.#pushRunning -= free - claims.length;
+    }
+    wave.left -= claims.length;
+    for (const c of claims) this.ctx.waitUntil(this.#deliver(c, wave));
+    // This invocation has started all it may: an alarm of its own goes on.
+    if (active && wave.left === 0 && slots > 0) await this.#timers.ensureAlarm(Date.now());
+  }
+
+  /** Makes one delivery, then records how it ended; its slot goes to the next claim. */
+  async #deliver(claim: PushClaim, wave: { left: number }): Promise<void> {
+    let outcome: PushOutcome;
+    try {
+      const secrets = await this.#pushSecrets(claim.name);
+      outcome = await deliver(claim, secrets, this.env.EDGEMQ_LOCAL === "1");
+    } catch (e) {
+      outcome = {
+        ok: false,
+        error: `broker error: ${String(e)}`,
+        retryAfterMs: null,
+        latencyMs: 0,
+      };
+    } finally {
+      this.#pushRunning--;
+    }
+    await this.#pump({ claim, outcome, wave });
+  }
+
+  /**
+   * A subscription's signing secrets, from the registry at most every 30 s (a
+   * rotation reaches deliveries within that; the replaced secret signs 24 h
+   * more, so none is refused meanwhile). Never stored in the shard.
+   */
+  async #pushSecrets(name: string): Promise<string[]> {
+    const now = Date.now();
+    const hit = this.#secrets.get(name);
+    if (hit && now - hit.at < PUSH_SECRETS_TTL_MS) return hit.secrets;
+    const registry = this.env.REGISTRY.get(this.env.REGISTRY.idFromName("registry"));
+    const secrets = await registry.pushSecrets(name);
+    this.#secrets.set(name, { secrets, at: now });
+    return secrets;
   }
 
   // ---- watchers (hibernation-friendly long-poll; see watch/watchers.ts) -----

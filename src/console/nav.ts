@@ -5,6 +5,8 @@
 export const NAV = [
   { id: "overview", href: "#/", label: "Overview" },
   { id: "groups", href: "#/groups", label: "Consumer groups" },
+  { id: "push", href: "#/push", label: "Push" },
+  { id: "schedules", href: "#/schedules", label: "Schedules" },
   { id: "transactions", href: "#/transactions", label: "Transactions" },
   { id: "tokens", href: "#/tokens", label: "Tokens" },
 ] as const;

@@ -14,6 +14,7 @@ import { rateLimit } from "./rate-limit.ts";
 import { groupRoutes } from "./routes/groups.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { messageRoutes } from "./routes/messages.ts";
+import { pushRoutes } from "./routes/push.ts";
 import { scheduleRoutes } from "./routes/schedules.ts";
 import { sessionUpgrade } from "./routes/session.ts";
 import { topicRoutes } from "./routes/topics.ts";
@@ -38,7 +39,7 @@ app.use(
       return allowed.includes(origin) ? origin : null;
     },
     // Tokens travel in Authorization, never cookies: credentials are not allowed.
-    allowHeaders: ["Authorization", "Content-Type"],
+    allowHeaders: ["Authorization", "Content-Type", "traceparent", "tracestate"],
     exposeHeaders: ["Retry-After"],
     allowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
     maxAge: 600,
@@ -83,6 +84,7 @@ app.route("/v1/topics", topicRoutes);
 app.route("/v1/groups", groupRoutes);
 app.route("/v1", transactionRoutes);
 app.route("/v1/schedules", scheduleRoutes);
+app.route("/v1/push", pushRoutes);
 
 app.notFound((c) =>
   c.json(new EdgemqError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`).toJSON(), 404),

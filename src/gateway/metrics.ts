@@ -3,6 +3,7 @@
  * the Prometheus text exposition format 0.0.4. Pure: the route collects the
  * snapshot from the shards and this turns it into text.
  */
+import { PUSH_LATENCY_BUCKETS_MS, type PushShardStats } from "../protocol/push.ts";
 import type { GroupQueueStats, QueueStats } from "../protocol/types.ts";
 
 /** The content type Prometheus expects for format 0.0.4. */
@@ -12,18 +13,21 @@ export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 export interface MetricsSnapshot {
   topics: { topic: string; queues: QueueStats[] }[];
   groups: { group: string; members: number; topics: Record<string, GroupQueueStats[]> }[];
+  /** Push subscriptions and their counters on each queue of their topic. */
+  push?: { name: string; topic: string; queues: PushShardStats[] }[];
   /** Shard or registry calls that failed during the scrape (their series are missing). */
   errors: number;
 }
 
 type Labels = Record<string, string | number>;
-type Kind = "counter" | "gauge";
+type Kind = "counter" | "gauge" | "histogram";
 
 interface Family {
   name: string;
   help: string;
   kind: Kind;
-  samples: { labels: Labels; value: number }[];
+  /** `suffix` names a histogram's `_bucket`, `_sum` and `_count` series. */
+  samples: { labels: Labels; value: number; suffix?: string }[];
 }
 
 /** Escapes a label value: backslash, double quote and line feed, as the format requires. */
@@ -54,7 +58,7 @@ function render(families: Family[]): string {
     lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`);
     lines.push(`# TYPE ${f.name} ${f.kind}`);
     for (const s of f.samples)
-      lines.push(`${f.name}${formatLabels(s.labels)} ${formatValue(s.value)}`);
+      lines.push(`${f.name}${s.suffix ?? ""}${formatLabels(s.labels)} ${formatValue(s.value)}`);
   }
   return lines.join("\n") + "\n";
 }
@@ -194,6 +198,8 @@ export function formatMetrics(snapshot: MetricsSnapshot): string {
     }
   }
 
+  const pushFamilies = pushMetrics(snapshot.push ?? [], family);
+
   const errors = family(
     "edgemq_scrape_errors",
     "gauge",
@@ -206,6 +212,65 @@ export function formatMetrics(snapshot: MetricsSnapshot): string {
     ...perQueue.map(([f]) => f),
     members,
     ...perGroupQueue.map(([f]) => f),
+    ...pushFamilies,
     errors,
   ]);
+}
+
+/**
+ * Push delivery series, per subscription and queue: deliveries acked and
+ * failed, the endpoint's consecutive failures now, and the delivery latency
+ * (from the fetch's start to its answer, failures and timeouts included) as
+ * a histogram in seconds.
+ */
+function pushMetrics(
+  subs: NonNullable<MetricsSnapshot["push"]>,
+  family: (name: string, kind: Kind, help: string) => Family,
+): Family[] {
+  const delivered = family(
+    "edgemq_push_delivered_total",
+    "counter",
+    "Push deliveries the endpoint answered with a 2xx (acked).",
+  );
+  const failed = family(
+    "edgemq_push_failed_total",
+    "counter",
+    "Push deliveries that failed (not 2xx, no answer within timeoutMs, network error); each is retried or dead-lettered.",
+  );
+  const failing = family(
+    "edgemq_push_consecutive_failures",
+    "gauge",
+    "Failures in a row of the subscription's endpoint from this queue (0 once a delivery succeeds); while above 0 it backs off.",
+  );
+  const latency = family(
+    "edgemq_push_delivery_duration_seconds",
+    "histogram",
+    "Time from the start of a push delivery to its answer or failure.",
+  );
+  const sorted = [...subs].sort(byName((p) => p.name));
+  for (const p of sorted) {
+    for (const q of [...p.queues].sort((a, b) => a.queue - b.queue)) {
+      const labels = { subscription: p.name, topic: p.topic, queue: q.queue };
+      delivered.samples.push({ labels, value: q.delivered });
+      failed.samples.push({ labels, value: q.failed });
+      failing.samples.push({ labels, value: q.failures });
+      let cumulative = 0;
+      PUSH_LATENCY_BUCKETS_MS.forEach((le, i) => {
+        cumulative += q.latency.buckets[i] ?? 0;
+        latency.samples.push({
+          labels: { ...labels, le: le / 1000 },
+          value: cumulative,
+          suffix: "_bucket",
+        });
+      });
+      latency.samples.push({
+        labels: { ...labels, le: "+Inf" },
+        value: q.latency.count,
+        suffix: "_bucket",
+      });
+      latency.samples.push({ labels, value: q.latency.sumMs / 1000, suffix: "_sum" });
+      latency.samples.push({ labels, value: q.latency.count, suffix: "_count" });
+    }
+  }
+  return [delivered, failed, failing, latency];
 }

@@ -40,6 +40,7 @@ import type {
 import type { TopicRegistry } from "../registry/topic-registry.ts";
 import { mergeInTurn, mergeOrdered, shareOf } from "./fan-out.ts";
 import { hasRejectBound, reservePart, roomCache } from "./spanning.ts";
+import { PushService } from "./push-service.ts";
 import { ShardWatch } from "./shard-watch.ts";
 import { TtlCache } from "./ttl-cache.ts";
 
@@ -164,12 +165,14 @@ export class BrokerService {
     name: string,
     input: Parameters<TopicRegistry["putTopic"]>[1],
   ): Promise<TopicConfig> {
-    const { config } = await rpc(() => this.registry().putTopic(name, input));
+    const { config, previous } = await rpc(() => this.registry().putTopic(name, input));
     await Promise.all(
       this.queues(config).map((q) =>
         this.onShard(name, () => this.shard(name, q).configure(config, q)),
       ),
     );
+    // New queues deliver to the topic's push subscriptions too.
+    if (previous && config.queues > previous.queues) await new PushService(this).installAllOf(name);
     topicCache.set(name, config, Date.now());
     return config;
   }
@@ -687,6 +690,17 @@ export class BrokerService {
     return Promise.all(
       this.queues(config).map((q) => this.onShard(topic, () => this.shard(topic, q).stats())),
     );
+  }
+
+  /** A push subscription's counters on each queue of its topic (queues where it is not installed are left out). */
+  async pushStatsOf(topic: string, name: string) {
+    const config = await this.topic(topic);
+    const list = await Promise.all(
+      this.queues(config).map((q) =>
+        this.onShard(topic, () => this.shard(topic, q).pushStats(name)),
+      ),
+    );
+    return list.filter((s) => s !== null);
   }
 
   async purge(topic: string) {

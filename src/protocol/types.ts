@@ -16,6 +16,9 @@ export interface MessageInput {
   deliverAt?: number;
   priority?: number;
   expireAt?: number;
+  /** W3C trace context, stored and delivered unchanged. */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 /** A message as delivered by pull, receive or query. */
@@ -35,6 +38,9 @@ export interface Message {
   bornAt: number;
   storedAt: number;
   reconsumeTimes: number;
+  /** W3C trace context, as sent (a field of the message or the send's `traceparent` header). */
+  traceparent?: string;
+  tracestate?: string;
   /** Present on messages handed out by receive. */
   receipt?: string;
 }

@@ -43,6 +43,20 @@ function v2SecretsAndMemberOwners(sql: SqlStorage): void {
     sql.exec("ALTER TABLE member ADD COLUMN owner TEXT");
 }
 
+/**
+ * Version 3 (issue 19): push subscriptions (config by name, with the topic
+ * they deliver, for the topic's listing and deletion). Their signing secrets
+ * are in `signing_secret` (owner `push:{name}`).
+ */
+const V3_PUSH = `
+CREATE TABLE IF NOT EXISTS push (
+  name TEXT PRIMARY KEY,
+  topic TEXT NOT NULL,
+  config TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS push_by_topic ON push (topic, name);
+`;
+
 /** Every step of the registry's schema, oldest first. */
 export const REGISTRY_MIGRATIONS: readonly Migration[] = [
   {
@@ -55,4 +69,5 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [
     name: "signing secrets of receivers; heartbeat members bound to their sender",
     up: v2SecretsAndMemberOwners,
   },
+  { version: 3, name: "push subscriptions", up: V3_PUSH },
 ];

@@ -1,8 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.ts";
 import { type Outcome, answerNow } from "../broker/outcome.ts";
-import { EdgemqError } from "../protocol/errors.ts";
+import { EdgemqError, badRequest } from "../protocol/errors.ts";
 import { Limits } from "../protocol/limits.ts";
+import { type PushConfig, type PushInput, mergePush } from "../protocol/push.ts";
 import type { GroupConfig, ProducerGroupConfig, TopicConfig } from "../protocol/types.ts";
 import {
   type GroupConfigInput,
@@ -14,7 +15,7 @@ import {
 import { assignQueues, liveMembers } from "./assignment.ts";
 import { migrate } from "../storage/migrations.ts";
 import { REGISTRY_MIGRATIONS } from "./schema.ts";
-import { SigningSecrets, producerGroupOwner } from "./signing-secrets.ts";
+import { SigningSecrets, producerGroupOwner, pushSubscriptionOwner } from "./signing-secrets.ts";
 
 export interface Membership {
   members: string[];
@@ -107,6 +108,8 @@ export class TopicRegistry extends DurableObject<Env> {
     const config = this.read<TopicConfig>("topic", name);
     this.sql.exec("DELETE FROM topic WHERE name = ?", name);
     this.sql.exec("DELETE FROM subscription WHERE topic = ?", name);
+    // Its push subscriptions have nothing left to deliver (their groups stay, as other groups do).
+    for (const p of this.pushOfTopic(name)) this.deletePush(p.name);
     return config;
   }
 
@@ -303,6 +306,87 @@ export class TopicRegistry extends DurableObject<Env> {
    */
   producerGroupSecrets(name: string): string[] {
     return this.secrets.valid(producerGroupOwner(name), Date.now());
+  }
+
+  // ---- push subscriptions -------------------------------------------------
+
+  /**
+   * Creates or updates a push subscription and its consumer group (same
+   * name): the group takes the subscription's retry policy and order mode,
+   * and is recorded as consuming the topic. The topic must exist (400 naming
+   * it otherwise, nothing stored). The answer carries `signingSecret` only
+   * when one was just made (create, or `rotateSecret`). Answered as an
+   * outcome (see broker/outcome.ts).
+   */
+  putPush(
+    name: string,
+    input: PushInput,
+  ): Outcome<{ config: PushConfig; group: GroupConfig; signingSecret?: string }> {
+    return answerNow(() => {
+      const now = Date.now();
+      const previous = this.read<PushConfig>("push", name);
+      const config = mergePush(name, previous, input, now);
+      if (!this.getTopic(config.topic)) {
+        throw badRequest(`topic ${config.topic} does not exist (create it first)`);
+      }
+      // Dropped when a topic is deleted, so a stored subscription always names a live topic.
+      this.sql.exec(
+        "INSERT OR REPLACE INTO push (name, topic, config) VALUES (?, ?, ?)",
+        name,
+        config.topic,
+        JSON.stringify(config),
+      );
+      const group = this.putGroup(name, {
+        maxReconsumeTimes: config.maxReconsumeTimes,
+        orderly: config.orderly,
+        retryDelaysMs: config.retryDelaysMs,
+      });
+      this.sql.exec(
+        "INSERT OR IGNORE INTO subscription (grp, topic) VALUES (?, ?)",
+        name,
+        config.topic,
+      );
+      const owner = pushSubscriptionOwner(name);
+      const secret = input.rotateSecret
+        ? this.secrets.rotate(owner, now)
+        : this.secrets.ensure(owner, now);
+      return secret === null ? { config, group } : { config, group, signingSecret: secret };
+    });
+  }
+
+  getPush(name: string): PushConfig | null {
+    return this.read<PushConfig>("push", name);
+  }
+
+  listPush(): PushConfig[] {
+    return this.sql
+      .exec<{ config: string }>("SELECT config FROM push ORDER BY name")
+      .toArray()
+      .map((r) => JSON.parse(r.config) as PushConfig);
+  }
+
+  /** The push subscriptions of a topic (installed on each of its shards). */
+  pushOfTopic(topic: string): PushConfig[] {
+    return this.sql
+      .exec<{ config: string }>("SELECT config FROM push WHERE topic = ? ORDER BY name", topic)
+      .toArray()
+      .map((r) => JSON.parse(r.config) as PushConfig);
+  }
+
+  /** Deletes a push subscription and its secrets; its group (offsets, dead letters) stays. */
+  deletePush(name: string): PushConfig | null {
+    const config = this.read<PushConfig>("push", name);
+    this.sql.exec("DELETE FROM push WHERE name = ?", name);
+    this.secrets.drop(pushSubscriptionOwner(name));
+    return config;
+  }
+
+  /**
+   * The secrets that sign a push subscription's deliveries now (current
+   * first, the one before while a rotation overlaps); empty when it has none.
+   */
+  pushSecrets(name: string): string[] {
+    return this.secrets.valid(pushSubscriptionOwner(name), Date.now());
   }
 
   getProducerGroup(name: string): ProducerGroupConfig | null {

@@ -2,11 +2,14 @@
  * The web console in headless Chromium (Debian's /usr/bin/chromium driven by
  * playwright-core) against the real local server: sign in, create a topic,
  * send a message, browse it, query it, reset a group's offsets, resend a dead
- * letter, and watch the overview refresh by itself. Screenshots go to
+ * letter, manage push subscriptions (against an endpoint on 127.0.0.1) and
+ * recurring schedules, and watch the overview refresh by itself. Screenshots go to
  * test-results/console-*.png; with UPDATE_DOCS_SCREENSHOT=1 the overview is
  * also written to docs/console.png (the README's picture).
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { type Server, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, type Page } from "playwright-core";
@@ -280,6 +283,134 @@ describe.skipIf(skipBrowserTests)("web console", () => {
     await api("PUT", `/v1/topics/${topic}`, { queues: 1 });
     expect((await send(topic)).status).toBe(200);
     expect((await send(unique("audit"))).status).toBe(403);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it("shows push subscriptions: state and last error, pause and resume, the DLQ with resend", async () => {
+    // An endpoint on 127.0.0.1 that fails until told otherwise.
+    let status = 500;
+    const bodies: string[] = [];
+    const hook: Server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        bodies.push(body);
+        res.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+    try {
+      const topic = unique("pushed");
+      const name = unique("hook");
+      await api("PUT", `/v1/topics/${topic}`, { queues: 1 });
+      await api("PUT", `/v1/push/${name}`, {
+        topic,
+        url,
+        maxReconsumeTimes: 0,
+        retryDelaysMs: [200],
+      });
+      const [sent] = (
+        await api("POST", `/v1/topics/${topic}/messages`, { messages: [{ body: "to the dlq" }] })
+      ).results;
+      const { page, problems } = await signedIn("#/push");
+      const row = page.locator(`#push-table tr[data-id="${name}"]`);
+      await expect.poll(() => row.textContent(), { timeout: 10_000 }).toContain("HTTP 500");
+      expect(await row.textContent()).toContain("failing");
+
+      await page.click(`#push-table tr[data-id="${name}"] a`);
+      await page.waitForSelector("#push-details");
+      await expect.poll(() => page.textContent("#push-details")).toContain("HTTP 500");
+      const dead = page.locator(`#dlq tr[data-id="${sent.msgId}"]`);
+      await dead.waitFor({ timeout: 10_000 });
+      await shot(page, "push");
+      status = 200;
+      await dead.locator("input[type=checkbox]").check();
+      await page.click("text=Resend selected");
+      await expect.poll(() => page.textContent("#dlq-result")).toContain("Resent 1 message(s)");
+      await expect
+        .poll(async () => (await api("GET", `/v1/push/${name}`)).stats.delivered, {
+          timeout: 10_000,
+        })
+        .toBe(1);
+      // The page refreshes every 2 s.
+      await expect
+        .poll(() => page.textContent("#push-details"), { timeout: 5000 })
+        .toContain("active");
+
+      await page.click("#view button:has-text('Pause')");
+      await expect.poll(() => page.textContent("#push-sub-result")).toContain(`Paused ${name}`);
+      expect((await api("GET", `/v1/push/${name}`)).paused).toBe(true);
+      await expect
+        .poll(() => page.textContent("#push-details"), { timeout: 5000 })
+        .toContain("paused");
+      await page.click("#view button:has-text('Resume')");
+      await expect.poll(() => page.textContent("#push-sub-result")).toContain(`Resumed ${name}`);
+      expect((await api("GET", `/v1/push/${name}`)).paused).toBe(false);
+
+      // Created from the form, its signing secret is shown once.
+      await page.click("#nav a[data-nav=push]");
+      await page.waitForSelector("#push-form");
+      const made = unique("formhook");
+      await page.fill("#push-name", made);
+      await expect.poll(() => page.locator(`#push-topic option[value="${topic}"]`).count()).toBe(1);
+      await page.selectOption("#push-topic", topic);
+      await page.fill("#push-url", url);
+      await page.fill("#push-timeout", "2s");
+      await page.click("#push-form button[type=submit]");
+      await expect
+        .poll(() => page.textContent("#push-result"))
+        .toMatch(/Signing secret .*: [A-Za-z0-9_-]{43}/);
+      expect((await api("GET", `/v1/push/${made}`)).timeoutMs).toBe(2000);
+      await page.waitForSelector(`#push-table tr[data-id="${made}"]`);
+      expect(problems).toEqual([]);
+      await page.close();
+    } finally {
+      hook.closeAllConnections();
+      await new Promise((r) => hook.close(r));
+    }
+  });
+
+  it("shows schedules with their next fire; runs one now, pauses, resumes and deletes it", async () => {
+    const topic = unique("cron");
+    const name = unique("nightly");
+    await api("PUT", `/v1/topics/${topic}`, { queues: 1 });
+    const made = await api("PUT", `/v1/schedules/${name}`, {
+      topic,
+      cron: "0 3 * * *",
+      timezone: "Europe/Paris",
+      message: { body: "report" },
+    });
+    const { page, problems } = await signedIn("#/schedules");
+    const row = page.locator(`#schedule-table tr[data-id="${name}"]`);
+    await row.waitFor();
+    const shown = await row.textContent();
+    expect(shown).toContain("0 3 * * *");
+    expect(shown).toContain("Europe/Paris");
+    expect(shown).toContain("active");
+    // The next fire as the console formats times (local time of the browser).
+    const next = await page.evaluate((ms) => {
+      const d = new Date(ms);
+      const p = (x: number) => String(x).padStart(2, "0");
+      return `${p(d.getHours())}:${p(d.getMinutes())}`;
+    }, made.nextFireAt as number);
+    expect(shown).toContain(next);
+    await shot(page, "schedules");
+
+    await row.locator("button:has-text('Run now')").click();
+    await expect.poll(() => page.textContent("#schedule-result")).toContain(`Sent ${name}:run:`);
+    const pulled = await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=0`);
+    expect(pulled.messages.map((m: any) => m.body)).toEqual(["report"]);
+
+    await row.locator("button:has-text('Pause')").click();
+    await expect.poll(() => row.textContent()).toContain("paused");
+    expect((await api("GET", `/v1/schedules/${name}`)).paused).toBe(true);
+    await row.locator("button:has-text('Resume')").click();
+    await expect.poll(() => row.textContent()).toContain("active");
+    await row.locator("button:has-text('Delete')").click();
+    await expect.poll(() => page.textContent("#schedule-result")).toContain(`Deleted ${name}`);
+    await expect.poll(() => row.count()).toBe(0);
     expect(problems).toEqual([]);
     await page.close();
   });

@@ -13,3 +13,10 @@ declare global {
     }
   }
 }
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** Base URL of the push endpoint test/fixtures/push-endpoint/global-setup.ts runs on 127.0.0.1. */
+    pushEndpoint: string;
+  }
+}

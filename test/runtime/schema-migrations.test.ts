@@ -11,7 +11,7 @@ import { SHARD_MIGRATIONS } from "../../src/broker/store/schema.ts";
 import { REGISTRY_MIGRATIONS } from "../../src/registry/schema.ts";
 import { type Migration, migrate, schemaVersion } from "../../src/storage/migrations.ts";
 import { api, createTopic, shardStub } from "./helpers.ts";
-import { rewindShardSchema } from "./storage-sql.ts";
+import { rewindShardSchema, storedTrace } from "./storage-sql.ts";
 
 const registryStub = () => env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
 
@@ -63,7 +63,7 @@ describe("schema versions", () => {
       const outcome = state.storage.transactionSync(() =>
         migrate(sql, SHARD_MIGRATIONS, Date.now()),
       );
-      expect(outcome).toEqual({ from: 2, to: 3 });
+      expect(outcome).toEqual({ from: 2, to: SHARD_MIGRATIONS.length });
       const meta = Object.fromEntries(
         sql
           .exec<{ k: string; v: number }>(
@@ -79,6 +79,41 @@ describe("schema versions", () => {
         .toArray();
       expect(index).toHaveLength(1);
     });
+  });
+
+  it("brings a version-3 shard to step 4 (trace columns, push table) with its messages intact", async () => {
+    const topic = await createTopic({ queues: 1 });
+    const sent = await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: [{ body: "from v1", keys: ["k1"] }],
+    });
+    expect(sent.status).toBe(200);
+    await rewindShardSchema(topic, 0, 3);
+    await runInDurableObject(shardStub(topic, 0), (_i, state) => {
+      const sql = state.storage.sql;
+      expect(schemaVersion(sql)).toBe(3);
+      const outcome = state.storage.transactionSync(() =>
+        migrate(sql, SHARD_MIGRATIONS, Date.now()),
+      );
+      expect(outcome).toEqual({ from: 3, to: SHARD_MIGRATIONS.length });
+    });
+    // The old row reads with no trace context; a new one stores its own.
+    expect(await storedTrace(topic, 0)).toEqual({ traceparent: null, tracestate: null });
+    const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const traced = await api("POST", `/v1/topics/${topic}/messages`, {
+      messages: [{ body: "after", traceparent: tp }],
+    });
+    expect(traced.status).toBe(200);
+    const r = await api("GET", `/v1/topics/${topic}/queues/0/messages?offset=0`);
+    expect(r.body.messages.map((m: { body: string }) => m.body)).toEqual(["from v1", "after"]);
+    expect(r.body.messages[0]).not.toHaveProperty("traceparent");
+    expect(r.body.messages[1].traceparent).toBe(tp);
+    // The push table is there: a subscription installs on the migrated shard.
+    const put = await api("PUT", `/v1/push/${topic}-hook`, {
+      topic,
+      url: "http://127.0.0.1:9/unused",
+      paused: true,
+    });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
   });
 
   it("recognises a registry database from before versions and keeps its topics", async () => {

@@ -297,6 +297,54 @@ export function forgetSigningSecret(producerGroup: string): Promise<void> {
 }
 
 /**
+ * As if a push subscription's wait on one queue were over: its retries and
+ * lapsed claims come due, and its endpoint's back-off ends. Answers the
+ * rows SQLite wrote (indexes included: more than zero when any claim moved).
+ */
+export function makePushDue(topic: string, queue: number, name: string): Promise<number> {
+  return inShard(topic, queue, (sql) => {
+    sql.exec("UPDATE push_sub SET backoff_until = ? WHERE name = ?", Date.now() - 1, name);
+    return sql.exec(
+      `UPDATE inflight SET visible_at = ? WHERE grp = ? AND ${UNSETTLED}`,
+      Date.now() - 1,
+      name,
+    ).rowsWritten;
+  });
+}
+
+/** A push subscription's row on one queue: back-off state and counters as stored. */
+export function pushRow(topic: string, queue: number, name: string) {
+  return inShard(
+    topic,
+    queue,
+    (sql) =>
+      sql
+        .exec<{
+          failures: number;
+          backoff_until: number | null;
+          delivered: number;
+          failed: number;
+        }>("SELECT failures, backoff_until, delivered, failed FROM push_sub WHERE name = ?", name)
+        .toArray()[0],
+  );
+}
+
+/** The trace context columns of one log row. */
+export function storedTrace(topic: string, offset: number, queue = 0) {
+  return inShard(
+    topic,
+    queue,
+    (sql) =>
+      sql
+        .exec<{ traceparent: string | null; tracestate: string | null }>(
+          "SELECT traceparent, tracestate FROM log WHERE msg_offset = ?",
+          offset,
+        )
+        .toArray()[0],
+  );
+}
+
+/**
  * What each shard schema step added, undone: with these a test turns a new
  * shard's database back into what an older version wrote, to test the steps
  * from there (test/runtime/schema-migrations.test.ts tests step 1 this way).
@@ -304,6 +352,7 @@ export function forgetSigningSecret(producerGroup: string): Promise<void> {
 const UNDO_SHARD_STEP: Record<number, string> = {
   2: "DROP TABLE sender_ids; ALTER TABLE half DROP COLUMN sender; ALTER TABLE half DROP COLUMN secret;",
   3: "DROP TABLE parked; DROP INDEX half_open_by_age; DELETE FROM meta WHERE k IN ('half_open', 'half_bytes');",
+  4: "DROP TABLE push_sub; ALTER TABLE log DROP COLUMN traceparent; ALTER TABLE log DROP COLUMN tracestate;",
 };
 
 /** Turns a shard's database back to schema version `to` (its rows of later steps are lost). */

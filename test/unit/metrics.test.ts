@@ -143,3 +143,46 @@ describe("escapeLabelValue", () => {
     expect(escapeLabelValue("plain-name_1")).toBe("plain-name_1");
   });
 });
+
+describe("formatMetrics: push subscriptions", () => {
+  it("writes delivery counters per subscription and queue, and a cumulative latency histogram in seconds", () => {
+    const buckets = [1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    const text = formatMetrics({
+      ...empty,
+      push: [
+        {
+          name: "hook",
+          topic: "orders",
+          queues: [
+            {
+              queue: 0,
+              delivered: 3,
+              failed: 1,
+              lastError: "HTTP 500",
+              lastErrorAt: 1,
+              failures: 0,
+              backoffUntil: null,
+              latency: { buckets, sumMs: 20_070, count: 4 },
+            },
+          ],
+        },
+      ],
+    });
+    const labels = 'subscription="hook",topic="orders",queue="0"';
+    expect(text).toContain("# TYPE edgemq_push_delivered_total counter\n");
+    expect(text).toContain(`edgemq_push_delivered_total{${labels}} 3\n`);
+    expect(text).toContain(`edgemq_push_failed_total{${labels}} 1\n`);
+    expect(text).toContain(`edgemq_push_consecutive_failures{${labels}} 0\n`);
+    expect(text).toContain("# TYPE edgemq_push_delivery_duration_seconds histogram\n");
+    expect(text).toContain(
+      `edgemq_push_delivery_duration_seconds_bucket{${labels},le="0.005"} 1\n`,
+    );
+    expect(text).toContain(
+      `edgemq_push_delivery_duration_seconds_bucket{${labels},le="0.025"} 3\n`,
+    );
+    expect(text).toContain(`edgemq_push_delivery_duration_seconds_bucket{${labels},le="10"} 3\n`);
+    expect(text).toContain(`edgemq_push_delivery_duration_seconds_bucket{${labels},le="+Inf"} 4\n`);
+    expect(text).toContain(`edgemq_push_delivery_duration_seconds_sum{${labels}} 20.07\n`);
+    expect(text).toContain(`edgemq_push_delivery_duration_seconds_count{${labels}} 4\n`);
+  });
+});

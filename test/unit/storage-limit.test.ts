@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   batchFootprint,
   resolveStorageLimit,
+  rowPageCost,
   wouldExceedStorage,
 } from "../../src/broker/store/storage-limit.ts";
 import { Limits } from "../../src/protocol/limits.ts";
@@ -73,5 +74,16 @@ describe("storage ceiling maths", () => {
     expect(wouldExceedStorage(900, 99, 1000)).toBe(false);
     expect(wouldExceedStorage(900, 100, 1000)).toBe(true);
     expect(wouldExceedStorage(1200, 0, 1000)).toBe(true);
+  });
+});
+
+describe("rowPageCost", () => {
+  it("counts a row just over half a page as a whole page", () => {
+    expect(rowPageCost(2100)).toBe(4096);
+    expect(rowPageCost(1000)).toBe(4096 / 3);
+  });
+
+  it("counts a row over a page as its overflow pages", () => {
+    expect(rowPageCost(10_000)).toBe(3 * 4096);
   });
 });

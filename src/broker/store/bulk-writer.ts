@@ -30,10 +30,12 @@ export type LogValues = [
   bornAt: number,
   storedAt: number,
   size: number,
+  traceparent: string | null,
+  tracestate: string | null,
 ];
 
 const LOG_COLUMNS =
-  "msg_offset, msg_id, tag, keys, props, sharding_key, body, base64, priority, expire_at, born_at, stored_at, size";
+  "msg_offset, msg_id, tag, keys, props, sharding_key, body, base64, priority, expire_at, born_at, stored_at, size, traceparent, tracestate";
 
 /** UTF-8 bytes of JSON per statement parameter. */
 export const CHUNK_BYTES = 512 * 1024;
@@ -93,7 +95,8 @@ export class BulkLogWriter {
     if (this.log.length) {
       this.sql.exec(
         `INSERT INTO log (${LOG_COLUMNS}) SELECT value->>0, value->>1, value->>2, value->>3, value->>4,
-           value->>5, value->>6, value->>7, value->>8, value->>9, value->>10, value->>11, value->>12
+           value->>5, value->>6, value->>7, value->>8, value->>9, value->>10, value->>11, value->>12,
+           value->>13, value->>14
          FROM json_each(?)`,
         `[${this.log.join(",")}]`,
       );
@@ -122,7 +125,7 @@ export function writeLogRow(
   sender: Sender,
 ): void {
   sql.exec(
-    `INSERT INTO log (${LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO log (${LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ...values,
   );
   const [offset, msgId, , , , , , , , , , storedAt] = values;

@@ -88,7 +88,8 @@ function retentionDue(s: ShardStore): number | null {
  * The time the shard's alarm is next due: the earliest time any kind of
  * work is due (scheduled messages paced after the last move at
  * `lastMoveAt`, receipts and retries, a purge's cleanup, the retention
- * sweep, resends, half-message lifetimes, check-backs), each no sooner than
+ * sweep, resends, half-message lifetimes, check-backs, push subscriptions
+ * backing off), each no sooner than
  * `notBefore` says for its kind (a kind that failed backs off); `now` when
  * `more` work is left; null when nothing is pending.
  */
@@ -113,5 +114,5 @@ export function nextDueAt(
     const wait = notBefore(kind);
     return at === null || wait === null ? at : Math.max(at, wait);
   });
-  return nextAlarmAt(timers, now, more);
+  return nextAlarmAt([...timers, s.push.nextDueAt(now)], now, more);
 }

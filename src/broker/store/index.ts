@@ -17,6 +17,7 @@
  * - scheduling.ts: scheduled messages, moving due ones, recall;
  * - transactions.ts: half messages, commit/rollback, check-back timing;
  * - queries.ts: by msgId, key, store time;
+ * - push.ts: push subscriptions: claims of deliveries, their settlement, counters;
  * - due-work.ts: what the alarm does, and when it is next due;
  * - parking.ts: timer work that keeps failing, set aside;
  * - schema.ts: the versioned schema and the named row states.
@@ -25,6 +26,7 @@ import { Consumption } from "./consumption.ts";
 import { ShardLog } from "./log.ts";
 import { Parking } from "./parking.ts";
 import { Purging } from "./purge.ts";
+import { PushStore } from "./push.ts";
 import { Queries } from "./queries.ts";
 import { Receiving } from "./receive.ts";
 import { Scheduling } from "./scheduling.ts";
@@ -41,6 +43,7 @@ export interface ShardStore {
   readonly scheduling: Scheduling;
   readonly transactions: Transactions;
   readonly queries: Queries;
+  readonly push: PushStore;
 }
 
 /**
@@ -54,14 +57,16 @@ export function openShardStore(sql: SqlStorage, transact: <T>(fn: () => T) => T)
   const log = new ShardLog(state);
   const consumption = new Consumption(state);
   const parking = new Parking(state);
+  const receiving = new Receiving(state, log, consumption);
   return {
     state,
     log,
     purging: new Purging(state),
     consumption,
-    receiving: new Receiving(state, log, consumption),
+    receiving,
     scheduling: new Scheduling(state, log, parking),
     transactions: new Transactions(state, log, parking),
     queries: new Queries(state),
+    push: new PushStore(state, receiving, consumption),
   };
 }

@@ -307,6 +307,8 @@ export class ShardLog {
       m.bornAt,
       storedAt,
       m.size,
+      m.traceparent ?? null,
+      m.tracestate ?? null,
     ];
     const keys = m.keys.length > 1 ? [...new Set(m.keys)] : m.keys;
     if (this.state.bulk) this.state.bulk.add(values, keys, sender);

@@ -199,6 +199,35 @@ export const UNSETTLED = `state < ${PopState.acked}`;
 /** The `state` of a `half` row (a transaction's half message). */
 export const HalfState = { open: 0, committed: 1, rolledBack: 2 } as const;
 
+/**
+ * Version 4 (issue 19): the trace context of each message (two nullable log
+ * columns: O(1) in SQLite whatever the log holds, old rows read as NULL), and
+ * the push subscriptions this shard delivers to (store/push.ts): their config
+ * snapshot, delivery counters, latency histogram and back-off state.
+ */
+function v4TraceContextAndPush(sql: SqlStorage): void {
+  // ALTER TABLE has no IF NOT EXISTS; looking first keeps the step safe to meet twice.
+  const columns = new Set(
+    sql
+      .exec<{ name: string }>("SELECT name FROM pragma_table_info('log')")
+      .toArray()
+      .map((c) => c.name),
+  );
+  if (!columns.has("traceparent")) sql.exec("ALTER TABLE log ADD COLUMN traceparent TEXT");
+  if (!columns.has("tracestate")) sql.exec("ALTER TABLE log ADD COLUMN tracestate TEXT");
+  sql.exec(`CREATE TABLE IF NOT EXISTS push_sub (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    backoff_until INTEGER,
+    last_error TEXT,
+    last_error_at INTEGER,
+    latency TEXT
+  ) WITHOUT ROWID`);
+}
+
 /** Every step of the shard's schema, oldest first. */
 export const SHARD_MIGRATIONS: readonly Migration[] = [
   {
@@ -215,6 +244,11 @@ export const SHARD_MIGRATIONS: readonly Migration[] = [
     version: 3,
     name: "half messages hold room (counters, age index); parked timer work",
     up: V3_DATA_SAFETY,
+  },
+  {
+    version: 4,
+    name: "trace context of messages; push subscriptions delivered by the shard",
+    up: v4TraceContextAndPush,
   },
 ];
 

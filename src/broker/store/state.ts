@@ -29,6 +29,9 @@ export interface LogRow {
   born_at: number;
   stored_at: number;
   size: number;
+  /** Trace context (schema step 2). */
+  traceparent: string | null;
+  tracestate: string | null;
   [k: string]: SqlStorageValue;
 }
 
@@ -336,6 +339,8 @@ export class StoreState {
     if (row.props !== null) m.properties = JSON.parse(row.props) as Record<string, string>;
     if (row.sharding_key !== null) m.shardingKey = row.sharding_key;
     if (row.expire_at !== null) m.expireAt = row.expire_at;
+    if (typeof row.traceparent === "string") m.traceparent = row.traceparent;
+    if (typeof row.tracestate === "string") m.tracestate = row.tracestate;
     return m;
   }
 

@@ -22,6 +22,21 @@ import type { NormalizedMessage } from "../../protocol/validate.ts";
  */
 const ROW_OVERHEAD_BYTES = 512;
 
+/** SQLite's page size in a Durable Object's database. */
+const PAGE_BYTES = 4096;
+/** What a table page holds of rows: the page less its header and cell pointers, with slack. */
+const PAGE_ROOM = 3800;
+
+/**
+ * The pages a row of `bytes` takes, in bytes. Rows share pages whole: a row
+ * just over half a page takes a page to itself (a 2.1 KB message costs 4 KiB,
+ * not 2.1), and a row over a page spills to overflow pages.
+ */
+export function rowPageCost(bytes: number): number {
+  if (bytes > PAGE_ROOM) return Math.ceil(bytes / PAGE_ROOM) * PAGE_BYTES;
+  return PAGE_BYTES / Math.floor(PAGE_ROOM / Math.max(1, bytes));
+}
+
 /** An upper estimate of the bytes a batch adds to the database. */
 export function batchFootprint(messages: readonly NormalizedMessage[]): number {
   let bytes = 0;
@@ -33,7 +48,7 @@ export function batchFootprint(messages: readonly NormalizedMessage[]): number {
       for (const [k, v] of Object.entries(m.properties)) fields += k.length + v.length + 6;
     fields += (m.tag?.length ?? 0) + (m.shardingKey?.length ?? 0);
     // A scheduled message is stored twice over its life (timer row, then log row).
-    bytes += (m.deliverAt !== null ? 2 : 1) * fields + ROW_OVERHEAD_BYTES;
+    bytes += (m.deliverAt !== null ? 2 : 1) * rowPageCost(fields + 64) + ROW_OVERHEAD_BYTES;
   }
   return bytes;
 }

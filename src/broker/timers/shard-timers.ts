@@ -50,6 +50,18 @@ export class ShardTimers {
     }
   }
 
+  /**
+   * Moves the durable alarm to `at` if that is earlier, without the
+   * in-memory timer: the work then runs in an alarm invocation of its own
+   * (with the platform's limits per invocation anew), not in the current one.
+   */
+  async ensureAlarm(at: number): Promise<void> {
+    if (this.#armedAt === null || at < this.#armedAt) {
+      this.#armedAt = at;
+      await this.storage.setAlarm(at);
+    }
+  }
+
   /** Sets the alarm at `next` exactly (null: deletes it), as recomputed from every stored timer. */
   async set(next: number | null, now: number): Promise<void> {
     this.#armSoon(next, now);

@@ -126,3 +126,24 @@ export interface DeadLetterResend {
 export interface MintedToken {
   token: string;
 }
+
+export type { PushConfig, PushInfo, PushPutResult, PushStats } from "../../protocol/push.ts";
+export type { ScheduleInfo } from "../../protocol/schedule.ts";
+
+/** `GET /v1/push` */
+export interface PushList {
+  push: import("../../protocol/push.ts").PushConfig[];
+}
+
+/** `GET /v1/schedules` (one page) */
+export interface ScheduleList {
+  schedules: import("../../protocol/schedule.ts").ScheduleInfo[];
+  next?: string | null;
+}
+
+/** `POST /v1/schedules/{name}/run` */
+export interface ScheduleRun {
+  schedule: string;
+  msgId: string;
+  status: string;
+}

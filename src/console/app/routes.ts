@@ -9,6 +9,9 @@ import type { Refresh } from "./live.ts";
 import { groupPage } from "./pages/group.ts";
 import { groupsPage } from "./pages/groups.ts";
 import { overviewPage } from "./pages/overview.ts";
+import { pushSubscriptionPage } from "./pages/push-subscription.ts";
+import { pushPage } from "./pages/push.ts";
+import { schedulesPage } from "./pages/schedules.ts";
 import { tokensPage } from "./pages/tokens.ts";
 import { topicPage } from "./pages/topic.ts";
 import { transactionsPage } from "./pages/transactions.ts";
@@ -32,6 +35,9 @@ export const ROUTES: readonly Route[] = [
   { hash: /^#\/topics\/([^/]+)$/, nav: "overview", page: topicPage },
   { hash: /^#\/groups$/, nav: "groups", page: groupsPage },
   { hash: /^#\/groups\/([^/]+)$/, nav: "groups", page: groupPage },
+  { hash: /^#\/push$/, nav: "push", page: pushPage },
+  { hash: /^#\/push\/([^/]+)$/, nav: "push", page: pushSubscriptionPage },
+  { hash: /^#\/schedules$/, nav: "schedules", page: schedulesPage },
   { hash: /^#\/transactions$/, nav: "transactions", page: transactionsPage },
   { hash: /^#\/tokens$/, nav: "tokens", page: tokensPage },
 ];

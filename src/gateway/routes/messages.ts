@@ -5,6 +5,7 @@ import { newMsgId } from "../../protocol/msg-id.ts";
 import { parsePull, parsePullGroup } from "../../protocol/requests/pull.ts";
 import { parseMessageQuery } from "../../protocol/requests/query.ts";
 import { parseSend, parseSendQuery } from "../../protocol/requests/send.ts";
+import { parseTraceContext } from "../../protocol/trace.ts";
 import {
   type GatewayEnv,
   requireAdmin,
@@ -22,7 +23,18 @@ messageRoutes.post(
   "/:topic/messages",
   names(["topic"], (c, p) => requirePublish(c, p.topic)),
   query(parseSendQuery),
-  jsonBody((body) => parseSend(body, Date.now(), newMsgId), { maxBytes: Limits.maxBatchBytes }),
+  jsonBody(
+    (body, c) => {
+      // The request's trace context applies to every message that has none (api.md, "Trace context").
+      const trace = parseTraceContext(
+        c.req.header("traceparent"),
+        c.req.header("tracestate"),
+        "header",
+      );
+      return parseSend(body, Date.now(), newMsgId, trace);
+    },
+    { maxBytes: Limits.maxBatchBytes },
+  ),
   async (c) => {
     const { topic } = c.req.valid("param");
     const { queue } = c.req.valid("query");

@@ -70,5 +70,14 @@ async function collect(svc: BrokerService): Promise<MetricsSnapshot> {
       return { group: g.group, members: members?.length ?? 0, topics: stats };
     }),
   );
-  return { topics, groups, errors };
+  const pushList = (await soft(rpc(() => registry.listPush()))) ?? [];
+  const push = (
+    await Promise.all(
+      pushList.map(async (p) => {
+        const queues = await soft(svc.pushStatsOf(p.topic, p.name));
+        return queues && { name: p.name, topic: p.topic, queues };
+      }),
+    )
+  ).filter((p) => p !== null);
+  return { topics, groups, push, errors };
 }

@@ -7,6 +7,7 @@
  */
 import { EdgemqError, badRequest } from "../errors.ts";
 import { DelayLevelsMs, Limits } from "../limits.ts";
+import { parseTraceContext } from "../trace.ts";
 import type { Encoding } from "../types.ts";
 import { intField, isObject, stringField, utf8Length } from "./fields.ts";
 
@@ -41,6 +42,9 @@ export interface NormalizedMessage {
   size: number;
   /** The producer supplied the msgId (only those are deduplicated). */
   clientMsgId: boolean;
+  /** W3C trace context (src/protocol/trace.ts), absent when the message has none. */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 /** What {@link parseMessage} needs besides the message. */
@@ -72,6 +76,8 @@ const messageKeys = new Set([
   "priority",
   "expireAt",
   "bornAt",
+  "traceparent",
+  "tracestate",
 ]);
 
 /** Prefixes an error with the message's place in its request and carries its index. */
@@ -137,6 +143,7 @@ export function parseMessage(raw: unknown, ctx: MessageContext): NormalizedMessa
     const expireAt = intField(raw, "expireAt", 0, 8.64e15) ?? null;
     const bornAt = intField(raw, "bornAt", 0, 8.64e15) ?? now;
     const deliverAt = scheduleOf(raw, now);
+    const trace = parseTraceContext(raw.traceparent, raw.tracestate);
     return {
       msgId: givenId ?? newId(),
       body: raw.body,
@@ -151,6 +158,8 @@ export function parseMessage(raw: unknown, ctx: MessageContext): NormalizedMessa
       deliverAt,
       size,
       clientMsgId: givenId !== undefined,
+      ...(trace.traceparent !== null && { traceparent: trace.traceparent }),
+      ...(trace.tracestate !== null && { tracestate: trace.tracestate }),
     };
   } catch (e) {
     throw at(index, e);
