@@ -351,16 +351,29 @@ describe.skipIf(skipBrowserTests)("the outbox in Chromium", () => {
         ]),
       { topic, forbidden, stuckKey, freeKey },
     );
-    // A delivered one may answer `duplicate`: until cross-queue sends are atomic
-    // (issue 15, item 5) the broker keeps the queue-0 part of a batch it answers
-    // 507, and the retry of that part meets the msgId it already stored.
-    const status = results.flat().map((r) => (r.status === "duplicate" ? "stored" : r.status));
-    expect(status).toEqual(["queued", "queued", "stored", "queued", "queued", "stored", "stored"]);
+    // The held ones resolve `queued`. The free key's are `stored`, or `queued`
+    // when a drain first met them in one batch with a held message: a batch
+    // spanning queues is all or nothing, so the outbox keeps them and sends
+    // them again on their own lane (how the drains split the sends depends on
+    // timing). Either way they reach the broker without waiting for the held ones.
+    const status = results.flat().map((r) => r.status);
+    expect([status[0], status[1], status[3], status[4]]).toEqual([
+      "queued",
+      "queued",
+      "queued",
+      "queued",
+    ]);
+    for (const i of [2, 5, 6]) expect(["stored", "queued"]).toContain(status[i]);
     const onBroker = async (prefix: string) =>
       (await brokerMessages(topic))
         .filter((m) => m.body.startsWith(prefix))
         .sort((x, y) => x.offset - y.offset)
         .map((m) => m.body);
+    await waitFor(
+      "the free sharding key to be delivered",
+      async () => (await pending(page)) === 4,
+      () => events(page),
+    );
     expect(await onBroker("free-")).toEqual(["free-1", "free-2", "free-3"]); // each once, in order
     expect(await onBroker("stuck-")).toEqual([]);
     expect(await pending(page)).toBe(4);
